@@ -1,0 +1,1 @@
+"""bulkimport: governed CSV imports."""

@@ -1,0 +1,68 @@
+"""A brand's product catalogue: one row per SKU."""
+
+import datetime as dt
+import re
+from typing import Optional
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from bulkimport.datasets import Dataset
+
+CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "JPY", "CAD", "AUD")
+SKU_PATTERN = r"^[A-Z0-9]{2,8}-[A-Z0-9]{2,12}$"
+
+
+def ean13_is_valid(code: str) -> bool:
+    """True when `code` is 13 digits whose last digit is the GS1 check digit."""
+    if not re.fullmatch(r"\d{13}", code):
+        return False
+    digits = [int(c) for c in code]
+    weighted = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
+    return (10 - weighted % 10) % 10 == digits[12]
+
+
+class Products(pa.DataFrameModel):
+    sku: Series[str] = pa.Field(str_matches=SKU_PATTERN, description="Stock keeping unit, e.g. ACME-1001")
+    name: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 200})
+    price: Series[float] = pa.Field(ge=0, le=9_999_999_999.99, description="Unit price, at most 2 decimals")
+    currency: Series[str] = pa.Field(isin=CURRENCIES)
+    stock: Series[int] = pa.Field(ge=0)
+    ean: Optional[Series[str]] = pa.Field(nullable=True, description="EAN-13 barcode with check digit")
+    launch_date: Optional[Series[pd.Timestamp]] = pa.Field(nullable=True)
+
+    @pa.check("price", name="at_most_2_decimals", error="price has more than 2 decimals")
+    def price_has_two_decimals(cls, price: Series[float]) -> Series[bool]:
+        return (price * 100).round(6) % 1 == 0
+
+    @pa.check("ean", name="ean13_check_digit", error="not a valid EAN-13 (13 digits, GS1 check digit)")
+    def ean_is_valid(cls, ean: Series[str]) -> Series[bool]:
+        return ean.isna() | ean.map(lambda v: v is None or ean13_is_valid(str(v)))
+
+    @pa.check("launch_date", name="plausible_date", error="launch_date outside 1900-01-01..2100-12-31")
+    def launch_date_is_plausible(cls, d: Series[pd.Timestamp]) -> Series[bool]:
+        return d.isna() | d.between(pd.Timestamp(dt.date(1900, 1, 1)), pd.Timestamp(dt.date(2100, 12, 31)))
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+DATASET = Dataset(
+    name="products",
+    description="A brand's product catalogue, keyed by (brand, sku).",
+    model=Products,
+    key=("sku",),
+    sql_types={
+        "sku": "VARCHAR",
+        "name": "VARCHAR",
+        "price": "DECIMAL(12,2)",
+        "currency": "VARCHAR",
+        "stock": "BIGINT",
+        "ean": "VARCHAR",
+        "launch_date": "DATE",
+    },
+    required=("sku", "name", "price", "currency", "stock"),
+    aliases={"price": ("unit price", "price eur"), "stock": ("qty", "quantity"), "ean": ("barcode", "gtin")},
+)

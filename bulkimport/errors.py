@@ -1,0 +1,29 @@
+"""One exception hierarchy; every message says what to do next."""
+
+
+class BulkImportError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class UnknownDataset(BulkImportError):
+    pass
+
+
+class JobNotFound(BulkImportError):
+    pass
+
+
+class InvalidTransition(BulkImportError):
+    """The job is not in a state that allows the requested action."""
+
+
+class DispatchError(BulkImportError):
+    """A message could not be handed to the broker (Redis down, say)."""
+
+
+class FileRefused(BulkImportError):
+    """Nothing in the file can be imported: not text, empty, or no matching header."""
+
+
+class LakeBusy(BulkImportError):
+    """A lake write kept conflicting with other writers after every retry."""

@@ -1,0 +1,239 @@
+"""Jobs and the job registry (the control plane).
+
+A job moves through::
+
+    pending -> validating -> staged -> approved -> committing -> committed
+    and failed, rejected (operator said no), cancelled, reverted
+
+Every change is a compare-and-set from an expected state that appends an
+event (who, when, from, to), in one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import uuid
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, fields
+from typing import Iterable, Iterator
+
+from bulkimport.config import settings
+from bulkimport.errors import InvalidTransition, JobNotFound
+
+PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
+COMMITTING, COMMITTED, FAILED, REJECTED = "committing", "committed", "failed", "rejected"
+CANCELLED, REVERTED = "cancelled", "reverted"
+STATUSES = (PENDING, VALIDATING, STAGED, APPROVED, COMMITTING, COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
+FINAL = (COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
+# Jobs a worker still has to move: what the dashboard watches and a reaper re-sends.
+IN_FLIGHT = (PENDING, VALIDATING, APPROVED, COMMITTING)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    dataset TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    status TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    file_path TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    file_bytes INTEGER NOT NULL DEFAULT 0,
+    rows_total INTEGER,
+    rows_valid INTEGER,
+    rows_rejected INTEGER,
+    rows_inserted INTEGER,
+    rows_updated INTEGER,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    approved_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS events_job ON events(job_id);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    dataset: str
+    brand: str
+    status: str
+    file_name: str
+    file_path: str
+    file_sha256: str
+    file_bytes: int
+    rows_total: int | None
+    rows_valid: int | None
+    rows_rejected: int | None
+    rows_inserted: int | None
+    rows_updated: int | None
+    error: str | None
+    attempts: int
+    created_by: str
+    approved_by: str | None
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    job_id: str
+    at: str
+    actor: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+
+_JOB_FIELDS = [f.name for f in fields(Job)]
+# Columns a transition may set besides status.
+_UPDATABLE = {
+    "rows_total", "rows_valid", "rows_rejected", "rows_inserted", "rows_updated", "error", "approved_by", "attempts",
+}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def connect() -> sqlite3.Connection:
+    path = settings().registry_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA busy_timeout=30000")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.executescript(_SCHEMA)
+    return con
+
+
+@contextmanager
+def _transaction() -> Iterator[sqlite3.Connection]:
+    with closing(connect()) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(**{k: row[k] for k in _JOB_FIELDS})
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def create(
+    *, job_id: str, dataset: str, brand: str, file_name: str, file_path: str, file_sha256: str,
+    file_bytes: int, created_by: str,
+) -> Job:
+    stamp = now()
+    with _transaction() as con:
+        con.execute(
+            "INSERT INTO jobs (id, dataset, brand, status, file_name, file_path, file_sha256, file_bytes,"
+            " created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (job_id, dataset, brand, PENDING, file_name, file_path, file_sha256, file_bytes, created_by, stamp, stamp),
+        )
+        con.execute(
+            "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
+            (job_id, stamp, created_by, None, PENDING, f"uploaded {file_name}"),
+        )
+    return get(job_id)
+
+
+def get(job_id: str) -> Job:
+    with closing(connect()) as con:
+        row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise JobNotFound(f"no job with id {job_id!r}; `bulkimport jobs` lists them")
+    return _job(row)
+
+
+def list_jobs(status: str | None = None, dataset: str | None = None, brand: str | None = None, limit: int = 500) -> list[Job]:
+    where, args = [], []
+    for column, value in (("status", status), ("dataset", dataset), ("brand", brand)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY created_at DESC LIMIT ?"
+    with closing(connect()) as con:
+        return [_job(r) for r in con.execute(sql, (*args, limit))]
+
+
+def count_by_status() -> dict[str, int]:
+    with closing(connect()) as con:
+        return {r["status"]: r["n"] for r in con.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+
+
+def transition(
+    job_id: str, from_status: str | Iterable[str], to_status: str, *, actor: str, note: str | None = None,
+    count_attempt: bool = False, **updates,
+) -> Job:
+    """Move a job to ``to_status`` if it is in ``from_status`` (compare-and-set).
+
+    Raises InvalidTransition (naming the current state) when it is not.
+    """
+    allowed = (from_status,) if isinstance(from_status, str) else tuple(from_status)
+    unknown = set(updates) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot set {sorted(unknown)} on a job")
+    stamp = now()
+    sets = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in updates]
+    if count_attempt:
+        sets.append("attempts = attempts + 1")
+    with _transaction() as con:
+        row = con.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        current = row["status"]
+        if current not in allowed:
+            raise InvalidTransition(
+                f"job {job_id} is {current}; it must be {' or '.join(allowed)} to become {to_status}"
+            )
+        con.execute(
+            f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status = ?",
+            (to_status, stamp, *updates.values(), job_id, current),
+        )
+        con.execute(
+            "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
+            (job_id, stamp, actor, current, to_status, note),
+        )
+    return get(job_id)
+
+
+def events(job_id: str) -> list[Event]:
+    with closing(connect()) as con:
+        rows = con.execute("SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+    return [Event(**dict(r)) for r in rows]
+
+
+def to_json(job: Job) -> str:
+    return json.dumps(job.to_dict(), indent=2)

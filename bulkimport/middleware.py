@@ -1,0 +1,40 @@
+"""Worker middleware: a heartbeat in Redis so senders can tell a worker is listening."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from dramatiq import Middleware
+
+from bulkimport import progress
+
+log = logging.getLogger(__name__)
+
+
+class WorkerHeartbeat(Middleware):
+    """Publish ``bulkimport:worker:<host>:<pid>`` every few seconds while the worker runs."""
+
+    def __init__(self, interval_s: float = 5.0):
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker, worker):
+        queues = sorted(broker.get_declared_queues())
+
+        def run():
+            while not self._stop.is_set():
+                try:
+                    progress.beat(queues, worker.worker_threads)
+                except redis.RedisError as exc:
+                    log.warning("heartbeat failed: %s", exc)
+                self._stop.wait(self.interval_s)
+
+        self._thread = threading.Thread(target=run, name="bulkimport-heartbeat", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker, worker):
+        self._stop.set()
+        progress.forget_worker()

@@ -1,0 +1,101 @@
+"""Live progress of jobs and health of workers, kept in Redis.
+
+Workers publish; the dashboard and CLI read. Everything here expires on its
+own, so a dead worker simply disappears.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from bulkimport.config import settings
+
+WORKER_TTL_S = 15
+PROGRESS_TTL_S = 7 * 24 * 3600
+_WORKER_KEY = "bulkimport:worker:"
+_PROGRESS_KEY = "bulkimport:progress:"
+
+
+@functools.lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, decode_responses=True)
+
+
+def client() -> redis.Redis:
+    return _client(settings().redis_url)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def publish(job_id: str, values: dict) -> None:
+    """Record a job's live progress; never fails the job if Redis hiccups."""
+    try:
+        key = _PROGRESS_KEY + job_id
+        pipe = client().pipeline()
+        pipe.hset(key, mapping={k: json.dumps(v) for k, v in {**values, "at": time.time()}.items()})
+        pipe.expire(key, PROGRESS_TTL_S)
+        pipe.execute()
+    except redis.RedisError:
+        pass
+
+
+def read(job_id: str) -> dict:
+    try:
+        raw = client().hgetall(_PROGRESS_KEY + job_id)
+    except redis.RedisError:
+        return {}
+    return {k: json.loads(v) for k, v in raw.items()}
+
+
+def beat(queues: list[str], threads: int) -> None:
+    """Say this worker process is alive and which queues it consumes."""
+    value = {"id": worker_id(), "host": socket.gethostname(), "pid": os.getpid(), "queues": queues,
+             "threads": threads, "at": time.time()}
+    client().set(_WORKER_KEY + worker_id(), json.dumps(value), ex=WORKER_TTL_S)
+
+
+def forget_worker() -> None:
+    try:
+        client().delete(_WORKER_KEY + worker_id())
+    except redis.RedisError:
+        pass
+
+
+def live_workers() -> list[dict]:
+    c = client()
+    keys = list(c.scan_iter(_WORKER_KEY + "*", count=500))
+    values = c.mget(keys) if keys else []
+    return [json.loads(v) for v in values if v]
+
+
+@dataclass(frozen=True)
+class Health:
+    redis_ok: bool
+    redis_error: str | None = None
+    workers: list[dict] = field(default_factory=list)
+    queue_depth: int = 0
+
+    @property
+    def workers_on_queue(self) -> list[dict]:
+        queue = settings().queue
+        return [w for w in self.workers if queue in w.get("queues", [])]
+
+
+def health() -> Health:
+    """Is Redis reachable, which workers are alive, how many messages wait."""
+    try:
+        c = client()
+        c.ping()
+        depth = c.llen(f"dramatiq:{settings().queue}")
+        return Health(True, workers=live_workers(), queue_depth=depth)
+    except redis.RedisError as exc:
+        return Health(False, redis_error=f"Redis at {settings().redis_url} is unreachable: {exc}")

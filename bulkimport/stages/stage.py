@@ -1,0 +1,122 @@
+"""Stage a job: every row of its file ends up staged or rejected, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import pandas as pd
+
+from bulkimport import lake
+from bulkimport.datasets import Dataset
+from bulkimport.jobs import Job
+from bulkimport.stages.read import Reject, read_chunks
+from bulkimport.stages.validate import validate_chunk
+
+REJECT_COLUMNS = ["line", "column", "reason", "check", "value", "detail", "raw"]
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    rows_total: int
+    rows_valid: int
+    rows_rejected: int
+
+
+ProgressFn = Callable[[dict], None]
+
+
+def _insert_valid(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job, valid: pd.DataFrame) -> None:
+    if valid.empty:
+        return
+    frame = valid.reset_index()
+    con.register("valid_chunk", frame)
+    try:
+        casts = ", ".join(f'CAST(v."{c}" AS {t})' for c, t in dataset.sql_types.items())
+        columns = ", ".join(f'"{c}"' for c in dataset.columns)
+        con.execute(
+            f'INSERT INTO staging."{dataset.name}" (job_id, line, brand, {columns}) '
+            f"SELECT ?, v.line, ?, {casts} FROM valid_chunk v",
+            [job.id, job.brand],
+        )
+    finally:
+        con.unregister("valid_chunk")
+
+
+def _insert_rejects(con: duckdb.DuckDBPyConnection, job: Job, rejects: list[Reject]) -> None:
+    if not rejects:
+        return
+    frame = pd.DataFrame([[getattr(r, c) for c in REJECT_COLUMNS] for r in rejects], columns=REJECT_COLUMNS)
+    frame = frame.astype({"line": "int64"}).astype({c: object for c in REJECT_COLUMNS if c != "line"})
+    con.register("reject_chunk", frame)
+    try:
+        con.execute(
+            'INSERT INTO staging.rejected_rows (job_id, line, "column", reason, "check", value, detail, raw) '
+            'SELECT ?, line, "column", reason, "check", value, detail, raw FROM reject_chunk',
+            [job.id],
+        )
+    finally:
+        con.unregister("reject_chunk")
+
+
+def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job) -> None:
+    """Every copy of a key after its first line is a `duplicate-key` reject."""
+    key = ", ".join(f'"{c}"' for c in dataset.key)
+    key_text = " || '/' || ".join(f'CAST("{c}" AS VARCHAR)' for c in dataset.key)
+    table = f'staging."{dataset.name}"'
+    duplicates = (
+        f"SELECT line, {key_text} AS key_value, first_line FROM ("
+        f"  SELECT line, {key}, min(line) OVER (PARTITION BY {key}) AS first_line,"
+        f"         row_number() OVER (PARTITION BY {key} ORDER BY line) AS copy"
+        f"  FROM {table} WHERE job_id = ?) WHERE copy > 1"
+    )
+    con.execute(
+        'INSERT INTO staging.rejected_rows (job_id, line, "column", reason, "check", value, detail, raw) '
+        f"SELECT ?, line, ?, 'duplicate-key', 'unique_key', key_value, "
+        f"'{'/'.join(dataset.key)} ' || key_value || ' already appears on line ' || first_line "
+        f"|| ' (the first copy is kept)', NULL FROM ({duplicates})",
+        [job.id, "/".join(dataset.key), job.id],
+    )
+    con.execute(
+        f"DELETE FROM {table} WHERE job_id = ? AND line IN (SELECT line FROM staging.rejected_rows "
+        "WHERE job_id = ? AND reason = 'duplicate-key')",
+        [job.id, job.id],
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
+    return con.execute(sql, [job_id]).fetchone()[0]
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path: Path, chunk_rows: int,
+               on_progress: ProgressFn | None = None) -> StageCounts:
+    """Validate the job's file and write its valid and rejected rows to the lake.
+
+    Idempotent: rows from an earlier attempt of the same job are replaced.
+    Raises FileRefused when nothing in the file can be read.
+    """
+    lake.ensure_tables(con, dataset)
+
+    def work(c: duckdb.DuckDBPyConnection) -> StageCounts:
+        c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
+        c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
+        total = valid = 0
+        for chunk in read_chunks(path, dataset, chunk_rows, file_name=job.file_name):
+            checked = validate_chunk(dataset, chunk.frame, chunk.raws)
+            _insert_valid(c, dataset, job, checked.valid)
+            _insert_rejects(c, job, chunk.rejects + checked.rejects)
+            total += len(chunk.frame) + len({r.line for r in chunk.rejects})
+            valid += len(checked.valid)
+            if on_progress:
+                on_progress({"phase": "validating", "rows_read": total, "rows_valid": valid,
+                             "rows_rejected": total - valid, "bytes_read": chunk.bytes_read})
+        _reject_duplicate_keys(c, dataset, job)
+        staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
+        rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
+        if staged + rejected != total:
+            raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
+        return StageCounts(total, staged, rejected)
+
+    return lake.write(con, work)

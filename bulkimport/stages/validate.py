@@ -1,0 +1,98 @@
+"""Check a chunk of text cells against the dataset's pandera schema.
+
+Two passes, because pandera reports no row for a check on a column whose
+coercion failed: first coerce (types and required values), then run the
+checks on the rows that coerced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from bulkimport.datasets import Dataset
+from bulkimport.stages.read import Reject
+
+
+@dataclass
+class Validated:
+    valid: pd.DataFrame
+    rejects: list[Reject]
+
+
+def _reason(check: str) -> str:
+    if check == "not_nullable":
+        return "missing-value"
+    if check.startswith(("coerce_dtype", "dtype(")):
+        return "type-error"
+    return "constraint-error"
+
+
+def _failures(error: pa.errors.SchemaErrors, original: pd.DataFrame,
+              raws: dict[int, str]) -> tuple[list[Reject], set[int]]:
+    cases = error.failure_cases
+    row_level = cases[cases["index"].notna()]
+    if len(row_level) < len(cases):
+        # A failure without a row (a missing column, say) is a bug in how we
+        # built the frame, not bad input: let it surface.
+        raise error
+    rejects, lines = [], set()
+    for case in row_level.itertuples(index=False):
+        line = int(case.index)
+        if case.check.startswith("dtype(") and line in lines:
+            continue  # pandera repeats each coercion failure as a dtype failure
+        # Show the cell as the file had it, not as pandera coerced it.
+        value = original.at[line, case.column] if case.column in original else case.failure_case
+        value = None if pd.isna(value) else str(value)
+        rejects.append(Reject(line, _reason(case.check), column=case.column, check=case.check,
+                              value=value, detail=_detail(case.column, case.check, value), raw=raws.get(line)))
+        lines.add(line)
+    return rejects, lines
+
+
+_TYPE_NAMES = {"int64": "a whole number", "float64": "a number", "datetime64[ns]": "a date (YYYY-MM-DD)"}
+
+
+def _detail(column: str, check: str, value: str | None) -> str:
+    reason = _reason(check)
+    if reason == "missing-value":
+        return f"{column} is required"
+    if reason == "type-error":
+        dtype = check.split("(", 1)[1].rstrip(")").strip("'")
+        return f"{column}: {value!r} is not {_TYPE_NAMES.get(dtype, dtype)}"
+    name, _, args = check.partition("(")
+    args = args.rstrip(")")
+    expected = {
+        "greater_than_or_equal_to": f"must be >= {args}",
+        "less_than_or_equal_to": f"must be <= {args}",
+        "isin": "must be one of " + args.strip("()").replace("'", ""),
+        "str_matches": f"must match the pattern {args}",
+        "str_length": f"length must be within {args}",
+    }
+    if name in expected:
+        return f"{column}: {value!r} {expected[name]}"
+    return f"{column}: {value!r}: {check}"
+
+
+def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) -> Validated:
+    """Split a chunk (indexed by line) into coerced valid rows and rejects."""
+    schema = dataset.schema
+    coerce_only = schema.update_columns({name: {"checks": []} for name in schema.columns})
+    coerce_only.checks = []
+    rejects: list[Reject] = []
+    try:
+        coerced = coerce_only.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        found, bad = _failures(error, frame, raws)
+        rejects += found
+        coerced = coerce_only.validate(frame.drop(index=list(bad)), lazy=True)
+    try:
+        schema.validate(coerced, lazy=True)
+        valid = coerced
+    except pa.errors.SchemaErrors as error:
+        found, bad = _failures(error, frame, raws)
+        rejects += found
+        valid = coerced.drop(index=list(bad))
+    return Validated(valid, rejects)

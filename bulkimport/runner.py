@@ -12,11 +12,11 @@ import logging
 import time
 from pathlib import Path
 
-from bulkimport import jobs, lake, progress
+from bulkimport import lake, progress, registry
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, InvalidTransition, LakeBusy
-from bulkimport.jobs import APPROVED, COMMITTED, COMMITTING, FAILED, PENDING, STAGED, VALIDATING
+from bulkimport.registry import APPROVED, COMMITTED, COMMITTING, FAILED, PENDING, STAGED, VALIDATING
 from bulkimport.stages.commit import commit_job
 from bulkimport.stages.stage import stage_file
 
@@ -27,42 +27,42 @@ class RetryLater(Exception):
     """An unexpected failure with attempts left: dramatiq retries the message."""
 
 
-def _log(job: jobs.Job, started: float, **extra) -> None:
+def _log(job: registry.Job, started: float, **extra) -> None:
     fields = {"job": job.id, "dataset": job.dataset, "brand": job.brand, "status": job.status,
               "rows_total": job.rows_total, "rows_valid": job.rows_valid, "rows_rejected": job.rows_rejected,
               "attempt": job.attempts, "seconds": round(time.monotonic() - started, 3), **extra}
     log.info(" ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
 
 
-def _start(job_id: str, expected: tuple[str, str], running: str) -> jobs.Job | None:
+def _start(job_id: str, expected: tuple[str, str], running: str) -> registry.Job | None:
     """Claim the job for this attempt; None if it has already moved on."""
-    job = jobs.get(job_id)
+    job = registry.get(job_id)
     if job.status not in expected:
         log.info("job=%s is %s; nothing to do for this message", job_id, job.status)
         return None
     try:
-        job = jobs.transition(job_id, expected, running, actor=progress.worker_id(), count_attempt=True)
+        job = registry.transition(job_id, expected, running, actor=progress.worker_id(), count_attempt=True)
     except InvalidTransition as exc:
         log.info("%s", exc)
         return None
     limit = settings().max_attempts
     if job.attempts > limit:
-        jobs.transition(job_id, running, FAILED, actor=progress.worker_id(),
+        registry.transition(job_id, running, FAILED, actor=progress.worker_id(),
                         error=f"gave up after {limit} attempts: {job.error or 'the worker stopped mid-job'}")
         return None
     return job
 
 
-def _handle_failure(job: jobs.Job, running: str, exc: Exception, started: float) -> None:
+def _handle_failure(job: registry.Job, running: str, exc: Exception, started: float) -> None:
     """Fail the job for good (bad input, or no attempts left) or let dramatiq retry."""
     final = not isinstance(exc, LakeBusy) and isinstance(exc, BulkImportError)
     limit = settings().max_attempts
     if final or job.attempts >= limit:
         reason = str(exc) if final else f"gave up after {job.attempts} attempts: {exc}"
-        failed = jobs.transition(job.id, running, FAILED, actor=progress.worker_id(), error=reason)
+        failed = registry.transition(job.id, running, FAILED, actor=progress.worker_id(), error=reason)
         _log(failed, started, error=repr(reason))
         return
-    jobs.transition(job.id, running, running, actor=progress.worker_id(),
+    registry.transition(job.id, running, running, actor=progress.worker_id(),
                     error=f"attempt {job.attempts} failed: {exc}", note="will retry")
     raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
 
@@ -82,7 +82,7 @@ def validate_and_stage(job_id: str) -> None:
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         _handle_failure(job, VALIDATING, exc, started)
         return
-    job = jobs.transition(job.id, VALIDATING, STAGED, actor=progress.worker_id(), error=None, attempts=0,
+    job = registry.transition(job.id, VALIDATING, STAGED, actor=progress.worker_id(), error=None, attempts=0,
                           rows_total=counts.rows_total, rows_valid=counts.rows_valid,
                           rows_rejected=counts.rows_rejected)
     progress.publish(job.id, {"phase": "staged", "rows_read": counts.rows_total, "rows_valid": counts.rows_valid,
@@ -103,7 +103,7 @@ def commit_to_production(job_id: str) -> None:
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, COMMITTING, exc, started)
         return
-    job = jobs.transition(job.id, COMMITTING, COMMITTED, actor=progress.worker_id(), error=None,
+    job = registry.transition(job.id, COMMITTING, COMMITTED, actor=progress.worker_id(), error=None,
                           rows_inserted=result.rows_inserted, rows_updated=result.rows_updated,
                           note="already in the ledger" if result.already_committed else None)
     progress.publish(job.id, {"phase": "committed"})

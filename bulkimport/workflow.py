@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
-from bulkimport import dispatch, jobs
+from bulkimport import dispatch, registry
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError
-from bulkimport.jobs import APPROVED, FAILED, FINAL, PENDING, REJECTED, STAGED
+from bulkimport.registry import APPROVED, FAILED, FINAL, PENDING, REJECTED, STAGED
 
 BRAND_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -47,7 +48,7 @@ def _store(source: Path | BinaryIO, target: Path) -> tuple[str, int]:
 
 
 def submit(source: Path | str | BinaryIO, *, dataset: str, brand: str, created_by: str,
-           file_name: str | None = None) -> jobs.Job:
+           file_name: str | None = None) -> registry.Job:
     """Store the file, record a pending job and send ``validate_and_stage``.
 
     Raises DispatchError (after marking the job failed with the reason) when the
@@ -63,20 +64,20 @@ def submit(source: Path | str | BinaryIO, *, dataset: str, brand: str, created_b
         if not source.is_file():
             raise BulkImportError(f"{source}: no such file")
         file_name = file_name or source.name
-    job_id = jobs.new_job_id()
+    job_id = registry.new_job_id()
     stored = settings().uploads / job_id / safe_file_name(file_name or "upload.csv")
     sha256, size = _store(source, stored)
-    job = jobs.create(job_id=job_id, dataset=dataset, brand=brand, file_name=file_name or stored.name,
+    job = registry.create(job_id=job_id, dataset=dataset, brand=brand, file_name=file_name or stored.name,
                       file_path=str(stored), file_sha256=sha256, file_bytes=size, created_by=created_by)
     try:
         dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
     except DispatchError as exc:
-        jobs.transition(job.id, PENDING, FAILED, actor=created_by, error=str(exc), note="not queued")
+        registry.transition(job.id, PENDING, FAILED, actor=created_by, error=str(exc), note="not queued")
         raise
     return job
 
 
-def approve(job_id: str, *, approved_by: str) -> jobs.Job:
+def approve(job_id: str, *, approved_by: str) -> registry.Job:
     """Approve a staged job and send ``commit_to_production``.
 
     If the message cannot be sent, the approval is undone (the job is staged
@@ -84,30 +85,30 @@ def approve(job_id: str, *, approved_by: str) -> jobs.Job:
     """
     if not approved_by:
         raise BulkImportError("who is approving? give a user name")
-    job = jobs.transition(job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None)
+    job = registry.transition(job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None)
     try:
         dispatch.send(dispatch.COMMIT_TO_PRODUCTION, job.id)
     except DispatchError as exc:
-        jobs.transition(job_id, APPROVED, STAGED, actor=approved_by, approved_by=None,
+        registry.transition(job_id, APPROVED, STAGED, actor=approved_by, approved_by=None,
                         error=f"approval undone: {exc}", note="commit not queued")
         raise
     return job
 
 
-def reject(job_id: str, *, rejected_by: str, reason: str = "") -> jobs.Job:
+def reject(job_id: str, *, rejected_by: str, reason: str = "") -> registry.Job:
     """Reject a staged job: nothing reaches production."""
-    return jobs.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=reason or None,
+    return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=reason or None,
                            note=reason or None)
 
 
 def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 600, poll: float = 0.25,
-         on_change=None) -> jobs.Job:
+         on_change=None) -> registry.Job:
     """Block until the job reaches one of ``until``; TimeoutError names the state it is stuck in."""
     until = set(until)
     deadline = time.monotonic() + timeout
     last = None
     while True:
-        job = jobs.get(job_id)
+        job = registry.get(job_id)
         if on_change and job.status != last:
             on_change(job)
             last = job.status

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import re
-from typing import Optional
 
 import pandas as pd
 import pandera.pandas as pa
@@ -29,8 +28,8 @@ class Products(pa.DataFrameModel):
     price: Series[float] = pa.Field(ge=0, le=9_999_999_999.99, description="Unit price, at most 2 decimals")
     currency: Series[str] = pa.Field(isin=CURRENCIES)
     stock: Series[int] = pa.Field(ge=0)
-    ean: Optional[Series[str]] = pa.Field(nullable=True, description="EAN-13 barcode with check digit")
-    launch_date: Optional[Series[pd.Timestamp]] = pa.Field(nullable=True)
+    ean: Series[str] | None = pa.Field(nullable=True, description="EAN-13 barcode with check digit")
+    launch_date: Series[pd.Timestamp] | None = pa.Field(nullable=True)
 
     @pa.check("price", name="at_most_2_decimals", error="price has more than 2 decimals")
     def price_has_two_decimals(cls, price: Series[float]) -> Series[bool]:

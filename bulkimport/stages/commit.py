@@ -8,7 +8,7 @@ import duckdb
 
 from bulkimport import lake
 from bulkimport.datasets import Dataset
-from bulkimport.jobs import Job
+from bulkimport.registry import Job
 from bulkimport.stages.review import _key_join, changed_condition, diff
 
 

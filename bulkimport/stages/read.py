@@ -12,9 +12,9 @@ import csv
 import difflib
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -193,11 +193,12 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, dialect: Dialect 
                 fields, error = None, exc
             line = line_done + 1
             line_done = line_base + reader.line_num
-            raw = tap.take()
+            raw = tap.take().rstrip("\r\n")
             if error is not None:
                 rejects.append(Reject(line, "malformed-quote", detail=f"cannot parse: {error}", raw=raw))
             elif not raw.isascii() and _UNDECODABLE.search(raw):
-                rejects.append(Reject(line, "invalid-encoding", detail=f"bytes that are not {dialect.encoding}", raw=raw))
+                detail = f"bytes that are not valid {dialect.encoding}"
+                rejects.append(Reject(line, "invalid-encoding", detail=detail, raw=raw))
             elif not fields or all(not f.strip() for f in fields):
                 rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
             elif len(fields) < width:

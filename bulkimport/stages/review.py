@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from bulkimport.datasets import Dataset
-from bulkimport.jobs import Job
+from bulkimport.registry import Job
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import pandas as pd
 
 from bulkimport import lake
 from bulkimport.datasets import Dataset
-from bulkimport.jobs import Job
+from bulkimport.registry import Job
 from bulkimport.stages.read import Reject, read_chunks
 from bulkimport.stages.validate import validate_chunk
 

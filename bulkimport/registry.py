@@ -15,9 +15,9 @@ import datetime as dt
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Iterable, Iterator
 
 from bulkimport.config import settings
 from bulkimport.errors import InvalidTransition, JobNotFound
@@ -115,7 +115,7 @@ _UPDATABLE = {
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def connect() -> sqlite3.Connection:
@@ -176,7 +176,8 @@ def get(job_id: str) -> Job:
     return _job(row)
 
 
-def list_jobs(status: str | None = None, dataset: str | None = None, brand: str | None = None, limit: int = 500) -> list[Job]:
+def list_jobs(status: str | None = None, dataset: str | None = None, brand: str | None = None,
+              limit: int = 500) -> list[Job]:
     where, args = [], []
     for column, value in (("status", status), ("dataset", dataset), ("brand", brand)):
         if value:

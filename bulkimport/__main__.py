@@ -1,0 +1,5 @@
+import sys
+
+from bulkimport.cli import main
+
+sys.exit(main())

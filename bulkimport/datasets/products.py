@@ -37,7 +37,7 @@ class Products(pa.DataFrameModel):
 
     @pa.check("ean", name="ean13_check_digit", error="not a valid EAN-13 (13 digits, GS1 check digit)")
     def ean_is_valid(cls, ean: Series[str]) -> Series[bool]:
-        return ean.isna() | ean.map(lambda v: v is None or ean13_is_valid(str(v)))
+        return ean.map(lambda v: pd.isna(v) or ean13_is_valid(str(v))).astype(bool)
 
     @pa.check("launch_date", name="plausible_date", error="launch_date outside 1900-01-01..2100-12-31")
     def launch_date_is_plausible(cls, d: Series[pd.Timestamp]) -> Series[bool]:

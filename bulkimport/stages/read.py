@@ -13,7 +13,7 @@ import difflib
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -85,6 +85,34 @@ def sniff(path: Path) -> Dialect:
     )
 
 
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _matched_columns(header_line: str, delimiter: str, quote: str, dataset: Dataset) -> int:
+    try:
+        names = next(csv.reader([header_line], delimiter=delimiter, quotechar=quote))
+    except (csv.Error, StopIteration):
+        return 0
+    wanted = {normalise(n) for c in dataset.columns for n in (c, *dataset.aliases.get(c, ()))}
+    return sum(normalise(n) in wanted for n in names)
+
+
+def choose_delimiter(path: Path, dialect: Dialect, dataset: Dataset, encoding: str) -> Dialect:
+    """Keep the sniffed delimiter unless another one finds more of the dataset's columns in the header.
+
+    The sniffer judges by consistency of the rows; a file with many broken rows
+    can mislead it, while the header names what we expect.
+    """
+    with open(path, encoding=encoding, errors="replace", newline="") as stream:
+        for _ in range(dialect.skip_rows):
+            stream.readline()
+        header_line = stream.readline(MAX_LINE_CHARS)
+    scores = {d: _matched_columns(header_line, d, dialect.quote, dataset)
+              for d in (dialect.delimiter, *CANDIDATE_DELIMITERS)}
+    best = max(scores, key=lambda d: scores[d])  # ties keep the sniffed one (first)
+    return dialect if best == dialect.delimiter else replace(dialect, delimiter=best)
+
+
 def normalise(name: str) -> str:
     """Compare headers ignoring case, spaces and punctuation."""
     return re.sub(r"[^a-z0-9]+", "", name.lower())
@@ -151,7 +179,8 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, dialect: Dialect 
     file_name = file_name or path.name
     if path.stat().st_size == 0:
         raise FileRefused(f"{file_name}: the file is empty; expected a header with {', '.join(dataset.columns)}")
-    dialect = dialect or sniff(path)
+    if dialect is None:
+        dialect = choose_delimiter(path, sniff(path), dataset, "utf-8-sig")
     with open(path, encoding=dialect.encoding, errors="surrogateescape", newline="") as stream:
         for _ in range(dialect.skip_rows):
             stream.readline()

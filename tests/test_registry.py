@@ -1,0 +1,56 @@
+import pytest
+
+from bulkimport import registry
+from bulkimport.errors import InvalidTransition, JobNotFound
+
+
+def _job(job_id="j1"):
+    return registry.create(job_id=job_id, dataset="products", brand="acme", file_name="a.csv", file_path="/x/a.csv",
+                           file_sha256="0" * 64, file_bytes=10, created_by="ana")
+
+
+def test_a_new_job_is_pending_with_an_upload_event(home):
+    job = _job()
+    assert job.status == registry.PENDING
+    [event] = registry.events(job.id)
+    assert (event.from_status, event.to_status, event.actor) == (None, "pending", "ana")
+
+
+def test_transition_is_compare_and_set_and_records_who_and_when(home):
+    _job()
+    job = registry.transition("j1", registry.PENDING, registry.VALIDATING, actor="worker-1", count_attempt=True)
+    assert job.status == "validating" and job.attempts == 1
+    with pytest.raises(InvalidTransition, match="job j1 is validating; it must be pending"):
+        registry.transition("j1", registry.PENDING, registry.VALIDATING, actor="worker-2")
+    events = registry.events("j1")
+    assert [(e.from_status, e.to_status, e.actor) for e in events][-1] == ("pending", "validating", "worker-1")
+    assert len(events) == 2
+
+
+def test_transition_sets_counts_and_rejects_unknown_fields(home):
+    _job()
+    registry.transition("j1", "pending", "validating", actor="w")
+    job = registry.transition("j1", "validating", "staged", actor="w", rows_total=3, rows_valid=2, rows_rejected=1)
+    assert (job.rows_total, job.rows_valid, job.rows_rejected) == (3, 2, 1)
+    with pytest.raises(ValueError):
+        registry.transition("j1", "staged", "approved", actor="op", file_path="/etc/passwd")
+
+
+def test_registry_uses_wal_mode(home):
+    _job()
+    with registry.connect() as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_unknown_job_is_a_clear_error(home):
+    with pytest.raises(JobNotFound, match="bulkimport jobs"):
+        registry.get("nope")
+
+
+def test_list_jobs_filters_by_status_and_brand(home):
+    _job("a")
+    _job("b")
+    registry.transition("b", "pending", "failed", actor="x", error="boom")
+    assert [j.id for j in registry.list_jobs(status="failed")] == ["b"]
+    assert {j.id for j in registry.list_jobs(brand="acme")} == {"a", "b"}
+    assert registry.count_by_status() == {"pending": 1, "failed": 1}

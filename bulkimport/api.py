@@ -13,10 +13,12 @@ import duckdb
 import pandas as pd
 
 from bulkimport import lake, registry
+from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.stages import review
 
-_connection: duckdb.DuckDBPyConnection | None = None
+# One connection per lake location, so a changed BULKIMPORT_HOME is honoured.
+_connections: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -24,10 +26,11 @@ def connect() -> duckdb.DuckDBPyConnection:
 
     >>> bi.connect().sql("SELECT count(*) FROM production.products").fetchone()
     """
-    global _connection
-    if _connection is None:
-        _connection = lake.connect()
-    return _connection
+    s = settings()
+    where = (str(s.lake_catalog), str(s.lake_data))
+    if where not in _connections:
+        _connections[where] = lake.connect()
+    return _connections[where]
 
 
 def jobs(status: str | None = None, dataset: str | None = None, brand: str | None = None) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,18 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names=EXTENSIONS) -> None:
         con.execute(f"LOAD '{extension_path(name)}'")
 
 
+def _use_wal(catalog: Path) -> None:
+    """Put the SQLite catalog in WAL mode (persistent, set once per file).
+
+    In SQLite's default rollback mode an open reader (a notebook holding a
+    result) blocks every writer's commit with `database is locked`; in WAL
+    mode readers and the one writer at a time do not block each other.
+    """
+    with sqlite3.connect(catalog, timeout=30) as con:
+        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake attached as ``lake`` (and in use).
 
@@ -57,6 +70,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     s = settings()
     s.lake_catalog.parent.mkdir(parents=True, exist_ok=True)
     s.lake_data.mkdir(parents=True, exist_ok=True)
+    _use_wal(s.lake_catalog)
     con = duckdb.connect(config={"threads": 2})
     load_extensions(con)
     catalog = str(s.lake_catalog).replace("'", "''")

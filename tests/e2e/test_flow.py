@@ -1,0 +1,93 @@
+"""The whole flow through a real redis-server and real dramatiq worker processes."""
+
+import csv
+import io
+import json
+
+import pytest
+
+import bulkimport as bi
+from bulkimport import dispatch, progress, registry, workflow
+from tests.conftest import EXAMPLE, run_cli
+
+pytestmark = pytest.mark.e2e
+
+STATUS_FIELDS = {"id", "dataset", "brand", "status", "file_name", "file_sha256", "rows_total", "rows_valid",
+                 "rows_rejected", "error", "created_by", "approved_by", "created_at", "updated_at"}
+
+
+def submit_and_wait(path=EXAMPLE, brand="acme") -> dict:
+    result = run_cli("submit", str(path), "--dataset", "products", "--brand", brand, "--as", "ana", "--wait", "--json")
+    return json.loads(result.stdout)
+
+
+def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_nothing(worker):
+    job = submit_and_wait()
+    assert job["status"] == "staged"
+    assert (job["rows_total"], job["rows_valid"], job["rows_rejected"]) == (16, 7, 9)
+    assert job["rows_valid"] + job["rows_rejected"] == job["rows_total"]
+
+    status = json.loads(run_cli("status", job["id"], "--json").stdout)
+    assert STATUS_FIELDS <= status.keys()
+
+    rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-").stdout)))
+    assert {int(r["line"]) for r in rejected} == {6, 7, 8, 9, 10, 11, 12, 14, 17}
+    assert {"line", "column", "reason", "value", "detail"} <= rejected[0].keys()
+    staged = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv").stdout)))
+    assert len(staged) == 7
+
+    approved = run_cli("approve", job["id"], "--as", "olga", "--wait", "--json")
+    committed = json.loads(approved.stdout)
+    assert (committed["status"], committed["approved_by"], committed["rows_inserted"]) == ("committed", "olga", 7)
+    assert bi.production("products", "acme").count("*").fetchone()[0] == 7
+
+    again = submit_and_wait()
+    assert again["status"] == "staged"
+    assert bi.diff(again["id"]).to_dict() == {"rows_to_insert": 0, "rows_to_update": 0, "rows_unchanged": 7}
+    json.loads(run_cli("approve", again["id"], "--as", "olga", "--wait", "--json").stdout)
+    rows = bi.connect().sql("SELECT count(*), count(DISTINCT sku) FROM production.products WHERE brand = 'acme'")
+    assert rows.fetchone() == (7, 7)
+    history = [e.to_status for e in registry.events(job["id"])]
+    assert history == ["pending", "validating", "staged", "approved", "committing", "committed"]
+
+
+def test_a_job_waits_pending_without_a_worker_and_runs_when_one_starts(workers):
+    result = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json")
+    job_id = json.loads(result.stdout)["id"]
+    health = progress.health()
+    assert health.redis_ok and health.workers_on_queue == [] and health.queue_depth == 1
+    assert registry.get(job_id).status == "pending"
+    workers.start()
+    assert workflow.wait(job_id, timeout=60).status == "staged"
+
+
+def test_redelivered_messages_change_nothing(worker):
+    job = submit_and_wait()
+    workflow.approve(job["id"], approved_by="olga")
+    assert workflow.wait(job["id"], timeout=60).status == "committed"
+    before = bi.production("products").order("sku").fetchall()
+    # At-least-once delivery: the same messages may arrive again.
+    dispatch.send("validate_and_stage", job["id"])
+    dispatch.send("commit_to_production", job["id"])
+    marker = workflow.submit(EXAMPLE, dataset="products", brand="marker", created_by="ana")
+    workflow.wait(marker.id, timeout=60)  # one queue, two threads: the redeliveries ran by now or alongside
+    assert registry.get(job["id"]).status == "committed"
+    assert bi.production("products", "acme").order("sku").fetchall() == [r for r in before if r[0] == "acme"]
+    assert bi.connect().sql("SELECT count(*) FROM audit.ledger WHERE job_id = ?", params=[job["id"]]).fetchone() == (1,)
+
+
+def test_with_redis_stopped_submit_and_approve_say_why_and_leave_no_job_stuck(redis_server, workers):
+    workers.start()
+    job = submit_and_wait()
+    workers.stop()
+    redis_server.stop()
+
+    refused = run_cli("approve", job["id"], "--as", "olga", check=False)
+    assert refused.returncode != 0
+    assert "is unreachable" in refused.stderr and "REDIS_URL" in refused.stderr
+    assert registry.get(job["id"]).status == "staged"
+
+    failed = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", check=False)
+    assert failed.returncode != 0 and "is unreachable" in failed.stderr
+    newest = registry.list_jobs()[0]
+    assert newest.status == "failed" and "is unreachable" in newest.error

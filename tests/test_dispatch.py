@@ -1,0 +1,72 @@
+"""The sending side: messages by actor name, and no job stuck when the broker is down."""
+
+import pytest
+from dramatiq import Message
+from dramatiq.brokers.stub import StubBroker
+
+from bulkimport import dispatch, registry, workflow
+from bulkimport.config import settings
+from bulkimport.errors import DispatchError
+from tests.conftest import EXAMPLE
+
+
+@pytest.fixture
+def stub_broker(home, monkeypatch):
+    broker = StubBroker()
+    broker.declare_queue(settings().queue)  # StubBroker refuses undeclared queues
+    monkeypatch.setattr(dispatch, "get_broker", lambda: broker)
+    return broker
+
+
+def test_send_enqueues_the_actor_by_name_with_the_job_id(stub_broker):
+    dispatch.send("commit_to_production", "abc123")
+    [raw] = list(stub_broker.queues[settings().queue].queue)
+    message = Message.decode(raw)
+    assert (message.queue_name, message.actor_name, message.args) == ("bulkimport", "commit_to_production", ("abc123",))
+
+
+def test_submit_records_a_pending_job_and_queues_validate_and_stage(stub_broker):
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    assert registry.get(job.id).status == "pending"
+    assert job.file_name == "products.csv" and job.file_bytes == EXAMPLE.stat().st_size
+    [raw] = list(stub_broker.queues[settings().queue].queue)
+    message = Message.decode(raw)
+    assert (message.actor_name, message.args) == ("validate_and_stage", (job.id,))
+
+
+def test_unknown_actor_names_are_refused(stub_broker):
+    with pytest.raises(ValueError):
+        dispatch.send("drop_everything", "abc")
+
+
+def test_submit_with_redis_down_fails_the_job_with_the_reason(home):
+    with pytest.raises(DispatchError, match="is unreachable") as caught:
+        workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    [job] = registry.list_jobs()
+    assert job.status == "failed"
+    assert job.error == str(caught.value)
+    assert "Start Redis" in job.error
+
+
+def test_approve_with_redis_down_puts_the_job_back_to_staged(home):
+    registry.create(job_id="s1", dataset="products", brand="acme", file_name="a.csv", file_path="/x",
+                    file_sha256="0", file_bytes=1, created_by="ana")
+    registry.transition("s1", "pending", "staged", actor="test")
+    with pytest.raises(DispatchError):
+        workflow.approve("s1", approved_by="olga")
+    job = registry.get("s1")
+    assert job.status == "staged" and job.approved_by is None
+    assert job.error.startswith("approval undone: could not queue commit_to_production")
+    assert [e.to_status for e in registry.events("s1")][-2:] == ["approved", "staged"]
+
+
+@pytest.mark.parametrize("name, stored", [("../../etc/passwd", "passwd"), ("a b\x00c.csv", "a_bc.csv"),
+                                          ("", "upload.csv"), (".hidden.csv", "hidden.csv")])
+def test_uploaded_file_names_are_sanitised(name, stored):
+    assert workflow.safe_file_name(name) == stored
+
+
+def test_bad_brand_is_refused_before_anything_is_stored(stub_broker):
+    with pytest.raises(Exception, match="brand"):
+        workflow.submit(EXAMPLE, dataset="products", brand="a/b", created_by="ana")
+    assert registry.list_jobs() == []

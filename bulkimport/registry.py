@@ -50,7 +50,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_by TEXT NOT NULL,
     approved_by TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    options TEXT,
+    mapping TEXT,
+    dialect TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -63,7 +66,16 @@ CREATE TABLE IF NOT EXISTS events (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job_id);
+CREATE TABLE IF NOT EXISTS header_mappings (
+    dataset TEXT NOT NULL,
+    header TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, header)
+);
 """
+# Columns added after the first release: (name, SQL type). Added on open when missing.
+_ADDED_COLUMNS = (("options", "TEXT"), ("mapping", "TEXT"), ("dialect", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,9 @@ class Job:
     approved_by: str | None
     created_at: str
     updated_at: str
+    options: dict | None = None  # what the user set at submit: dialect overrides, sheet
+    mapping: dict | None = None  # file column -> dataset column, as chosen or matched
+    dialect: dict | None = None  # what was detected and used to read the file
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,7 +126,9 @@ _JOB_FIELDS = [f.name for f in fields(Job)]
 # Columns a transition may set besides status.
 _UPDATABLE = {
     "rows_total", "rows_valid", "rows_rejected", "rows_inserted", "rows_updated", "error", "approved_by", "attempts",
+    "mapping", "dialect",
 }
+_JSON_FIELDS = ("options", "mapping", "dialect")
 
 
 def now() -> str:
@@ -127,6 +144,14 @@ def connect() -> sqlite3.Connection:
     con.execute("PRAGMA busy_timeout=30000")
     con.execute("PRAGMA synchronous=NORMAL")
     con.executescript(_SCHEMA)
+    present = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+    for name, sql_type in _ADDED_COLUMNS:
+        if name not in present:
+            try:
+                con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
     return con
 
 
@@ -143,7 +168,10 @@ def _transaction() -> Iterator[sqlite3.Connection]:
 
 
 def _job(row: sqlite3.Row) -> Job:
-    return Job(**{k: row[k] for k in _JOB_FIELDS})
+    values = {k: row[k] for k in _JOB_FIELDS}
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(values[name]) if values[name] else None
+    return Job(**values)
 
 
 def new_job_id() -> str:
@@ -152,20 +180,25 @@ def new_job_id() -> str:
 
 def create(
     *, job_id: str, dataset: str, brand: str, file_name: str, file_path: str, file_sha256: str,
-    file_bytes: int, created_by: str,
+    file_bytes: int, created_by: str, options: dict | None = None, mapping: dict | None = None,
 ) -> Job:
     stamp = now()
     with _transaction() as con:
         con.execute(
             "INSERT INTO jobs (id, dataset, brand, status, file_name, file_path, file_sha256, file_bytes,"
-            " created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (job_id, dataset, brand, PENDING, file_name, file_path, file_sha256, file_bytes, created_by, stamp, stamp),
+            " created_by, created_at, updated_at, options, mapping) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (job_id, dataset, brand, PENDING, file_name, file_path, file_sha256, file_bytes, created_by, stamp, stamp,
+             _json(options), _json(mapping)),
         )
         con.execute(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, created_by, None, PENDING, f"uploaded {file_name}"),
         )
     return get(job_id)
+
+
+def _json(value) -> str | None:
+    return json.dumps(value) if value else None
 
 
 def get(job_id: str) -> Job:
@@ -219,9 +252,10 @@ def transition(
             raise InvalidTransition(
                 f"job {job_id} is {current}; it must be {' or '.join(allowed)} to become {to_status}"
             )
+        values = [_json(v) if k in _JSON_FIELDS else v for k, v in updates.items()]
         con.execute(
             f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status = ?",
-            (to_status, stamp, *updates.values(), job_id, current),
+            (to_status, stamp, *values, job_id, current),
         )
         con.execute(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
@@ -236,5 +270,18 @@ def events(job_id: str) -> list[Event]:
     return [Event(**dict(r)) for r in rows]
 
 
-def to_json(job: Job) -> str:
-    return json.dumps(job.to_dict(), indent=2)
+def remember_mapping(dataset: str, header: list[str], mapping: dict[str, str]) -> None:
+    """Remember the mapping chosen for a header, to offer it for the next file with the same header."""
+    with _transaction() as con:
+        con.execute(
+            "INSERT INTO header_mappings (dataset, header, mapping, updated_at) VALUES (?,?,?,?) "
+            "ON CONFLICT (dataset, header) DO UPDATE SET mapping = excluded.mapping, updated_at = excluded.updated_at",
+            (dataset, json.dumps(header), json.dumps(mapping), now()),
+        )
+
+
+def remembered_mapping(dataset: str, header: list[str]) -> dict[str, str] | None:
+    with closing(connect()) as con:
+        row = con.execute("SELECT mapping FROM header_mappings WHERE dataset = ? AND header = ?",
+                          (dataset, json.dumps(header))).fetchone()
+    return json.loads(row["mapping"]) if row else None

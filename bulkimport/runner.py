@@ -78,13 +78,16 @@ def validate_and_stage(job_id: str) -> None:
     try:
         with lake.session() as con:
             counts = stage_file(con, job, dataset, Path(job.file_path), settings().chunk_rows,
-                                on_progress=lambda values: progress.publish(job.id, values))
+                                on_progress=lambda values: progress.publish(job.id, values),
+                                remembered=lambda header: registry.remembered_mapping(job.dataset, header))
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         _handle_failure(job, VALIDATING, exc, started)
         return
+    if job.mapping:  # set at submit only when the user chose it: offer it for the next file like this one
+        registry.remember_mapping(job.dataset, counts.dialect["header"], job.mapping)
     job = registry.transition(job.id, VALIDATING, STAGED, actor=progress.worker_id(), error=None, attempts=0,
                           rows_total=counts.rows_total, rows_valid=counts.rows_valid,
-                          rows_rejected=counts.rows_rejected)
+                          rows_rejected=counts.rows_rejected, dialect=counts.dialect, mapping=counts.mapping)
     progress.publish(job.id, {"phase": "staged", "rows_read": counts.rows_total, "rows_valid": counts.rows_valid,
                               "rows_rejected": counts.rows_rejected, "bytes_read": job.file_bytes})
     _log(job, started)

@@ -11,15 +11,21 @@ import hashlib
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import pandas as pd
 
 from bulkimport import dispatch, registry
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import APPROVED, FAILED, FINAL, PENDING, REJECTED, STAGED
+from bulkimport.stages import read
+from bulkimport.stages.stage import describe
 
+SUBMIT_OPTIONS = {"encoding", "delimiter", "quote", "escape", "header_row", "sheet"}
 BRAND_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -47,18 +53,19 @@ def _store(source: Path | BinaryIO, target: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def submit(source: Path | str | BinaryIO, *, dataset: str, brand: str, created_by: str,
-           file_name: str | None = None) -> registry.Job:
-    """Store the file, record a pending job and send ``validate_and_stage``.
+@dataclass(frozen=True)
+class Upload:
+    """A file stored under BULKIMPORT_HOME/uploads, not yet a job."""
 
-    Raises DispatchError (after marking the job failed with the reason) when the
-    broker cannot be reached.
-    """
-    get_dataset(dataset)
-    if not BRAND_PATTERN.match(brand or ""):
-        raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    if not created_by:
-        raise BulkImportError("who is submitting? give a user name")
+    job_id: str
+    path: Path
+    file_name: str
+    sha256: str
+    size: int
+
+
+def store_upload(source: Path | str | BinaryIO, file_name: str | None = None) -> Upload:
+    """Copy a file (a path or a binary stream) into the uploads folder under a safe name."""
     if isinstance(source, (str, Path)):
         source = Path(source)
         if not source.is_file():
@@ -67,8 +74,73 @@ def submit(source: Path | str | BinaryIO, *, dataset: str, brand: str, created_b
     job_id = registry.new_job_id()
     stored = settings().uploads / job_id / safe_file_name(file_name or "upload.csv")
     sha256, size = _store(source, stored)
-    job = registry.create(job_id=job_id, dataset=dataset, brand=brand, file_name=file_name or stored.name,
-                      file_path=str(stored), file_sha256=sha256, file_bytes=size, created_by=created_by)
+    return Upload(job_id, stored, file_name or stored.name, sha256, size)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the worker will find in a file: dialect, header, column mapping and the first rows."""
+
+    dialect: dict
+    header: list[str]
+    mapping: dict[str, str]
+    suggestions: dict[str, str]
+    missing: list[str]
+    ignored: list[str]
+    remembered: bool
+    sample: pd.DataFrame
+
+
+def preview(upload: Upload, dataset: str, options: dict | None = None, mapping: dict[str, str] | None = None,
+            rows: int = 10) -> Preview:
+    """Read the header and first rows the way the worker will; FileRefused if nothing can be read.
+
+    Proposes the mapping last chosen for this header, if any, else the automatic one.
+    """
+    ds = get_dataset(dataset)
+    options = dict(options or {})
+
+    def remembered(header):
+        return registry.remembered_mapping(dataset, header)
+
+    source = read.open_source(upload.path, ds, upload.file_name, options, mapping, remembered=remembered,
+                              refuse=False)
+    first = next(read.read_chunks(upload.path, ds, rows, source, sheet=options.get("sheet")), None)
+    sample = first.frame.reset_index() if first is not None else pd.DataFrame(columns=["line", *ds.columns])
+    match = source.match
+    return Preview(describe(source), match.header, match.mapping, match.suggestions, match.missing, match.extra,
+                   source.remembered, sample)
+
+
+def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, created_by: str,
+           file_name: str | None = None, options: dict | None = None, mapping: dict[str, str] | None = None
+           ) -> registry.Job:
+    """Store the file, record a pending job and send ``validate_and_stage``.
+
+    ``options`` override what is detected (encoding, delimiter, quote, escape,
+    header_row, sheet); ``mapping`` (file column -> dataset column) overrides
+    header matching and is remembered for the next file with the same header.
+    Raises DispatchError (after marking the job failed with the reason) when the
+    broker cannot be reached.
+    """
+    ds = get_dataset(dataset)
+    if not BRAND_PATTERN.match(brand or ""):
+        raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    if not created_by:
+        raise BulkImportError("who is submitting? give a user name")
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+    unknown = set(options) - SUBMIT_OPTIONS
+    if unknown:
+        raise BulkImportError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SUBMIT_OPTIONS)}")
+    if mapping:
+        wrong = {c for c in mapping.values() if c not in ds.columns}
+        if wrong:
+            raise BulkImportError(f"mapping names unknown column(s) {sorted(wrong)}; "
+                                  f"dataset {dataset!r} has {', '.join(ds.columns)}")
+    upload = source if isinstance(source, Upload) else store_upload(source, file_name)
+    job = registry.create(job_id=upload.job_id, dataset=dataset, brand=brand, file_name=upload.file_name,
+                          file_path=str(upload.path), file_sha256=upload.sha256, file_bytes=upload.size,
+                          created_by=created_by, options=options, mapping=mapping)
     try:
         dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
     except DispatchError as exc:

@@ -36,6 +36,10 @@ class Dataset:
     sql_types: dict[str, str]
     required: tuple[str, ...]
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Accept "1.234,56" as well as "1234.56" in numeric columns.
+    decimal_comma: bool = False
+    # strptime formats accepted in DATE columns; values are stored as dates.
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
 
     def __post_init__(self):
         if not _NAME.match(self.name):
@@ -50,6 +54,9 @@ class Dataset:
     @property
     def columns(self) -> list[str]:
         return list(self.sql_types)
+
+    def columns_of_type(self, *prefixes: str) -> list[str]:
+        return [c for c, t in self.sql_types.items() if t.upper().startswith(prefixes)]
 
     @property
     def schema(self) -> pa.DataFrameSchema:

@@ -63,5 +63,15 @@ DATASET = Dataset(
         "launch_date": "DATE",
     },
     required=("sku", "name", "price", "currency", "stock"),
-    aliases={"price": ("unit price", "price eur"), "stock": ("qty", "quantity"), "ean": ("barcode", "gtin")},
+    aliases={
+        "sku": ("article", "article number", "item code"),
+        "name": ("product name", "title", "description"),
+        "price": ("unit price", "price eur", "price (eur)", "net price"),
+        "currency": ("ccy", "currency code"),
+        "stock": ("qty", "quantity", "on hand"),
+        "ean": ("barcode", "gtin", "ean13"),
+        "launch_date": ("launch", "release date", "available from"),
+    },
+    decimal_comma=True,
+    date_formats=("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"),
 )

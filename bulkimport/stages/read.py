@@ -1,19 +1,24 @@
-"""Read a delimited text file into chunks of text cells, keeping line numbers.
+"""Read a file into chunks of text cells, keeping every record's line and raw text.
 
-DuckDB's sniffer detects the dialect; Python's csv module then streams the
-records so every record keeps the physical lines it came from and its raw
-text. Cells stay text: the dataset's schema coerces them later, so one bad
-cell rejects one row, never the file.
+A chain of small steps: detect the encoding (whole file), sniff the dialect
+(DuckDB's sniffer on a UTF-8 sample), split into records (Python's csv module,
+fed line by line so each record knows the physical lines it came from), map the
+header to the dataset's columns, and cut records into chunks. Cells stay text:
+the dataset's schema coerces them later, so one bad cell rejects one row.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
+import json
 import re
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -24,17 +29,29 @@ from bulkimport.errors import FileRefused
 
 csv.field_size_limit(sys.maxsize)
 MAX_LINE_CHARS = 1_000_000
+SAMPLE_BYTES = 2 << 20
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 # Bytes the encoding could not decode come through as lone surrogates.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_BOM_OF = {"utf-8": codecs.BOM_UTF8, "utf-8-sig": codecs.BOM_UTF8, "utf-16-le": codecs.BOM_UTF16_LE,
+           "utf-16-be": codecs.BOM_UTF16_BE}
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16-le", "utf-16-be", "cp1252", "latin-1")
 
 
 @dataclass(frozen=True)
 class Dialect:
+    """How a delimited file is written. Stored on the job; any field can be overridden at submit."""
+
+    encoding: str = "utf-8"
     delimiter: str = ","
     quote: str = '"'
     escape: str | None = None
-    skip_rows: int = 0
-    encoding: str = "utf-8-sig"
+    header_row: int = 1  # 1-based line of the header; lines before it are a preamble
+    bom_bytes: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -49,6 +66,16 @@ class Reject:
 
 
 @dataclass
+class Record:
+    line: int
+    cells: list[str] | None
+    raw: str
+    byte_offset: int
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass
 class Chunk:
     """Records of one chunk: text cells indexed by line, and structural rejects."""
 
@@ -58,59 +85,96 @@ class Chunk:
     bytes_read: int = 0
 
 
+# ---------------------------------------------------------------- encoding
+
+
+def detect_encoding(path: Path) -> tuple[str, int]:
+    """The file's encoding and BOM length, judged on the whole file.
+
+    A BOM decides. Otherwise UTF-8 if the bytes are UTF-8 (a few invalid
+    sequences among many valid ones still count: those rows are rejected
+    later); else Windows-1252, or Latin-1 for bytes 1252 leaves undefined.
+    """
+    with open(path, "rb") as stream:
+        head = stream.read(4)
+        for bom, name in _BOMS:
+            if head.startswith(bom):
+                return name, len(bom)
+        stream.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        invalid = multibyte = 0
+        cp1252_undefined = False
+        while block := stream.read(1 << 20):
+            if block.isascii():
+                continue
+            text = decoder.decode(block)
+            bad = len(_UNDECODABLE.findall(text))
+            invalid += bad
+            multibyte += sum(1 for ch in text if ord(ch) > 127) - bad
+            cp1252_undefined |= any(b in block for b in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
+    if invalid == 0 or multibyte > invalid:
+        return "utf-8", 0
+    return ("latin-1" if cp1252_undefined else "cp1252"), 0
+
+
+def _looks_binary(path: Path, encoding: str) -> bool:
+    if encoding.startswith("utf-16"):
+        return False
+    with open(path, "rb") as stream:
+        head = stream.read(8192)
+    return head.count(b"\x00") > max(4, len(head) // 100)
+
+
+def escape_undecodable(text: str) -> str:
+    """Show bytes the encoding could not decode as \\xNN, so the text can be stored and displayed."""
+    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+def is_xlsx(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        return stream.read(4) == b"PK\x03\x04" and zipfile.is_zipfile(path)
+
+
+# ---------------------------------------------------------------- dialect
+
+
 def _sniffed(value) -> str | None:
     return None if value in (None, "", "(empty)") else value
 
 
-def sniff(path: Path) -> Dialect:
+def _utf8_sample(path: Path, encoding: str, bom: int) -> Path:
+    """The first ~2 MB as UTF-8 (whole lines), for DuckDB's sniffer."""
+    with open(path, "rb") as stream:
+        stream.seek(bom)
+        data = stream.read(SAMPLE_BYTES)
+    text = data.decode(encoding, errors="replace")
+    if len(data) == SAMPLE_BYTES and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
+    sample = Path(tempfile.mkstemp(suffix=".csv", prefix="bulkimport-sniff-")[1])
+    sample.write_text(text, encoding="utf-8")
+    return sample
+
+
+def sniff(path: Path, encoding: str, bom: int) -> Dialect:
     """Ask DuckDB's sniffer for the delimiter, quote, escape and preamble rows."""
+    sample = _utf8_sample(path, encoding, bom)
     con = duckdb.connect()
     try:
         row = con.execute(
-            "SELECT Delimiter, Quote, Escape, SkipRows FROM sniff_csv(?, all_varchar = true, sample_size = -1)",
-            [str(path)],
+            "SELECT Delimiter, Quote, Escape, SkipRows FROM sniff_csv(?, all_varchar = true, sample_size = -1, "
+            "null_padding = true, ignore_errors = true)",
+            [str(sample)],
         ).fetchone()
-    except duckdb.Error as exc:
-        raise FileRefused(f"{path.name}: cannot be read as delimited text ({exc})") from exc
+    except duckdb.Error:
+        row = (None, None, None, 0)  # fall back to the defaults; the header check decides
     finally:
         con.close()
+        sample.unlink(missing_ok=True)
     delimiter, quote, escape, skip = row
     quote = _sniffed(quote) or '"'
     escape = _sniffed(escape)
-    return Dialect(
-        delimiter=_sniffed(delimiter) or ",",
-        quote=quote,
-        escape=None if escape == quote else escape,
-        skip_rows=int(skip or 0),
-    )
-
-
-CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
-
-
-def _matched_columns(header_line: str, delimiter: str, quote: str, dataset: Dataset) -> int:
-    try:
-        names = next(csv.reader([header_line], delimiter=delimiter, quotechar=quote))
-    except (csv.Error, StopIteration):
-        return 0
-    wanted = {normalise(n) for c in dataset.columns for n in (c, *dataset.aliases.get(c, ()))}
-    return sum(normalise(n) in wanted for n in names)
-
-
-def choose_delimiter(path: Path, dialect: Dialect, dataset: Dataset, encoding: str) -> Dialect:
-    """Keep the sniffed delimiter unless another one finds more of the dataset's columns in the header.
-
-    The sniffer judges by consistency of the rows; a file with many broken rows
-    can mislead it, while the header names what we expect.
-    """
-    with open(path, encoding=encoding, errors="replace", newline="") as stream:
-        for _ in range(dialect.skip_rows):
-            stream.readline()
-        header_line = stream.readline(MAX_LINE_CHARS)
-    scores = {d: _matched_columns(header_line, d, dialect.quote, dataset)
-              for d in (dialect.delimiter, *CANDIDATE_DELIMITERS)}
-    best = max(scores, key=lambda d: scores[d])  # ties keep the sniffed one (first)
-    return dialect if best == dialect.delimiter else replace(dialect, delimiter=best)
+    return Dialect(encoding=encoding, bom_bytes=bom, delimiter=_sniffed(delimiter) or ",", quote=quote,
+                   escape=None if escape == quote else escape, header_row=int(skip or 0) + 1)
 
 
 def normalise(name: str) -> str:
@@ -118,129 +182,373 @@ def normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", name.lower())
 
 
-def map_header(header: list[str], dataset: Dataset, file_name: str) -> dict[int, str]:
-    """Position in the file -> dataset column, by normalised name or alias."""
-    wanted = {}
+def _known_names(dataset: Dataset) -> dict[str, str]:
+    names = {}
     for column in dataset.columns:
-        wanted[normalise(column)] = column
+        names[normalise(column)] = column
         for alias in dataset.aliases.get(column, ()):
-            wanted[normalise(alias)] = column
-    mapping: dict[int, str] = {}
-    for position, name in enumerate(header):
-        column = wanted.get(normalise(name))
-        if column and column not in mapping.values():
-            mapping[position] = column
-    missing = [c for c in dataset.required if c not in mapping.values()]
-    if missing:
-        hints = []
-        for column in missing:
-            close = difflib.get_close_matches(column, header, n=2, cutoff=0.5)
-            hints.append(f"{column}" + (f" (closest in file: {', '.join(map(repr, close))})" if close else ""))
-        raise FileRefused(
-            f"{file_name}: the header lacks required column(s) {', '.join(hints)}. "
-            f"Found columns: {', '.join(map(repr, header)) or 'none'}. "
-            f"Dataset {dataset.name!r} expects: {', '.join(dataset.columns)}."
-        )
-    return mapping
+            names[normalise(alias)] = column
+    return names
+
+
+def _skip_bom_character(stream, dialect: Dialect) -> None:
+    # utf-8-sig drops the BOM itself; utf-16-le/-be hand it over as U+FEFF.
+    if dialect.bom_bytes and dialect.encoding in ("utf-16-le", "utf-16-be"):
+        stream.read(1)
+
+
+def _header_lines(path: Path, dialect: Dialect, lines: int = 30) -> list[str]:
+    with open(path, encoding=dialect.encoding, errors="replace", newline="") as stream:
+        _skip_bom_character(stream, dialect)
+        return [stream.readline(MAX_LINE_CHARS) for _ in range(lines)]
+
+
+def _score(line: str, delimiter: str, quote: str, known: dict[str, str]) -> int:
+    try:
+        names = next(csv.reader([line], delimiter=delimiter, quotechar=quote))
+    except (csv.Error, StopIteration):
+        return 0
+    return sum(normalise(n) in known for n in names)
+
+
+def locate_header(path: Path, dialect: Dialect, dataset: Dataset, fixed: set[str] = frozenset()) -> Dialect:
+    """Pick the delimiter and header line that name the most dataset columns.
+
+    The sniffer judges by how consistent rows are; a file with many broken rows
+    or a preamble can mislead it, while the header names what we expect.
+    Fields the user set (``fixed``) are kept.
+    """
+    known = _known_names(dataset)
+    lines = _header_lines(path, dialect)
+    delimiters = [dialect.delimiter] if "delimiter" in fixed else [dialect.delimiter, *CANDIDATE_DELIMITERS]
+    rows = [dialect.header_row] if "header_row" in fixed else [dialect.header_row, *range(1, len(lines) + 1)]
+    best, best_score = (dialect.delimiter, dialect.header_row), -1
+    for row in rows:
+        if row > len(lines):
+            continue
+        for delimiter in delimiters:
+            score = _score(lines[row - 1], delimiter, dialect.quote, known)
+            if score > best_score:  # ties keep the sniffed choice (tried first)
+                best, best_score = (delimiter, row), score
+    return replace(dialect, delimiter=best[0], header_row=best[1])
+
+
+def detect_dialect(path: Path, dataset: Dataset, overrides: dict | None = None) -> Dialect:
+    """Encoding, delimiter, quote, escape and header line: detected, then the user's overrides."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+    if "encoding" in overrides:
+        encoding = _check_encoding(overrides["encoding"])
+        with open(path, "rb") as stream:
+            head = stream.read(4)
+        bom = _BOM_OF.get(encoding, b"\xff\xff\xff\xff\xff")
+        bom_bytes = len(bom) if head.startswith(bom) else 0
+        if encoding == "utf-8" and bom_bytes:
+            encoding = "utf-8-sig"
+    else:
+        encoding, bom_bytes = detect_encoding(path)
+    overrides["encoding"] = encoding
+    dialect = replace(sniff(path, encoding, bom_bytes), **overrides, bom_bytes=bom_bytes)
+    return locate_header(path, dialect, dataset, fixed=set(overrides) - {"encoding"})
+
+
+def _check_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise FileRefused(f"unknown encoding {name!r}; try one of {', '.join(ENCODINGS)}") from None
+
+
+# ---------------------------------------------------------------- records
 
 
 class _LineTap:
-    """Feeds csv.reader line by line and remembers the raw text of each record."""
+    """Feeds csv.reader one physical line at a time; remembers lines, bytes and pushed-back lines."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, encoding: str, start_offset: int):
         self.stream = stream
-        self.buffer: list[str] = []
-        self.chars = 0
+        self.codec = encoding
+        self.unit = 2 if encoding.startswith("utf-16") else 1
+        self.lines: list[str] = []
+        self.sizes: list[int] = []
+        self.pending: list[tuple[str, int]] = []
+        self.lines_read = 0
+        self.offset = start_offset  # bytes consumed
+        self.oversize = False
 
     def __iter__(self):
         return self
 
+    def _size(self, line: str) -> int:
+        return len(line) * self.unit if line.isascii() else len(line.encode(self.codec, "surrogateescape"))
+
     def __next__(self) -> str:
-        line = self.stream.readline(MAX_LINE_CHARS + 1)
-        if not line:
-            raise StopIteration
-        self.buffer.append(line)
-        self.chars += len(line)
+        if self.pending:
+            line, size = self.pending.pop()
+        else:
+            line = self.stream.readline(MAX_LINE_CHARS + 1)
+            if not line:
+                raise StopIteration
+            size = self._size(line)
+            if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+                while (more := self.stream.readline(MAX_LINE_CHARS)) and not more.endswith(("\n", "\r")):
+                    size += self._size(more)
+                size += self._size(more)
+                self.oversize = True
+                line = line[:200] + f"... [line longer than {MAX_LINE_CHARS:,} characters]\n"
+        self.lines.append(line)
+        self.sizes.append(size)
+        self.lines_read += 1
+        self.offset += size
         return line
 
-    def take(self) -> str:
-        raw = "".join(self.buffer)
-        self.buffer.clear()
-        return raw
+    def take(self) -> tuple[int, list[str], int]:
+        """(first line number, the record's lines, byte offset of its start)."""
+        lines, start_offset = self.lines, self.offset - sum(self.sizes)
+        first = self.lines_read - len(lines) + 1
+        self.lines, self.sizes = [], []
+        return first, lines, start_offset
+
+    def push_back(self, lines: list[str], sizes: list[int]) -> None:
+        for line, size in reversed(list(zip(lines, sizes, strict=True))):
+            self.pending.append((line, size))
+            self.lines_read -= 1
+            self.offset -= size
 
 
-def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, dialect: Dialect | None = None,
-                file_name: str | None = None) -> Iterator[Chunk]:
-    """Yield chunks of records; the first record after the preamble is the header.
+def _reader(tap: _LineTap, dialect: Dialect):
+    return csv.reader(tap, delimiter=dialect.delimiter, quotechar=dialect.quote, escapechar=dialect.escape,
+                      doublequote=dialect.escape is None, strict=True)
 
-    Lines are 1-based physical lines of the file; a record spanning several
-    lines (a quoted newline) is numbered by its first line.
+
+def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
+    """Every record after the preamble (the header first), each with its line and raw text.
+
+    A record that spans lines and turns out broken (an unterminated or stray
+    quote swallowing the lines after it) is cut back to its first line, which
+    is rejected, and parsing resumes on the next line.
     """
-    file_name = file_name or path.name
-    if path.stat().st_size == 0:
-        raise FileRefused(f"{file_name}: the file is empty; expected a header with {', '.join(dataset.columns)}")
-    if dialect is None:
-        dialect = choose_delimiter(path, sniff(path), dataset, "utf-8-sig")
     with open(path, encoding=dialect.encoding, errors="surrogateescape", newline="") as stream:
-        for _ in range(dialect.skip_rows):
-            stream.readline()
-        tap = _LineTap(stream)
-        reader = csv.reader(
-            tap, delimiter=dialect.delimiter, quotechar=dialect.quote, escapechar=dialect.escape,
-            doublequote=dialect.escape is None, strict=True,
-        )
-        line_base = dialect.skip_rows
-        header = next(reader, None)
+        _skip_bom_character(stream, dialect)
+        tap = _LineTap(stream, dialect.encoding, dialect.bom_bytes)
+        for _ in range(dialect.header_row - 1):
+            next(tap, None)
         tap.take()
-        if not header or not any(h.strip() for h in header):
-            raise FileRefused(f"{file_name}: no header row found; expected {', '.join(dataset.columns)}")
-        mapping = map_header([h.strip() for h in header], dataset, file_name)
-        width = len(header)
-        line_done = line_base + reader.line_num
-
-        rows: list[list[str | None]] = []
-        lines: list[int] = []
-        raws: dict[int, str] = {}
-        rejects: list[Reject] = []
-
-        def flush() -> Chunk:
-            frame = pd.DataFrame(rows, columns=list(mapping.values()), index=pd.Index(lines, name="line"), dtype=object)
-            for column in dataset.columns:
-                if column not in frame:
-                    frame[column] = None
-            chunk = Chunk(frame[dataset.columns], dict(raws), list(rejects), tap.chars)
-            rows.clear(), lines.clear(), raws.clear(), rejects.clear()
-            return chunk
-
+        reader = _reader(tap, dialect)
+        width = None
         while True:
+            sizes_before = None
             try:
-                fields = next(reader)
-                error = None
+                cells, error = next(reader), None
             except StopIteration:
                 break
             except csv.Error as exc:
-                fields, error = None, exc
-            line = line_done + 1
-            line_done = line_base + reader.line_num
-            raw = tap.take().rstrip("\r\n")
+                cells, error = None, exc
+            sizes_before = list(tap.sizes)
+            line, lines, offset = tap.take()
+            raw = "".join(lines).rstrip("\r\n")
+            broken = error is not None or (width is not None and len(cells) != width)
+            if broken and len(lines) > 1:
+                tap.push_back(lines[1:], sizes_before[1:])
+                reader = _reader(tap, dialect)
+                raw = lines[0].rstrip("\r\n")
+                yield Record(line, None, raw, offset, "malformed-quote",
+                             f"a quote opened on line {line} is not closed on that line; the line was not parsed")
+                continue
+            if tap.oversize:
+                tap.oversize = False
+                yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
+                continue
             if error is not None:
-                rejects.append(Reject(line, "malformed-quote", detail=f"cannot parse: {error}", raw=raw))
-            elif not raw.isascii() and _UNDECODABLE.search(raw):
-                detail = f"bytes that are not valid {dialect.encoding}"
-                rejects.append(Reject(line, "invalid-encoding", detail=detail, raw=raw))
-            elif not fields or all(not f.strip() for f in fields):
-                rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
-            elif len(fields) < width:
-                rejects.append(Reject(line, "missing-cell",
-                                      detail=f"expected {width} cells, found {len(fields)}", raw=raw))
-            elif len(fields) > width and any(f.strip() for f in fields[width:]):
-                rejects.append(Reject(line, "extra-cell",
-                                      detail=f"expected {width} cells, found {len(fields)}", raw=raw))
-            else:
-                rows.append([(fields[i].strip() or None) for i in mapping])
-                lines.append(line)
-                raws[line] = raw
-            if len(rows) + len(rejects) >= chunk_rows:
-                yield flush()
-        if rows or rejects:
+                yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
+                continue
+            if width is None:
+                width = len(cells)
+            yield Record(line, cells, raw, offset)
+
+
+def xlsx_records(path: Path, sheet: str | None = None) -> Iterator[Record]:
+    """Rows of the first (or the named) sheet; the line is the spreadsheet's row number."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise FileRefused(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
+    try:
+        if sheet and sheet not in book.sheetnames:
+            raise FileRefused(f"{path.name}: no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}")
+        ws = book[sheet] if sheet else book.worksheets[0]
+        blanks: list[Record] = []  # held back: a sheet often ends in empty rows
+        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            cells = ["" if v is None else _cell_text(v) for v in values]
+            while cells and cells[-1] == "":
+                cells.pop()
+            record = Record(number, cells, json.dumps(cells, ensure_ascii=False), 0)
+            if not cells:
+                blanks.append(record)
+                continue
+            yield from blanks
+            blanks.clear()
+            yield record
+    finally:
+        book.close()
+
+
+def _cell_text(value) -> str:
+    if hasattr(value, "date") and hasattr(value, "hour"):
+        return value.date().isoformat() if (value.hour, value.minute, value.second) == (0, 0, 0) else value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ---------------------------------------------------------------- header mapping
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """How a file's header lines up with a dataset's columns."""
+
+    header: list[str]
+    mapping: dict[str, str]  # file column -> dataset column
+    suggestions: dict[str, str]  # unmatched file column -> a close dataset column (offered, not applied)
+    missing: list[str]  # required dataset columns nobody maps to
+    extra: list[str]  # file columns that are ignored
+
+
+def match_header(header: list[str], dataset: Dataset, chosen: dict[str, str] | None = None) -> HeaderMatch:
+    """Match by normalised name and aliases; a user's ``chosen`` mapping wins."""
+    known = _known_names(dataset)
+    mapping: dict[str, str] = {}
+    if chosen:
+        mapping = {h: c for h, c in chosen.items() if h in header and c in dataset.columns}
+    else:
+        for name in header:
+            column = known.get(normalise(name))
+            if column and column not in mapping.values() and name not in mapping:
+                mapping[name] = column
+    unmatched = [h for h in header if h not in mapping and h.strip()]
+    free = [c for c in dataset.columns if c not in mapping.values()]
+    suggestions = {}
+    for name in unmatched:
+        close = difflib.get_close_matches(normalise(name), [normalise(c) for c in free], n=1, cutoff=0.6)
+        if close:
+            suggestions[name] = next(c for c in free if normalise(c) == close[0])
+    missing = [c for c in dataset.required if c not in mapping.values()]
+    return HeaderMatch(header, mapping, suggestions, missing, unmatched)
+
+
+def refuse_missing(match: HeaderMatch, dataset: Dataset, file_name: str) -> None:
+    if not match.missing:
+        return
+    hints = []
+    for column in match.missing:
+        close = difflib.get_close_matches(column, match.header, n=2, cutoff=0.5)
+        close += [h for h, c in match.suggestions.items() if c == column and h not in close]
+        hints.append(column + (f" (closest in file: {', '.join(map(repr, close))})" if close else ""))
+    raise FileRefused(
+        f"{file_name}: the header lacks required column(s) {', '.join(hints)}. "
+        f"Found columns: {', '.join(map(repr, match.header)) or 'none'}. "
+        f"Dataset {dataset.name!r} expects: {', '.join(dataset.columns)}."
+    )
+
+
+# ---------------------------------------------------------------- the whole read
+
+
+@dataclass(frozen=True)
+class Source:
+    """What was found in a file: its dialect (text) or sheet (xlsx), header and column mapping."""
+
+    kind: str  # "text" or "xlsx"
+    dialect: Dialect | None
+    match: HeaderMatch
+    header_line: int
+    remembered: bool = False  # the mapping is one a user chose earlier for this header
+
+
+def records(path: Path, kind: str, dialect: Dialect | None, sheet: str | None) -> Iterator[Record]:
+    return xlsx_records(path, sheet) if kind == "xlsx" else text_records(path, dialect)
+
+
+def open_source(path: Path, dataset: Dataset, file_name: str, overrides: dict | None = None,
+                mapping: dict[str, str] | None = None,
+                remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
+                refuse: bool = True) -> Source:
+    """Detect how the file is written and match its header; FileRefused if nothing can be read.
+
+    ``mapping`` is the user's choice; else ``remembered(header)`` may offer the
+    one chosen last time for the same header; else names and aliases decide.
+    With ``refuse=False`` missing columns are reported in the match, not raised.
+    """
+    overrides = dict(overrides or {})
+    sheet = overrides.pop("sheet", None)
+    if path.stat().st_size == 0:
+        raise FileRefused(f"{file_name}: the file is empty; expected a header with {', '.join(dataset.columns)}")
+    if is_xlsx(path):
+        kind, dialect = "xlsx", None
+    else:
+        kind, dialect = "text", detect_dialect(path, dataset, overrides)
+        if _looks_binary(path, dialect.encoding):
+            raise FileRefused(f"{file_name}: this is not a text file (it holds binary data); "
+                              f"upload a CSV or an .xlsx workbook with columns {', '.join(dataset.columns)}")
+    first = next(records(path, kind, dialect, sheet), None)
+    if first is None or not first.cells or not any(c.strip() for c in first.cells):
+        raise FileRefused(f"{file_name}: no header row found; expected {', '.join(dataset.columns)}")
+    header = [c.strip() for c in first.cells]
+    earlier = None if mapping or remembered is None else remembered(header)
+    match = match_header(header, dataset, mapping or earlier)
+    if refuse:
+        refuse_missing(match, dataset, file_name)
+    return Source(kind, dialect, match, first.line, remembered=bool(earlier))
+
+
+def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None
+                ) -> Iterator[Chunk]:
+    """Yield chunks of records after the header; structural problems become rejects."""
+    header = source.match.header
+    positions = [(header.index(h), c) for h, c in source.match.mapping.items()]
+    columns = [c for _, c in positions]
+    width = len(header)
+    rows: list[list[str | None]] = []
+    lines: list[int] = []
+    raws: dict[int, str] = {}
+    rejects: list[Reject] = []
+    bytes_read = 0
+
+    def flush() -> Chunk:
+        frame = pd.DataFrame(rows, columns=columns, index=pd.Index(lines, name="line"), dtype=object)
+        for column in dataset.columns:
+            if column not in frame:
+                frame[column] = None
+        chunk = Chunk(frame[dataset.columns], dict(raws), list(rejects), bytes_read)
+        rows.clear(), lines.clear(), raws.clear(), rejects.clear()
+        return chunk
+
+    stream = records(path, source.kind, source.dialect, sheet)
+    next(stream)  # the header
+    for record in stream:
+        bytes_read = record.byte_offset + len(record.raw)
+        line, raw, cells = record.line, record.raw, record.cells
+        if record.reason:
+            rejects.append(Reject(line, record.reason, detail=record.detail, raw=raw))
+        elif source.dialect and not raw.isascii() and (bad := _UNDECODABLE.search(raw)):
+            offset = record.byte_offset + len(raw[: bad.start()].encode(source.dialect.encoding, "surrogateescape"))
+            byte = ord(bad.group()) - 0xDC00
+            rejects.append(Reject(line, "invalid-encoding", value=f"\\x{byte:02x}",
+                                  detail=f"byte {offset} (0x{byte:02x}) is not valid {source.dialect.encoding}",
+                                  raw=escape_undecodable(raw)))
+        elif not cells or all(not c.strip() for c in cells):
+            rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
+        elif len(cells) < width:
+            rejects.append(Reject(line, "missing-cell", detail=f"expected {width} cells, found {len(cells)}", raw=raw))
+        elif len(cells) > width and any(c.strip() for c in cells[width:]):
+            rejects.append(Reject(line, "extra-cell", detail=f"expected {width} cells, found {len(cells)}", raw=raw))
+        else:
+            rows.append([(cells[i].strip() or None) for i, _ in positions])
+            lines.append(line)
+            raws[line] = raw
+        if len(rows) + len(rejects) >= chunk_rows:
             yield flush()
+    if rows or rejects:
+        yield flush()

@@ -12,7 +12,7 @@ import pandas as pd
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
-from bulkimport.stages.read import Reject, read_chunks
+from bulkimport.stages.read import Reject, Source, open_source, read_chunks
 from bulkimport.stages.validate import validate_chunk
 
 REJECT_COLUMNS = ["line", "column", "reason", "check", "value", "detail", "raw"]
@@ -23,6 +23,19 @@ class StageCounts:
     rows_total: int
     rows_valid: int
     rows_rejected: int
+    dialect: dict
+    mapping: dict[str, str]
+
+
+def describe(source: Source) -> dict:
+    """What was found in the file, for the job record (`dialect` in --json)."""
+    found = {"kind": source.kind, "header_line": source.header_line, "header": source.match.header,
+             "ignored_columns": source.match.extra}
+    if source.dialect:
+        found.update(source.dialect.to_dict())
+    if source.match.suggestions:
+        found["suggestions"] = source.match.suggestions
+    return found
 
 
 ProgressFn = Callable[[dict], None]
@@ -91,19 +104,22 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path: Path, chunk_rows: int,
-               on_progress: ProgressFn | None = None) -> StageCounts:
+               on_progress: ProgressFn | None = None,
+               remembered: Callable[[list[str]], dict[str, str] | None] | None = None) -> StageCounts:
     """Validate the job's file and write its valid and rejected rows to the lake.
 
     Idempotent: rows from an earlier attempt of the same job are replaced.
     Raises FileRefused when nothing in the file can be read.
     """
     lake.ensure_tables(con, dataset)
+    options = dict(job.options or {})
+    source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
 
     def work(c: duckdb.DuckDBPyConnection) -> StageCounts:
         c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
         c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
         total = valid = 0
-        for chunk in read_chunks(path, dataset, chunk_rows, file_name=job.file_name):
+        for chunk in read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet")):
             checked = validate_chunk(dataset, chunk.frame, chunk.raws)
             _insert_valid(c, dataset, job, checked.valid)
             _insert_rejects(c, job, chunk.rejects + checked.rejects)
@@ -117,6 +133,6 @@ def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path:
         rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
         if staged + rejected != total:
             raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
-        return StageCounts(total, staged, rejected)
+        return StageCounts(total, staged, rejected, describe(source), source.match.mapping)
 
     return lake.write(con, work)

@@ -7,6 +7,7 @@ checks on the rows that coerced.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -76,8 +77,44 @@ def _detail(column: str, check: str, value: str | None) -> str:
     return f"{column}: {value!r}: {check}"
 
 
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+_NOT_A_DATE = "not-a-date"
+
+
+def normalise_values(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
+    """Read numbers and dates the ways the dataset allows, before pandera sees them.
+
+    Decimal commas become points ("1.234,50" -> "1234.50"); dates in any listed
+    format become ISO dates; a date in no listed format is marked so that the
+    schema rejects it (pandas would otherwise guess, e.g. month-first).
+    """
+    frame = frame.copy()
+    if dataset.decimal_comma:
+        for column in dataset.columns_of_type("DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"):
+            values = frame[column]
+            comma = values.str.match(_DECIMAL_COMMA, na=False)
+            if comma.any():
+                frame.loc[comma, column] = values[comma].str.replace(".", "", regex=False).str.replace(",", ".")
+    for column in dataset.columns_of_type("DATE"):
+        values = frame[column]
+        present = values.notna()
+        if not present.any():
+            continue
+        parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+        for fmt in dataset.date_formats:
+            todo = present & parsed.isna()
+            if not todo.any():
+                break
+            parsed[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+        iso = parsed.dt.strftime("%Y-%m-%d")
+        frame[column] = values.where(~present, iso.where(parsed.notna(), _NOT_A_DATE))
+    return frame
+
+
 def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) -> Validated:
     """Split a chunk (indexed by line) into coerced valid rows and rejects."""
+    original = frame
+    frame = normalise_values(dataset, frame)
     schema = dataset.schema
     coerce_only = schema.update_columns({name: {"checks": []} for name in schema.columns})
     coerce_only.checks = []
@@ -85,14 +122,14 @@ def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) 
     try:
         coerced = coerce_only.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as error:
-        found, bad = _failures(error, frame, raws)
+        found, bad = _failures(error, original, raws)
         rejects += found
         coerced = coerce_only.validate(frame.drop(index=list(bad)), lazy=True)
     try:
         schema.validate(coerced, lazy=True)
         valid = coerced
     except pa.errors.SchemaErrors as error:
-        found, bad = _failures(error, frame, raws)
+        found, bad = _failures(error, original, raws)
         rejects += found
         valid = coerced.drop(index=list(bad))
     return Validated(valid, rejects)

@@ -1,0 +1,39 @@
+"""Every job, filtered, refreshing itself; live progress of the ones being validated."""
+
+import streamlit as st
+
+from bulkimport import registry, ui
+from bulkimport.datasets import all_datasets
+
+st.title("Jobs")
+
+left, middle, right = st.columns(3)
+status = left.selectbox("Status", registry.STATUSES, index=None, placeholder="any status", key=ui.JOBS_STATUS)
+dataset = middle.selectbox("Dataset", list(all_datasets()), index=None, placeholder="any dataset",
+                           key=ui.JOBS_DATASET)
+brand = (right.text_input("Brand", key=ui.JOBS_BRAND, placeholder="any brand") or "").strip() or None
+
+
+@st.fragment(run_every=ui.REFRESH_S)
+def job_list(status: str | None, dataset: str | None, brand: str | None) -> None:
+    counts = registry.count_by_status()
+    if counts:
+        st.caption(" · ".join(f"{counts[s]} {s}" for s in registry.STATUSES if counts.get(s)))
+    jobs = registry.list_jobs(status=status, dataset=dataset, brand=brand)
+    running = [j for j in jobs if j.status in (registry.VALIDATING, registry.COMMITTING)]
+    if running:
+        st.subheader("In progress")
+        for job in running:
+            ui.job_progress(job)
+    ui.job_table(jobs)
+    if not jobs:
+        return
+    labels = {j.id: ui.job_label(j) for j in jobs}
+    pick, go = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = pick.selectbox("Open a job in the review page", list(labels), format_func=labels.get, key=ui.JOBS_OPEN)
+    with go:
+        st.page_link("pages/review.py", label="Review", icon=":material/rate_review:",
+                     query_params={ui.QUERY_JOB: chosen})
+
+
+job_list(status, dataset, brand)

@@ -1,6 +1,6 @@
 """The one dramatiq RedisBroker, shared by the sending side and the workers.
 
-Built explicitly here, never with ``dramatiq.get_broker()`` (which may
+Built explicitly here, never with dramatiq's own get_broker() (which may
 quietly build a RabbitMQ broker).
 """
 

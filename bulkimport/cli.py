@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import api, registry, workflow
+from bulkimport import exports, registry, workflow
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -59,8 +59,68 @@ def cmd_worker(args) -> int:
     os.execv(command[0], command)  # become the dramatiq worker: signals reach it directly
 
 
+_NAMED_CHARACTERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " ",
+                     "none": None}
+
+
+def _character(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = _NAMED_CHARACTERS.get(value.lower(), value)
+    if value is not None and len(value) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character (or tab, comma, semicolon, pipe), got {value!r}")
+    return value
+
+
+def _options(args) -> dict:
+    return {"delimiter": args.delimiter, "quote": args.quote, "escape": args.escape, "header_row": args.header_row,
+            "encoding": args.encoding, "sheet": args.sheet}
+
+
+def _mapping(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    mapping = {}
+    for pair in pairs:
+        name, sep, column = pair.rpartition("=")
+        if not sep or not name or not column:
+            raise BulkImportError(f"--map expects 'FILE COLUMN=dataset_column', got {pair!r}")
+        mapping[name.strip()] = column.strip()
+    return mapping
+
+
+def cmd_preview(args) -> int:
+    upload = workflow.store_upload(args.file)
+    try:
+        found = workflow.preview(upload, args.dataset, _options(args), _mapping(args.map))
+    finally:
+        workflow.discard_upload(upload)
+    if args.json:
+        print(json.dumps({"dialect": found.dialect, "mapping": found.mapping, "suggestions": found.suggestions,
+                          "missing": found.missing, "ignored": found.ignored, "remembered": found.remembered}))
+        return 0 if not found.missing else 2
+    d = found.dialect
+    if d.get("kind") == "xlsx":
+        print(f"file: Excel workbook, header on row {d['header_line']}")
+    else:
+        print(f"file: {d['encoding']}, delimiter {d['delimiter']!r}, quote {d['quote']!r}, "
+              f"escape {d['escape']!r}, header on line {d['header_line']}")
+    print("columns" + (" (the mapping chosen last time for this header)" if found.remembered else "") + ":")
+    for name in found.header:
+        target = found.mapping.get(name)
+        hint = f"   (did you mean {found.suggestions[name]}? --map '{name}={found.suggestions[name]}')" \
+            if name in found.suggestions else ""
+        print(f"  {name!r:30} -> {target or 'ignored'}{hint}")
+    if found.missing:
+        print(f"missing required column(s): {', '.join(found.missing)}", file=sys.stderr)
+        return 2
+    print(found.sample.head(5).to_string(index=False))
+    return 0
+
+
 def cmd_submit(args) -> int:
-    job = workflow.submit(args.file, dataset=args.dataset, brand=args.brand, created_by=args.user)
+    job = workflow.submit(args.file, dataset=args.dataset, brand=args.brand, created_by=args.user,
+                          options=_options(args), mapping=_mapping(args.map))
     if not args.json:
         print(f"job {job.id} queued", file=sys.stderr)
     if args.wait:
@@ -105,7 +165,7 @@ def cmd_reject(args) -> int:
 
 def cmd_export(args) -> int:
     what = "staged" if args.staged else "rejected"
-    api.export(args.job, what, args.staged or args.rejected, args.format)
+    exports.export(args.job, what, args.staged or args.rejected, args.format)
     return 0
 
 
@@ -127,6 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int)
     p.add_argument("--threads", type=int)
 
+    def reading_options(p):
+        g = p.add_argument_group("reading (detected unless given)")
+        g.add_argument("--delimiter", type=_character, help="one character, or tab / comma / semicolon / pipe")
+        g.add_argument("--quote", type=_character)
+        g.add_argument("--escape", type=_character, help="escape character (default: doubled quotes)")
+        g.add_argument("--header-row", type=int, help="line number of the header (lines before it are skipped)")
+        g.add_argument("--encoding", help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...")
+        g.add_argument("--sheet", help="sheet of an .xlsx workbook (default: the first)")
+        g.add_argument("--map", action="append", metavar="'FILE COLUMN=column'",
+                       help="map a file column to a dataset column (repeatable); overrides header matching")
+
+    p = add("preview", cmd_preview, "show how a file would be read: dialect, column mapping, first rows")
+    p.add_argument("file")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--json", action="store_true")
+    reading_options(p)
+
     p = add("submit", cmd_submit, "upload a file and queue its validation")
     p.add_argument("file")
     p.add_argument("--dataset", required=True)
@@ -135,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait until the job is staged or failed")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3600)
+    reading_options(p)
 
     p = add("status", cmd_status, "show a job and its history")
     p.add_argument("job")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +78,11 @@ def store_upload(source: Path | str | BinaryIO, file_name: str | None = None) ->
     return Upload(job_id, stored, file_name or stored.name, sha256, size)
 
 
+def discard_upload(upload: Upload) -> None:
+    """Remove a stored upload that did not become a job (a preview, a cancelled form)."""
+    shutil.rmtree(upload.path.parent, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class Preview:
     """What the worker will find in a file: dialect, header, column mapping and the first rows."""
@@ -133,7 +139,7 @@ def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, 
     if unknown:
         raise BulkImportError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SUBMIT_OPTIONS)}")
     if mapping:
-        wrong = {c for c in mapping.values() if c not in ds.columns}
+        wrong = {c for c in mapping.values() if c and c not in ds.columns}
         if wrong:
             raise BulkImportError(f"mapping names unknown column(s) {sorted(wrong)}; "
                                   f"dataset {dataset!r} has {', '.join(ds.columns)}")

@@ -416,17 +416,27 @@ class HeaderMatch:
     extra: list[str]  # file columns that are ignored
 
 
-def match_header(header: list[str], dataset: Dataset, chosen: dict[str, str] | None = None) -> HeaderMatch:
-    """Match by normalised name and aliases; a user's ``chosen`` mapping wins."""
+def match_header(header: list[str], dataset: Dataset, chosen: dict[str, str | None] | None = None) -> HeaderMatch:
+    """Match by normalised name and aliases, then apply the user's ``chosen`` entries on top.
+
+    A chosen entry maps a file column to a dataset column (taking that column
+    from any other file column) or, with an empty value, ignores it.
+    """
     known = _known_names(dataset)
     mapping: dict[str, str] = {}
-    if chosen:
-        mapping = {h: c for h, c in chosen.items() if h in header and c in dataset.columns}
-    else:
-        for name in header:
-            column = known.get(normalise(name))
-            if column and column not in mapping.values() and name not in mapping:
-                mapping[name] = column
+    for name in header:
+        column = known.get(normalise(name))
+        if column and column not in mapping.values() and name not in mapping:
+            mapping[name] = column
+    for name, column in (chosen or {}).items():
+        if name not in header:
+            continue
+        if column:
+            mapping = {h: c for h, c in mapping.items() if c != column}
+            mapping[name] = column
+        else:
+            mapping.pop(name, None)
+    mapping = {h: mapping[h] for h in header if h in mapping}  # file order
     unmatched = [h for h in header if h not in mapping and h.strip()]
     free = [c for c in dataset.columns if c not in mapping.values()]
     suggestions = {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import asdict, dataclass
 
 import duckdb
+import pandas as pd
 
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
@@ -57,3 +60,60 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, job: Job) -> duckdb.DuckDBPyRe
         " WHERE job_id = $job ORDER BY line, \"column\"",
         params={"job": job.id},
     )
+
+
+# A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """Make a cell inert in a spreadsheet (a leading apostrophe), leave others alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _original_cells(raw: str | None, reason: str, job: Job) -> list[str] | dict | None:
+    if raw is None:
+        return None
+    if reason == "duplicate-key":
+        return json.loads(raw)  # {dataset column: staged value}
+    dialect = job.dialect or {}
+    if dialect.get("kind") == "xlsx":
+        return json.loads(raw)
+    try:
+        return next(csv.reader([raw], delimiter=dialect.get("delimiter", ","), quotechar=dialect.get("quote", '"'),
+                               escapechar=dialect.get("escape"), doublequote=dialect.get("escape") is None))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFrame:
+    """One row per rejected line: the file's own columns, then line, reason, column, detail.
+
+    Ready to fix in a spreadsheet and upload again; formula-like cells are neutralised.
+    """
+    header = list((job.dialect or {}).get("header") or [])
+    by_column = {column: name for name, column in (job.mapping or {}).items()}
+    rows = con.execute(
+        'SELECT line, string_agg(DISTINCT reason, \'; \'), string_agg("column", \'; \'), '
+        "string_agg(detail, '; '), any_value(raw), any_value(reason) FROM staging.rejected_rows "
+        "WHERE job_id = ? GROUP BY line ORDER BY line",
+        [job.id],
+    ).fetchall()
+    out = []
+    for line, reasons, columns, details, raw, reason in rows:
+        cells = _original_cells(raw, reason, job)
+        record = dict.fromkeys(header, None)
+        if isinstance(cells, dict):
+            for column, value in cells.items():
+                record[by_column.get(column, column)] = None if value is None else str(value)
+        elif cells is not None:
+            if len(cells) == len(header):
+                record.update(zip(header, cells, strict=True))
+            else:
+                record["raw"] = raw  # too many or too few cells: keep the line whole
+        record.update(line=line, reason=reasons, column=columns, detail=details)
+        out.append({k: neutralise(v) for k, v in record.items()})
+    columns = [*header, *(["raw"] if any("raw" in r for r in out) else []), "line", "reason", "column", "detail"]
+    return pd.DataFrame(out, columns=columns)

@@ -79,9 +79,11 @@ def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job
     key = ", ".join(f'"{c}"' for c in dataset.key)
     key_text = " || '/' || ".join(f'CAST("{c}" AS VARCHAR)' for c in dataset.key)
     table = f'staging."{dataset.name}"'
+    # The row as staged, for the "fix and re-upload" download (its raw line is not kept).
+    cells = "CAST(json_object(" + ", ".join(f"'{c}', \"{c}\"" for c in dataset.columns) + ") AS VARCHAR)"
     duplicates = (
-        f"SELECT line, {key_text} AS key_value, first_line FROM ("
-        f"  SELECT line, {key}, min(line) OVER (PARTITION BY {key}) AS first_line,"
+        f"SELECT line, {key_text} AS key_value, first_line, cells FROM ("
+        f"  SELECT line, {key}, min(line) OVER (PARTITION BY {key}) AS first_line, {cells} AS cells,"
         f"         row_number() OVER (PARTITION BY {key} ORDER BY line) AS copy"
         f"  FROM {table} WHERE job_id = ?) WHERE copy > 1"
     )
@@ -89,7 +91,7 @@ def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job
         'INSERT INTO staging.rejected_rows (job_id, line, "column", reason, "check", value, detail, raw) '
         f"SELECT ?, line, ?, 'duplicate-key', 'unique_key', key_value, "
         f"'{'/'.join(dataset.key)} ' || key_value || ' already appears on line ' || first_line "
-        f"|| ' (the first copy is kept)', NULL FROM ({duplicates})",
+        f"|| ' (the first copy is kept)', cells FROM ({duplicates})",
         [job.id, "/".join(dataset.key), job.id],
     )
     con.execute(

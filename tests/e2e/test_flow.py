@@ -32,7 +32,13 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
 
     rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-").stdout)))
     assert {int(r["line"]) for r in rejected} == {6, 7, 8, 9, 10, 11, 12, 14, 17}
-    assert {"line", "column", "reason", "value", "detail"} <= rejected[0].keys()
+    # Ready to fix and re-upload: the file's own columns, then where and why.
+    assert list(rejected[0].keys()) == ["sku", "name", "price", "currency", "stock", "ean", "launch_date", "line",
+                                        "reason", "column", "detail"]
+    knock_box = next(r for r in rejected if r["line"] == "6")
+    assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "'-3.00", "constraint-error")
+    duplicate = next(r for r in rejected if r["line"] == "14")
+    assert (duplicate["sku"], duplicate["reason"]) == ("ACME-1002", "duplicate-key")
     staged = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv").stdout)))
     assert len(staged) == 7
 

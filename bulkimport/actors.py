@@ -34,3 +34,10 @@ def validate_and_stage(job_id: str) -> None:
                 max_retries=RETRIES, min_backoff=5_000, max_backoff=60_000)
 def commit_to_production(job_id: str) -> None:
     runner.commit_to_production(job_id)
+
+
+# Revert touches only the rows one job wrote.
+@dramatiq.actor(actor_name="revert_commit", queue_name=QUEUE, time_limit=30 * MINUTE_MS,
+                max_retries=RETRIES, min_backoff=5_000, max_backoff=60_000)
+def revert_commit(job_id: str) -> None:
+    runner.revert_commit(job_id)

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import exports, registry, workflow
+from bulkimport import exports, registry, users, workflow
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -163,6 +163,33 @@ def cmd_reject(args) -> int:
     return 0
 
 
+def cmd_revert(args) -> int:
+    job = workflow.revert(args.job, reverted_by=args.user)
+    if args.wait:
+        job = _wait(job, (*FINAL,), args)
+    _print_job(job, args.json)
+    return 0 if job.status == registry.REVERTED or not args.wait else 1
+
+
+def cmd_users(args) -> int:
+    if args.action == "list":
+        for user in users.list_users():
+            print(f"{user.name}\t{user.role}\t{','.join(user.brands)}")
+        return 0
+    if args.action == "remove":
+        users.remove(args.name)
+        print(f"removed {args.name}")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+    brands = [b.strip() for b in args.brands.split(",") if b.strip()]
+    user = users.add(args.name, args.role, brands, password)
+    print(f"{user.name}: {user.role} of {', '.join(user.brands)}")
+    return 0
+
+
 def cmd_export(args) -> int:
     what = "staged" if args.staged else "rejected"
     exports.export(args.job, what, args.staged or args.rejected, args.format)
@@ -234,8 +261,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("reject", cmd_reject, "reject a staged job; nothing reaches production")
     p.add_argument("job")
     p.add_argument("--as", dest="user", required=True)
-    p.add_argument("--reason", default="")
+    p.add_argument("--reason", required=True)
     p.add_argument("--json", action="store_true")
+
+    p = add("revert", cmd_revert, "undo a committed job: remove rows it inserted, restore rows it updated")
+    p.add_argument("job")
+    p.add_argument("--as", dest="user", required=True)
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3600)
+
+    p = add("users", cmd_users, "manage who may use the dashboard and CLI")
+    user_actions = p.add_subparsers(dest="action", required=True)
+    u = user_actions.add_parser("add", help="add a user or change their role, brands and password")
+    u.add_argument("name")
+    u.add_argument("--role", required=True, choices=users.ROLES)
+    u.add_argument("--brands", required=True, help="comma-separated brands, or '*' for all")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u = user_actions.add_parser("remove", help="remove a user")
+    u.add_argument("name")
+    user_actions.add_parser("list", help="list users, roles and brands")
 
     p = add("export", cmd_export, "write a job's staged or rejected rows to PATH (- for stdout)")
     p.add_argument("job")

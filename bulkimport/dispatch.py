@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 VALIDATE_AND_STAGE = "validate_and_stage"
 COMMIT_TO_PRODUCTION = "commit_to_production"
-ACTOR_NAMES = (VALIDATE_AND_STAGE, COMMIT_TO_PRODUCTION)
+REVERT_COMMIT = "revert_commit"
+ACTOR_NAMES = (VALIDATE_AND_STAGE, COMMIT_TO_PRODUCTION, REVERT_COMMIT)
 
 
 def send(actor_name: str, job_id: str, *, broker: Broker | None = None) -> Message:

@@ -154,6 +154,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, dataset) -> None:
             "approved_by VARCHAR, committed_at TIMESTAMP, rows_inserted BIGINT, rows_updated BIGINT, "
             "rows_unchanged BIGINT, snapshot_id BIGINT)"
         )
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS audit.reverts (job_id VARCHAR, dataset VARCHAR, brand VARCHAR, "
+            "reverted_by VARCHAR, reverted_at TIMESTAMP, rows_deleted BIGINT, rows_restored BIGINT, "
+            "snapshot_id BIGINT)"
+        )
 
     # CREATE ... IF NOT EXISTS from two processes at once can still conflict.
     write(con, create)

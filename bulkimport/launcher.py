@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import redis
 
+from bulkimport import users
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError
 
@@ -101,6 +102,10 @@ def stop(processes: list[subprocess.Popen], timeout: float = 10) -> None:
 def up(processes: int | None = None, threads: int | None = None, port: int | None = None) -> int:
     s = settings()
     s.home.mkdir(parents=True, exist_ok=True)
+    password = users.ensure_initial_admin()
+    if password:
+        print(f"first start: created user 'admin' (role admin, all brands) with password {password}\n"
+              "  add people with `bulkimport users add NAME --role analyst|operator|admin --brands acme,...`")
     started: list[subprocess.Popen] = []
     env = dict(os.environ, BULKIMPORT_HOME=str(s.home))
     try:

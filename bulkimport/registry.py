@@ -24,11 +24,12 @@ from bulkimport.errors import InvalidTransition, JobNotFound
 
 PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
 COMMITTING, COMMITTED, FAILED, REJECTED = "committing", "committed", "failed", "rejected"
-CANCELLED, REVERTED = "cancelled", "reverted"
-STATUSES = (PENDING, VALIDATING, STAGED, APPROVED, COMMITTING, COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
+CANCELLED, REVERTING, REVERTED = "cancelled", "reverting", "reverted"
+STATUSES = (PENDING, VALIDATING, STAGED, APPROVED, COMMITTING, COMMITTED, FAILED, REJECTED, CANCELLED, REVERTING,
+            REVERTED)
 FINAL = (COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
 # Jobs a worker still has to move: what the dashboard watches and a reaper re-sends.
-IN_FLIGHT = (PENDING, VALIDATING, APPROVED, COMMITTING)
+IN_FLIGHT = (PENDING, VALIDATING, APPROVED, COMMITTING, REVERTING)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at TEXT NOT NULL,
     options TEXT,
     mapping TEXT,
-    dialect TEXT
+    dialect TEXT,
+    approval TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS header_mappings (
 );
 """
 # Columns added after the first release: (name, SQL type). Added on open when missing.
-_ADDED_COLUMNS = (("options", "TEXT"), ("mapping", "TEXT"), ("dialect", "TEXT"))
+_ADDED_COLUMNS = (("options", "TEXT"), ("mapping", "TEXT"), ("dialect", "TEXT"), ("approval", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class Job:
     options: dict | None = None  # what the user set at submit: dialect overrides, sheet
     mapping: dict | None = None  # file column -> dataset column, as chosen or matched
     dialect: dict | None = None  # what was detected and used to read the file
+    approval: dict | None = None  # what the approver saw: diff counts, lake snapshot, fingerprint
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,9 +129,9 @@ _JOB_FIELDS = [f.name for f in fields(Job)]
 # Columns a transition may set besides status.
 _UPDATABLE = {
     "rows_total", "rows_valid", "rows_rejected", "rows_inserted", "rows_updated", "error", "approved_by", "attempts",
-    "mapping", "dialect",
+    "mapping", "dialect", "approval",
 }
-_JSON_FIELDS = ("options", "mapping", "dialect")
+_JSON_FIELDS = ("options", "mapping", "dialect", "approval")
 
 
 def now() -> str:

@@ -16,8 +16,18 @@ from bulkimport import lake, progress, registry
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, InvalidTransition, LakeBusy
-from bulkimport.registry import APPROVED, COMMITTED, COMMITTING, FAILED, PENDING, STAGED, VALIDATING
-from bulkimport.stages.commit import commit_job
+from bulkimport.registry import (
+    APPROVED,
+    COMMITTED,
+    COMMITTING,
+    FAILED,
+    PENDING,
+    REVERTED,
+    REVERTING,
+    STAGED,
+    VALIDATING,
+)
+from bulkimport.stages.commit import ApprovalOutdated, RevertRefused, commit_job, revert_job
 from bulkimport.stages.stage import stage_file
 
 log = logging.getLogger("bulkimport.worker")
@@ -103,10 +113,16 @@ def commit_to_production(job_id: str) -> None:
     try:
         with lake.session() as con:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
+    except ApprovalOutdated as exc:
+        job = registry.transition(job.id, COMMITTING, STAGED, actor=progress.worker_id(), error=str(exc),
+                                  approved_by=None, approval=None, attempts=0, note="approval outdated")
+        progress.publish(job.id, {"phase": "staged"})
+        _log(job, started, error=repr(str(exc)))
+        return
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, COMMITTING, exc, started)
         return
-    job = registry.transition(job.id, COMMITTING, COMMITTED, actor=progress.worker_id(), error=None,
+    job = registry.transition(job.id, COMMITTING, COMMITTED, actor=progress.worker_id(), error=None, attempts=0,
                           rows_inserted=result.rows_inserted, rows_updated=result.rows_updated,
                           note="already in the ledger" if result.already_committed else None)
     progress.publish(job.id, {"phase": "committed"})
@@ -114,3 +130,29 @@ def commit_to_production(job_id: str) -> None:
 
 
 
+
+
+def revert_commit(job_id: str) -> None:
+    job = _start(job_id, (REVERTING,), REVERTING)
+    if job is None:
+        return
+    started = time.monotonic()
+    try:
+        with lake.session() as con:
+            result = revert_job(con, job, get_dataset(job.dataset), _reverted_by(job))
+    except RevertRefused as exc:
+        job = registry.transition(job.id, REVERTING, COMMITTED, actor=progress.worker_id(), error=str(exc),
+                                  attempts=0, note="revert refused")
+        _log(job, started, error=repr(str(exc)))
+        return
+    except Exception as exc:  # noqa: BLE001
+        _handle_failure(job, REVERTING, exc, started)
+        return
+    job = registry.transition(job.id, REVERTING, REVERTED, actor=progress.worker_id(), error=None,
+                              note=f"{result.rows_deleted} rows removed, {result.rows_restored} restored")
+    _log(job, started, deleted=result.rows_deleted, restored=result.rows_restored)
+
+
+def _reverted_by(job: registry.Job) -> str:
+    asked = [e.actor for e in registry.events(job.id) if e.to_status == REVERTING]
+    return asked[-1] if asked else "unknown"

@@ -18,12 +18,12 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from bulkimport import dispatch, registry
+from bulkimport import dispatch, lake, registry, users
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, DispatchError
-from bulkimport.registry import APPROVED, FAILED, FINAL, PENDING, REJECTED, STAGED
-from bulkimport.stages import read
+from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition
+from bulkimport.registry import APPROVED, COMMITTED, FAILED, FINAL, PENDING, REJECTED, REVERTING, STAGED
+from bulkimport.stages import read, review
 from bulkimport.stages.stage import describe
 
 SUBMIT_OPTIONS = {"encoding", "delimiter", "quote", "escape", "header_row", "sheet"}
@@ -132,8 +132,7 @@ def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, 
     ds = get_dataset(dataset)
     if not BRAND_PATTERN.match(brand or ""):
         raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    if not created_by:
-        raise BulkImportError("who is submitting? give a user name")
+    users.require_upload(users.get(created_by), brand)
     options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
     unknown = set(options) - SUBMIT_OPTIONS
     if unknown:
@@ -155,28 +154,71 @@ def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, 
     return job
 
 
+def review_state(job: registry.Job) -> dict:
+    """What an approval of ``job`` covers now: diff counts, the lake snapshot and a fingerprint."""
+    dataset = get_dataset(job.dataset)
+    with lake.session() as con:
+        lake.ensure_tables(con, dataset)
+        counts = review.diff(con, job, dataset)
+        return {"diff": counts.to_dict(), "snapshot": review.current_snapshot(con),
+                "fingerprint": review.fingerprint(con, job, dataset)}
+
+
 def approve(job_id: str, *, approved_by: str) -> registry.Job:
     """Approve a staged job and send ``commit_to_production``.
 
-    If the message cannot be sent, the approval is undone (the job is staged
-    again) and DispatchError says why.
+    The approval records what the approver was shown (diff counts, snapshot,
+    fingerprint); the commit stops if the data changed since. Only an operator
+    or admin of the job's brand who did not upload it may approve. If the
+    message cannot be sent, the approval is undone and DispatchError says why.
     """
-    if not approved_by:
-        raise BulkImportError("who is approving? give a user name")
-    job = registry.transition(job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None)
+    job = registry.get(job_id)
+    users.require_review(users.get(approved_by), job.brand, job.created_by, "approve")
+    if job.status != STAGED:
+        raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
+    approval = {**review_state(job), "by": approved_by, "at": registry.now()}
+    job = registry.transition(job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None,
+                              approval=approval)
     try:
         dispatch.send(dispatch.COMMIT_TO_PRODUCTION, job.id)
     except DispatchError as exc:
-        registry.transition(job_id, APPROVED, STAGED, actor=approved_by, approved_by=None,
-                        error=f"approval undone: {exc}", note="commit not queued")
+        registry.transition(job_id, APPROVED, STAGED, actor=approved_by, approved_by=None, approval=None,
+                            error=f"approval undone: {exc}", note="commit not queued")
         raise
     return job
 
 
 def reject(job_id: str, *, rejected_by: str, reason: str = "") -> registry.Job:
-    """Reject a staged job: nothing reaches production."""
-    return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=reason or None,
-                           note=reason or None)
+    """Reject a staged job with a reason: nothing reaches production."""
+    job = registry.get(job_id)
+    users.require_review(users.get(rejected_by), job.brand, action="reject")
+    if not reason.strip():
+        raise BulkImportError("say why the job is rejected (a reason is required)")
+    return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=f"rejected: {reason}",
+                               note=reason)
+
+
+def revert(job_id: str, *, reverted_by: str) -> registry.Job:
+    """Queue the revert of a committed job (``revert_commit`` in a worker).
+
+    Rows it inserted are removed and rows it updated get their previous
+    values back, as a new snapshot; refused if a later import changed them.
+    """
+    job = registry.get(job_id)
+    users.require_review(users.get(reverted_by), job.brand, action="revert")
+    job = registry.transition(job_id, COMMITTED, REVERTING, actor=reverted_by, error=None)
+    try:
+        dispatch.send(dispatch.REVERT_COMMIT, job.id)
+    except DispatchError as exc:
+        registry.transition(job_id, REVERTING, COMMITTED, actor=reverted_by, error=f"revert not queued: {exc}")
+        raise
+    return job
+
+
+def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
+    """Jobs of the brands ``user_name`` may see, newest first."""
+    user = users.get(user_name)
+    return [j for j in registry.list_jobs(**filters) if user.sees(j.brand)]
 
 
 def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 600, poll: float = 0.25,

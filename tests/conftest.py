@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from bulkimport import launcher
+from bulkimport import launcher, users
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "products.csv"
+PASSWORD = "correct horse battery"
+# Who the tests act as: analysts upload, operators approve, nobody approves their own upload.
+USERS = (
+    ("ana", "analyst", ["acme", "globex", "marker"]),
+    ("olga", "operator", ["*"]),
+    ("otto", "operator", ["globex"]),
+    ("root", "admin", ["*"]),
+)
 
 
 @pytest.fixture
@@ -23,6 +31,9 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("BULKIMPORT_HOME", str(home))
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{launcher.free_port()}/0")
     monkeypatch.delenv("BULKIMPORT_DATASETS", raising=False)
+    monkeypatch.delenv("BULKIMPORT_USERS_FILE", raising=False)
+    for name, role, brands in USERS:
+        users.add(name, role, brands, PASSWORD)
     return home
 
 

@@ -1,5 +1,7 @@
 """The stages as plain functions: a real DuckLake on disk, no broker."""
 
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -7,8 +9,8 @@ import pytest
 from bulkimport import lake, registry
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import FileRefused
-from bulkimport.stages.commit import commit_job
-from bulkimport.stages.review import diff, rejected_rows, staged_rows
+from bulkimport.stages.commit import ApprovalOutdated, RevertRefused, commit_job, revert_job
+from bulkimport.stages.review import current_snapshot, diff, fingerprint, rejected_rows, staged_rows
 from bulkimport.stages.stage import stage_file
 from tests.conftest import EXAMPLE
 
@@ -108,7 +110,8 @@ def test_commit_merges_by_brand_and_key_and_is_idempotent(con, tmp_path):
     second, _ = stage(con, HEADER + "AB-0001,cup,1.50,EUR,1,,\nAB-0002,jug,2.00,EUR,2,,\nAB-0003,new,3.00,EUR,3,,\n",
                       tmp_path, "second")
     other_brand, _ = stage(con, HEADER + "AB-0001,cup,9.99,EUR,1,,\n", tmp_path, "other", brand="globex")
-    assert diff(con, second, PRODUCTS).to_dict() == {"rows_to_insert": 1, "rows_to_update": 1, "rows_unchanged": 1}
+    assert diff(con, second, PRODUCTS).to_dict() == {"rows_to_insert": 1, "rows_to_update": 1, "rows_unchanged": 1,
+                                                     "changed_columns": {"price": 1}}
     result = commit_job(con, second, PRODUCTS, "op")
     assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 1)
     again = commit_job(con, second, PRODUCTS, "op")
@@ -128,3 +131,39 @@ def test_extensions_load_from_installed_packages_not_the_network(home):
                               "WHERE extension_name IN ('ducklake', 'sqlite_scanner')").fetchall())
         assert loaded == {"ducklake": True, "sqlite_scanner": True}
         assert con.sql("SELECT current_setting('allow_unsigned_extensions')").fetchone()[0] is False
+
+
+def test_commit_stops_when_production_changed_since_approval(con, tmp_path):
+    first, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\n", tmp_path, "first")
+    second, _ = stage(con, HEADER + "AB-0001,cup,1.50,EUR,1,,\n", tmp_path, "second")
+    approval = {"fingerprint": fingerprint(con, second, PRODUCTS), "snapshot": current_snapshot(con)}
+    commit_job(con, first, PRODUCTS, "op")  # another import lands on the same key first
+    approved = registry.transition("second", "pending", "approved", actor="op", approval=approval)
+    with pytest.raises(ApprovalOutdated, match=r"production changed since this job was approved \(job first"):
+        commit_job(con, approved, PRODUCTS, "op")
+    assert con.sql("SELECT price FROM production.products").fetchall() == [(Decimal("1.00"),)]
+    fresh = {"fingerprint": fingerprint(con, second, PRODUCTS)}
+    reapproved = replace(approved, approval=fresh)
+    assert commit_job(con, reapproved, PRODUCTS, "op").rows_updated == 1
+
+
+def test_revert_restores_previous_values_and_removes_inserted_rows(con, tmp_path):
+    first, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\nAB-0002,jug,2.00,EUR,2,,\n", tmp_path, "first")
+    commit_job(con, first, PRODUCTS, "op")
+    before = con.sql("SELECT * FROM production.products ORDER BY sku").fetchall()
+    second, _ = stage(con, HEADER + "AB-0001,cup,1.50,EUR,9,,\nAB-0003,new,3.00,EUR,3,,\nAB-0002,jug,2.00,EUR,2,,\n",
+                      tmp_path, "second")
+    commit_job(con, second, PRODUCTS, "op")
+    result = revert_job(con, second, PRODUCTS, "op")
+    assert (result.rows_deleted, result.rows_restored) == (1, 1)
+    assert con.sql("SELECT * FROM production.products ORDER BY sku").fetchall() == before
+    assert revert_job(con, second, PRODUCTS, "op").already_reverted
+
+
+def test_revert_refuses_when_a_later_job_changed_the_same_rows(con, tmp_path):
+    first, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\n", tmp_path, "first")
+    commit_job(con, first, PRODUCTS, "op")
+    later, _ = stage(con, HEADER + "AB-0001,cup,1.25,EUR,1,,\n", tmp_path, "later")
+    commit_job(con, later, PRODUCTS, "op")
+    with pytest.raises(RevertRefused, match="job later committed later"):
+        revert_job(con, first, PRODUCTS, "op")

@@ -8,8 +8,17 @@ import duckdb
 
 from bulkimport import lake
 from bulkimport.datasets import Dataset
+from bulkimport.errors import BulkImportError
 from bulkimport.registry import Job
-from bulkimport.stages.review import _key_join, changed_condition, diff
+from bulkimport.stages.review import _key_join, changed_condition, current_snapshot, diff, fingerprint
+
+
+class ApprovalOutdated(BulkImportError):
+    """What was approved is not what would be committed: review the new diff and approve again."""
+
+
+class RevertRefused(BulkImportError):
+    """A later import changed rows this job wrote; reverting would overwrite its work."""
 
 
 @dataclass(frozen=True)
@@ -27,11 +36,19 @@ def _ledger_entry(con: duckdb.DuckDBPyConnection, job: Job) -> CommitResult | No
     return CommitResult(*row, already_committed=True) if row else None
 
 
+def _committed_since(con: duckdb.DuckDBPyConnection, job: Job, snapshot: int | None) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT job_id FROM audit.ledger WHERE dataset = ? AND brand = ? AND job_id <> ? AND snapshot_id >= ?"
+        " ORDER BY snapshot_id", [job.dataset, job.brand, job.id, snapshot or 0]).fetchall()]
+
+
 def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, approved_by: str) -> CommitResult:
     """MERGE the staged rows by (brand, key) and write the ledger entry atomically.
 
     A job already in the ledger is not merged again, so a redelivered message
-    after a crash finishes the commit exactly once.
+    after a crash finishes the commit exactly once. If the job's approval
+    recorded a fingerprint and the staged rows or the production rows they
+    touch have changed since, nothing is written and ApprovalOutdated says why.
     """
     lake.ensure_tables(con, dataset)
     columns = dataset.columns
@@ -44,6 +61,14 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
         done = _ledger_entry(c, job)
         if done:
             return done
+        approved = (job.approval or {}).get("fingerprint")
+        if approved and fingerprint(c, job, dataset) != approved:
+            since = _committed_since(c, job, (job.approval or {}).get("snapshot"))
+            raise ApprovalOutdated(
+                "production changed since this job was approved"
+                + (f" (job {', '.join(since)} committed since)" if since else "")
+                + "; review the new diff and approve again"
+            )
         counts = diff(c, job, dataset)
         snapshot = c.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
         c.execute(
@@ -60,5 +85,65 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
              counts.rows_unchanged, snapshot],
         )
         return CommitResult(counts.rows_to_insert, counts.rows_to_update, counts.rows_unchanged)
+
+    return lake.write(con, work)
+
+
+def _quoted(columns: list[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+@dataclass(frozen=True)
+class RevertResult:
+    rows_deleted: int
+    rows_restored: int
+    already_reverted: bool = False
+
+
+def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, reverted_by: str) -> RevertResult:
+    """Undo a committed job as a new snapshot: delete rows it inserted, restore rows it updated.
+
+    Previous values come from DuckLake time travel to the snapshot before the
+    job's commit. Refuses (RevertRefused, naming the job) if a later commit
+    changed any row this job wrote.
+    """
+    lake.ensure_tables(con, dataset)
+    table = f'production."{dataset.name}"'
+    key = ["brand", *dataset.key]
+    key_match = " AND ".join(f'p."{c}" = o."{c}"' for c in key)
+    all_columns = ["brand", *dataset.columns, "job_id"]
+
+    def work(c: duckdb.DuckDBPyConnection) -> RevertResult:
+        done = c.execute("SELECT rows_deleted, rows_restored FROM audit.reverts WHERE job_id = ?", [job.id]).fetchone()
+        if done:
+            return RevertResult(*done, already_reverted=True)
+        entry = c.execute("SELECT snapshot_id FROM audit.ledger WHERE job_id = ?", [job.id]).fetchone()
+        if entry is None:
+            raise BulkImportError(f"job {job.id} has no commit in the ledger; nothing to revert")
+        before = int(entry[0])
+        # Keys this job staged whose production row now belongs to a job committed after it.
+        later = c.execute(
+            f'SELECT DISTINCT p.job_id FROM {table} p JOIN staging."{dataset.name}" s ON {_key_join(dataset)}'
+            " JOIN audit.ledger l ON l.job_id = p.job_id"
+            " WHERE s.job_id = ? AND p.job_id <> ? AND l.snapshot_id > ?",
+            [job.id, job.id, before],
+        ).fetchall()
+        if later:
+            raise RevertRefused(f"job {', '.join(sorted(r[0] for r in later))} committed later and changed rows "
+                                f"that job {job.id} wrote; revert that job first")
+        old = f"(SELECT * FROM {table} AT (VERSION => {before}))"
+        written = f"(SELECT {_quoted(key)} FROM {table} WHERE job_id = $job)"
+        restored = c.sql(
+            f"SELECT count(*) FROM {written} p WHERE EXISTS (SELECT 1 FROM {old} o WHERE {key_match})",
+            params={"job": job.id}).fetchone()[0]
+        total = c.sql(f"SELECT count(*) FROM {table} WHERE job_id = $job", params={"job": job.id}).fetchone()[0]
+        c.execute(f"CREATE OR REPLACE TEMP TABLE revert_previous AS SELECT o.* FROM {old} o "
+                  f"WHERE EXISTS (SELECT 1 FROM {table} p WHERE p.job_id = ? AND {key_match})", [job.id])
+        c.execute(f"DELETE FROM {table} WHERE job_id = ?", [job.id])
+        c.execute(f"INSERT INTO {table} ({_quoted(all_columns)}) SELECT {_quoted(all_columns)} FROM revert_previous")
+        c.execute("DROP TABLE revert_previous")
+        c.execute("INSERT INTO audit.reverts VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
+                  [job.id, dataset.name, job.brand, reverted_by, total - restored, restored, current_snapshot(c)])
+        return RevertResult(total - restored, restored)
 
     return lake.write(con, work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import pandas as pd
@@ -18,6 +18,7 @@ class Diff:
     rows_to_insert: int
     rows_to_update: int
     rows_unchanged: int
+    changed_columns: dict[str, int] = field(default_factory=dict)  # column -> rows whose value changes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,17 +34,60 @@ def changed_condition(dataset: Dataset) -> str:
     return " OR ".join(f'p."{c}" IS DISTINCT FROM s."{c}"' for c in others) or "false"
 
 
+def _others(dataset: Dataset) -> list[str]:
+    return [c for c in dataset.columns if c not in dataset.key]
+
+
 def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
-    """How many staged rows would be inserted, updated or left unchanged."""
+    """How many staged rows would be inserted, updated or left unchanged, and which columns change."""
+    changed = changed_condition(dataset)
+    per_column = ", ".join(f'count(*) FILTER (WHERE p.brand IS NOT NULL AND p."{c}" IS DISTINCT FROM s."{c}")'
+                           for c in _others(dataset))
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE p.brand IS NULL),"
-        f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND ({changed_condition(dataset)})),"
-        f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND NOT ({changed_condition(dataset)}))"
-        f' FROM staging."{dataset.name}" s LEFT JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
+        f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND ({changed})),"
+        f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND NOT ({changed}))"
+        + (f", {per_column}" if per_column else "")
+        + f' FROM staging."{dataset.name}" s LEFT JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
         " WHERE s.job_id = ?",
         [job.id],
     ).fetchone()
-    return Diff(*row)
+    columns = {c: n for c, n in zip(_others(dataset), row[3:], strict=True) if n}
+    return Diff(row[0], row[1], row[2], columns)
+
+
+def updates(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, limit: int = 50
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A sample of rows the commit would change: (before, after), aligned row by row."""
+    key = [f's."{c}"' for c in dataset.key]
+    before = ", ".join(f'p."{c}" AS "{c}"' for c in dataset.columns)
+    after = ", ".join(f's."{c}" AS "{c}"' for c in dataset.columns)
+    sql = (f' FROM staging."{dataset.name}" s JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
+           f" WHERE s.job_id = $job AND ({changed_condition(dataset)}) ORDER BY {', '.join(key)} LIMIT {int(limit)}")
+    params = {"job": job.id}
+    return (con.sql(f"SELECT {before}" + sql, params=params).df(),
+            con.sql(f"SELECT {after}" + sql, params=params).df())
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> str:
+    """A hash of what an approval covers: the job's staged rows and the production rows they would touch.
+
+    If either changes between approval and commit (a re-stage, another import
+    committing the same keys), the fingerprint changes.
+    """
+    columns = ", ".join(f's."{c}"' for c in dataset.columns)
+    production = ", ".join(["p.brand", *(f'p."{c}"' for c in dataset.columns), "p.job_id"])
+    staged, touched = con.execute(
+        f"SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging.\"{dataset.name}\" s WHERE s.job_id = $1),"
+        f" (SELECT bit_xor(hash({production})) FROM production.\"{dataset.name}\" p"
+        f"  WHERE EXISTS (SELECT 1 FROM staging.\"{dataset.name}\" s WHERE s.job_id = $1 AND {_key_join(dataset)}))",
+        [job.id],
+    ).fetchone()
+    return f"{staged or 0:x}-{touched or 0:x}"
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
 
 
 def staged_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> duckdb.DuckDBPyRelation:

@@ -49,7 +49,8 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
 
     again = submit_and_wait()
     assert again["status"] == "staged"
-    assert bi.diff(again["id"]).to_dict() == {"rows_to_insert": 0, "rows_to_update": 0, "rows_unchanged": 7}
+    assert bi.diff(again["id"]).to_dict() == {"rows_to_insert": 0, "rows_to_update": 0, "rows_unchanged": 7,
+                                              "changed_columns": {}}
     json.loads(run_cli("approve", again["id"], "--as", "olga", "--wait", "--json").stdout)
     rows = bi.connect().sql("SELECT count(*), count(DISTINCT sku) FROM production.products WHERE brand = 'acme'")
     assert rows.fetchone() == (7, 7)

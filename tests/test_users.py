@@ -1,0 +1,102 @@
+"""Who may do what: roles, brands and the four-eyes rule, in the library and the CLI."""
+
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from bulkimport import dispatch, registry, users, workflow
+from bulkimport.config import settings
+from bulkimport.users import NotAllowed
+from tests.conftest import EXAMPLE, PASSWORD, run_cli
+
+
+@pytest.fixture
+def broker(home, monkeypatch):
+    stub = StubBroker()
+    stub.declare_queue(settings().queue)
+    monkeypatch.setattr(dispatch, "get_broker", lambda: stub)
+    return stub
+
+
+def staged_job(created_by="ana", brand="acme") -> registry.Job:
+    job = workflow.submit(EXAMPLE, dataset="products", brand=brand, created_by=created_by)
+    registry.transition(job.id, "pending", "staged", actor="test")
+    return registry.get(job.id)
+
+
+def test_passwords_are_stored_as_argon2_hashes_and_checked(home):
+    assert users.authenticate("olga", PASSWORD).role == "operator"
+    assert users.authenticate("olga", "wrong password") is None
+    assert users.authenticate("nobody", PASSWORD) is None
+    stored = users.users_file().read_text()
+    assert PASSWORD not in stored and "$argon2" in stored
+
+
+def test_nobody_may_approve_a_job_they_uploaded(broker):
+    job = staged_job(created_by="olga")
+    with pytest.raises(NotAllowed, match="four eyes"):
+        workflow.approve(job.id, approved_by="olga")
+    assert registry.get(job.id).status == "staged"
+
+
+def test_analysts_may_not_approve_and_operators_only_for_their_brands(broker):
+    job = staged_job(brand="acme")
+    with pytest.raises(NotAllowed, match="only an operator or admin may approve"):
+        workflow.approve(job.id, approved_by="ana")
+    with pytest.raises(NotAllowed, match="may not approve jobs of brand 'acme'"):
+        workflow.approve(job.id, approved_by="otto")
+    approved = workflow.approve(job.id, approved_by="olga")
+    assert approved.status == "approved" and approved.approval["by"] == "olga"
+    assert {"diff", "snapshot", "fingerprint", "at"} <= approved.approval.keys()
+
+
+def test_users_may_not_import_for_brands_that_are_not_theirs(broker):
+    with pytest.raises(NotAllowed, match="may not import data for brand 'initech'"):
+        workflow.submit(EXAMPLE, dataset="products", brand="initech", created_by="ana")
+    assert registry.list_jobs() == []
+
+
+def test_unknown_users_are_refused_with_a_hint(broker):
+    with pytest.raises(NotAllowed, match="users list"):
+        workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="mallory")
+
+
+def test_a_user_sees_only_jobs_of_their_brands(broker):
+    staged_job(brand="acme")
+    staged_job(brand="globex")
+    assert {j.brand for j in workflow.visible_jobs("otto")} == {"globex"}
+    assert {j.brand for j in workflow.visible_jobs("olga")} == {"acme", "globex"}
+
+
+def test_rejecting_needs_a_reason_and_an_operator(broker):
+    job = staged_job()
+    with pytest.raises(NotAllowed):
+        workflow.reject(job.id, rejected_by="ana", reason="no")
+    with pytest.raises(Exception, match="reason is required"):
+        workflow.reject(job.id, rejected_by="olga", reason=" ")
+    rejected = workflow.reject(job.id, rejected_by="olga", reason="wrong price list")
+    assert rejected.status == "rejected" and "wrong price list" in rejected.error
+
+
+def test_cli_applies_the_same_rules(home):
+    job = registry.create(job_id="j1", dataset="products", brand="acme", file_name="a.csv", file_path=str(EXAMPLE),
+                          file_sha256="0", file_bytes=1, created_by="ana")
+    registry.transition(job.id, "pending", "staged", actor="test")
+    refused = run_cli("approve", "j1", "--as", "ana", check=False)
+    assert refused.returncode == 2 and "only an operator or admin may approve" in refused.stderr
+    listed = run_cli("users", "list").stdout.splitlines()
+    assert "olga\toperator\t*" in listed
+
+
+def test_users_can_be_added_and_removed_from_the_cli(home):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    added = subprocess.run([sys.executable, "-m", "bulkimport", "users", "add", "nina", "--role", "analyst",
+                            "--brands", "acme,globex", "--password-stdin"], input="a long secret\n", text=True,
+                           capture_output=True, cwd=REPO)
+    assert added.returncode == 0, added.stderr
+    assert users.authenticate("nina", "a long secret").brands == ("acme", "globex")
+    run_cli("users", "remove", "nina")
+    assert "nina" not in {u.name for u in users.list_users()}

@@ -116,3 +116,12 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and result.returncode != 0:
         raise AssertionError(f"bulkimport {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
+
+
+HEADER_ROW = "sku,name,price,currency,stock,ean,launch_date"
+
+
+def write_csv(path: Path, rows: list[str], header: str = HEADER_ROW) -> Path:
+    """A products CSV with the given data lines."""
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path

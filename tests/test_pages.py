@@ -41,20 +41,6 @@ def navigation_already_set_up(request, monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init_then_forget_pages_folder)
 
 
-@pytest.fixture(autouse=True)
-def fresh_lake_connection():
-    """api keeps one lake connection per process, attached to the first BULKIMPORT_HOME it saw."""
-
-    def forget():
-        if api._connection is not None:
-            api._connection.close()
-            api._connection = None
-
-    forget()
-    yield
-    forget()
-
-
 def open_page(page: str, **query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception, at.exception
@@ -110,7 +96,7 @@ def test_every_page_says_the_broker_is_unreachable_when_redis_is_down(home, page
 def test_uploaded_csv_is_listed_as_pending_and_banner_warns_no_worker_consumes_queue(redis_url):
     at = open_page("pages/upload.py")
     at.text_input(key=ui.UPLOAD_BRAND).input("acme")
-    at.text_input(key=ui.USER_NAME).input("alice")
+    at.text_input(key=ui.USER_NAME).input("ana")
     at.file_uploader(key=ui.UPLOAD_FILE).upload("products.csv", EXAMPLE.read_bytes(), "text/csv")
     at.run()
     at.button(key=ui.UPLOAD_SUBMIT).click()
@@ -120,7 +106,7 @@ def test_uploaded_csv_is_listed_as_pending_and_banner_warns_no_worker_consumes_q
     assert not at.error, texts(at.error)
     [job] = registry.list_jobs()
     assert (job.status, job.dataset, job.brand, job.created_by, job.file_name) == (
-        "pending", "products", "acme", "alice", "products.csv")
+        "pending", "products", "acme", "ana", "products.csv")
     assert Path(job.file_path).read_bytes() == EXAMPLE.read_bytes()
     assert job.id in texts(at.success)
     assert any(link.proto.query_string == f"job={job.id}" for link in at.get("page_link")), "no link to review"
@@ -136,14 +122,14 @@ def test_uploaded_csv_is_listed_as_pending_and_banner_warns_no_worker_consumes_q
     assert not at.exception, at.exception
     listed = table_with(at, "status")
     assert listed.loc[listed["id"] == job.id, ["status", "brand", "created_by"]].values.tolist() == [
-        ["pending", "acme", "alice"]]
+        ["pending", "acme", "ana"]]
     assert "no worker consumes the queue" in texts(at.warning)
 
 
 def test_upload_page_shows_why_a_brand_is_refused(redis_url):
     at = open_page("pages/upload.py")
     at.text_input(key=ui.UPLOAD_BRAND).input("no spaces allowed")
-    at.text_input(key=ui.USER_NAME).input("alice")
+    at.text_input(key=ui.USER_NAME).input("ana")
     at.file_uploader(key=ui.UPLOAD_FILE).upload("products.csv", EXAMPLE.read_bytes(), "text/csv")
     at.run()
     at.button(key=ui.UPLOAD_SUBMIT).click()
@@ -154,7 +140,7 @@ def test_upload_page_shows_why_a_brand_is_refused(redis_url):
 
 
 def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="alice")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
     # What a worker does when it starts on the job, through the same registry and progress calls.
     registry.transition(job.id, "pending", "validating", actor="worker-1")
     progress.publish(job.id, {"phase": "validating", "rows_read": 8, "rows_valid": 5, "rows_rejected": 3,
@@ -172,8 +158,8 @@ def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
     assert job.id in table_or_empty(at)
 
 
-def test_review_shows_counts_and_rejects_then_approval_commits_to_production(worker):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="alice")
+def test_review_shows_counts_and_rejects_and_only_an_operator_approves_into_production(worker):
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
     assert workflow.wait(job.id, timeout=120).status == "staged"
 
     at = open_page("pages/review.py", job=job.id)
@@ -189,14 +175,20 @@ def test_review_shows_counts_and_rejects_then_approval_commits_to_production(wor
     valid = table_with(at, "sku")
     assert len(valid) == 7
     assert at.get("download_button"), "no download button for the rejected rows"
-    assert "products.csv" in texts(at.caption) and "alice" in texts(at.caption)
+    assert "products.csv" in texts(at.caption) and "ana" in texts(at.caption)
 
-    at.text_input(key=ui.USER_NAME).input("olivia")
+    at.text_input(key=ui.USER_NAME).input("ana")
+    at.button(key=ui.REVIEW_APPROVE).click()
+    at.run()
+    assert "ana is an analyst; only an operator or admin may approve jobs" in texts(at.error)
+    assert registry.get(job.id).status == "staged"
+
+    at.text_input(key=ui.USER_NAME).input("olga")
     at.button(key=ui.REVIEW_APPROVE).click()
     at.run()
 
     assert not at.exception, at.exception
-    assert "Approved by olivia" in texts(at.success)
+    assert "Approved by olga" in texts(at.success)
     assert workflow.wait(job.id, until=registry.FINAL, timeout=120).status == "committed"
     assert api.production("products", "acme").count("*").fetchone()[0] == 7
 
@@ -204,13 +196,13 @@ def test_review_shows_counts_and_rejects_then_approval_commits_to_production(wor
     assert metrics(at)["Rows inserted"] == "7"
     timeline = table_with(at, "change")
     assert "committing -> committed" in timeline["change"].tolist()
-    assert "olivia" in timeline["actor"].tolist()
+    assert "olga" in timeline["actor"].tolist()
 
 
 def test_submit_with_broker_down_shows_error_and_job_is_failed(home):
     at = open_page("pages/upload.py")
     at.text_input(key=ui.UPLOAD_BRAND).input("acme")
-    at.text_input(key=ui.USER_NAME).input("alice")
+    at.text_input(key=ui.USER_NAME).input("ana")
     at.file_uploader(key=ui.UPLOAD_FILE).upload("products.csv", EXAMPLE.read_bytes(), "text/csv")
     at.run()
     at.button(key=ui.UPLOAD_SUBMIT).click()
@@ -229,14 +221,14 @@ def test_submit_with_broker_down_shows_error_and_job_is_failed(home):
 
 def test_approval_with_broker_down_is_undone_and_job_can_still_be_rejected(workers, redis_url):
     workers.start()
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="alice")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
     assert workflow.wait(job.id, timeout=120).status == "staged"
     workers.stop()
     redis.Redis.from_url(redis_url).shutdown(nosave=True)
 
     at = open_page("pages/review.py", job=job.id)
     assert "broker is unreachable" in texts(at.error)
-    at.text_input(key=ui.USER_NAME).input("olivia")
+    at.text_input(key=ui.USER_NAME).input("olga")
     at.button(key=ui.REVIEW_APPROVE).click()
     at.run()
 
@@ -252,8 +244,8 @@ def test_approval_with_broker_down_is_undone_and_job_can_still_be_rejected(worke
 
     assert not at.exception, at.exception
     rejected = registry.get(job.id)
-    assert (rejected.status, rejected.error) == ("rejected", "prices are net")
-    assert "Rejected by olivia" in texts(at.success)
+    assert rejected.status == "rejected" and "prices are net" in rejected.error
+    assert "Rejected by olga" in texts(at.success)
     assert api.production("products", "acme").count("*").fetchone()[0] == 0
 
 

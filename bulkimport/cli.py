@@ -190,6 +190,39 @@ def cmd_users(args) -> int:
     return 0
 
 
+def cmd_cancel(args) -> int:
+    _print_job(workflow.cancel(args.job, cancelled_by=args.user), args.json)
+    return 0
+
+
+def cmd_retry(args) -> int:
+    job = workflow.retry(args.job, retried_by=args.user)
+    if args.wait:
+        job = _wait(job, (STAGED, *FINAL), args)
+    _print_job(job, args.json)
+    return 1 if job.status == registry.FAILED else 0
+
+
+def cmd_reap(args) -> int:
+    from bulkimport import healing
+
+    report = healing.reap(waiting_after_s=args.waiting_after)
+    print(f"re-sent: {', '.join(report.resent) or 'none'}")
+    print(f"failed (dead-lettered): {', '.join(report.failed) or 'none'}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from bulkimport import doctor
+
+    checks = doctor.run()
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name:18} {check.detail}")
+        if check.hint and not check.ok:
+            print(f"     {'':18} -> {check.hint}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def cmd_export(args) -> int:
     what = "staged" if args.staged else "rejected"
     exports.export(args.job, what, args.staged or args.rejected, args.format)
@@ -270,6 +303,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3600)
+
+    p = add("cancel", cmd_cancel, "cancel a pending or validating job")
+    p.add_argument("job")
+    p.add_argument("--as", dest="user", required=True)
+    p.add_argument("--json", action="store_true")
+
+    p = add("retry", cmd_retry, "run a failed job again from where it failed (same file, same mapping)")
+    p.add_argument("job")
+    p.add_argument("--as", dest="user", required=True)
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3600)
+
+    p = add("reap", cmd_reap, "re-send jobs whose worker died; fail jobs whose message was dead-lettered")
+    p.add_argument("--waiting-after", type=float, default=300,
+                   help="also re-send pending/approved jobs untouched for this many seconds (default 300)")
+
+    add("doctor", cmd_doctor, "check Redis, the lake, the registry and the workers; exit 1 if something is wrong")
 
     p = add("users", cmd_users, "manage who may use the dashboard and CLI")
     user_actions = p.add_subparsers(dest="action", required=True)

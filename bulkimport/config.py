@@ -29,6 +29,7 @@ class Settings:
     worker_processes: int
     worker_threads: int
     dashboard_port: int
+    reap_interval_s: int
 
 
 def _int(name: str, default: int) -> int:
@@ -61,4 +62,5 @@ def settings() -> Settings:
         worker_processes=_int("BULKIMPORT_WORKER_PROCESSES", 1),
         worker_threads=_int("BULKIMPORT_WORKER_THREADS", 2),
         dashboard_port=_int("BULKIMPORT_DASHBOARD_PORT", 8501),
+        reap_interval_s=_int("BULKIMPORT_REAP_INTERVAL", 30),
     )

@@ -38,3 +38,25 @@ class WorkerHeartbeat(Middleware):
     def before_worker_shutdown(self, broker, worker):
         self._stop.set()
         progress.forget_worker()
+
+
+class Reaper(Middleware):
+    """Every ``interval_s``, one worker (a Redis lock decides) re-sends stuck jobs: see bulkimport.healing."""
+
+    def __init__(self, interval_s: float = 30.0):
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker, worker):
+        from bulkimport import healing
+
+        def run():
+            while not self._stop.wait(self.interval_s):
+                report = healing.reap_if_leader(self.interval_s)
+                if report and (report.resent or report.failed):
+                    log.info("reaper: re-sent %s, failed %s", report.resent, report.failed)
+
+        threading.Thread(target=run, name="bulkimport-reaper", daemon=True).start()
+
+    def before_worker_shutdown(self, broker, worker):
+        self._stop.set()

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     options TEXT,
     mapping TEXT,
     dialect TEXT,
-    approval TEXT
+    approval TEXT,
+    claimed_by TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -77,7 +78,8 @@ CREATE TABLE IF NOT EXISTS header_mappings (
 );
 """
 # Columns added after the first release: (name, SQL type). Added on open when missing.
-_ADDED_COLUMNS = (("options", "TEXT"), ("mapping", "TEXT"), ("dialect", "TEXT"), ("approval", "TEXT"))
+_ADDED_COLUMNS = (("options", "TEXT"), ("mapping", "TEXT"), ("dialect", "TEXT"), ("approval", "TEXT"),
+                  ("claimed_by", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Job:
     mapping: dict | None = None  # file column -> dataset column, as chosen or matched
     dialect: dict | None = None  # what was detected and used to read the file
     approval: dict | None = None  # what the approver saw: diff counts, lake snapshot, fingerprint
+    claimed_by: str | None = None  # host:pid:thread of the worker running it now
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -263,6 +266,33 @@ def transition(
         con.execute(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, actor, current, to_status, note),
+        )
+    return get(job_id)
+
+
+def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, live_workers: set[str]) -> Job | None:
+    """Claim a job for one worker thread, counting an attempt; None if it is not ours to run.
+
+    A job already in ``running`` is taken over only when the worker that
+    claimed it is no longer alive (its process is missing from
+    ``live_workers``), so a redelivered or re-sent message never runs a job
+    twice at the same time.
+    """
+    stamp = now()
+    with _transaction() as con:
+        row = con.execute("SELECT status, claimed_by FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        current, holder = row["status"], row["claimed_by"]
+        if current not in allowed:
+            return None
+        if current == running and holder and holder != worker and holder.rsplit(":", 1)[0] in live_workers:
+            return None
+        con.execute("UPDATE jobs SET status = ?, claimed_by = ?, attempts = attempts + 1, updated_at = ? "
+                    "WHERE id = ?", (running, worker, stamp, job_id))
+        con.execute(
+            "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
+            (job_id, stamp, worker, current, running, f"taken over from {holder}" if current == running else None),
         )
     return get(job_id)
 

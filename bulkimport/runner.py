@@ -9,15 +9,17 @@ every time (the OOM killer, say) fails after a bounded number of tries.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
 from bulkimport import lake, progress, registry
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, InvalidTransition, LakeBusy
+from bulkimport.errors import BulkImportError, LakeBusy
 from bulkimport.registry import (
     APPROVED,
+    CANCELLED,
     COMMITTED,
     COMMITTING,
     FAILED,
@@ -33,6 +35,21 @@ from bulkimport.stages.stage import stage_file
 log = logging.getLogger("bulkimport.worker")
 
 
+class Cancelled(Exception):
+    """The job was cancelled while it ran; its lake transaction is rolled back."""
+
+
+def _progress_or_stop(job_id: str):
+    """Publish progress per chunk, and stop if someone cancelled the job meanwhile."""
+
+    def report(values: dict) -> None:
+        progress.publish(job_id, values)
+        if registry.get(job_id).status == CANCELLED:
+            raise Cancelled(job_id)
+
+    return report
+
+
 class RetryLater(Exception):
     """An unexpected failure with attempts left: dramatiq retries the message."""
 
@@ -44,21 +61,22 @@ def _log(job: registry.Job, started: float, **extra) -> None:
     log.info(" ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
 
 
-def _start(job_id: str, expected: tuple[str, str], running: str) -> registry.Job | None:
-    """Claim the job for this attempt; None if it has already moved on."""
-    job = registry.get(job_id)
-    if job.status not in expected:
-        log.info("job=%s is %s; nothing to do for this message", job_id, job.status)
-        return None
-    try:
-        job = registry.transition(job_id, expected, running, actor=progress.worker_id(), count_attempt=True)
-    except InvalidTransition as exc:
-        log.info("%s", exc)
+def _worker() -> str:
+    return f"{progress.worker_id()}:{threading.get_ident()}"
+
+
+def _start(job_id: str, expected: tuple[str, ...], running: str) -> registry.Job | None:
+    """Claim the job for this attempt; None if it has moved on or a live worker has it."""
+    job = registry.claim(job_id, expected, running, worker=_worker(),
+                         live_workers={w["id"] for w in progress.live_workers()})
+    if job is None:
+        log.info("job=%s is %s (claimed by %s); nothing to do for this message", job_id,
+                 registry.get(job_id).status, registry.get(job_id).claimed_by)
         return None
     limit = settings().max_attempts
     if job.attempts > limit:
-        registry.transition(job_id, running, FAILED, actor=progress.worker_id(),
-                        error=f"gave up after {limit} attempts: {job.error or 'the worker stopped mid-job'}")
+        registry.transition(job_id, running, FAILED, actor=_worker(),
+                            error=f"gave up after {limit} attempts: {job.error or 'the worker stopped mid-job'}")
         return None
     return job
 
@@ -69,10 +87,10 @@ def _handle_failure(job: registry.Job, running: str, exc: Exception, started: fl
     limit = settings().max_attempts
     if final or job.attempts >= limit:
         reason = str(exc) if final else f"gave up after {job.attempts} attempts: {exc}"
-        failed = registry.transition(job.id, running, FAILED, actor=progress.worker_id(), error=reason)
+        failed = registry.transition(job.id, running, FAILED, actor=_worker(), error=reason)
         _log(failed, started, error=repr(reason))
         return
-    registry.transition(job.id, running, running, actor=progress.worker_id(),
+    registry.transition(job.id, running, running, actor=_worker(),
                     error=f"attempt {job.attempts} failed: {exc}", note="will retry")
     raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
 
@@ -88,14 +106,18 @@ def validate_and_stage(job_id: str) -> None:
     try:
         with lake.session() as con:
             counts = stage_file(con, job, dataset, Path(job.file_path), settings().chunk_rows,
-                                on_progress=lambda values: progress.publish(job.id, values),
+                                on_progress=_progress_or_stop(job.id),
                                 remembered=lambda header: registry.remembered_mapping(job.dataset, header))
+    except Cancelled:
+        progress.publish(job.id, {"phase": "cancelled"})
+        _log(registry.get(job.id), started)
+        return
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         _handle_failure(job, VALIDATING, exc, started)
         return
     if job.mapping:  # set at submit only when the user chose it: offer it for the next file like this one
         registry.remember_mapping(job.dataset, counts.dialect["header"], job.mapping)
-    job = registry.transition(job.id, VALIDATING, STAGED, actor=progress.worker_id(), error=None, attempts=0,
+    job = registry.transition(job.id, VALIDATING, STAGED, actor=_worker(), error=None, attempts=0,
                           rows_total=counts.rows_total, rows_valid=counts.rows_valid,
                           rows_rejected=counts.rows_rejected, dialect=counts.dialect, mapping=counts.mapping)
     progress.publish(job.id, {"phase": "staged", "rows_read": counts.rows_total, "rows_valid": counts.rows_valid,
@@ -114,7 +136,7 @@ def commit_to_production(job_id: str) -> None:
         with lake.session() as con:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
     except ApprovalOutdated as exc:
-        job = registry.transition(job.id, COMMITTING, STAGED, actor=progress.worker_id(), error=str(exc),
+        job = registry.transition(job.id, COMMITTING, STAGED, actor=_worker(), error=str(exc),
                                   approved_by=None, approval=None, attempts=0, note="approval outdated")
         progress.publish(job.id, {"phase": "staged"})
         _log(job, started, error=repr(str(exc)))
@@ -122,7 +144,7 @@ def commit_to_production(job_id: str) -> None:
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, COMMITTING, exc, started)
         return
-    job = registry.transition(job.id, COMMITTING, COMMITTED, actor=progress.worker_id(), error=None, attempts=0,
+    job = registry.transition(job.id, COMMITTING, COMMITTED, actor=_worker(), error=None, attempts=0,
                           rows_inserted=result.rows_inserted, rows_updated=result.rows_updated,
                           note="already in the ledger" if result.already_committed else None)
     progress.publish(job.id, {"phase": "committed"})
@@ -141,14 +163,14 @@ def revert_commit(job_id: str) -> None:
         with lake.session() as con:
             result = revert_job(con, job, get_dataset(job.dataset), _reverted_by(job))
     except RevertRefused as exc:
-        job = registry.transition(job.id, REVERTING, COMMITTED, actor=progress.worker_id(), error=str(exc),
+        job = registry.transition(job.id, REVERTING, COMMITTED, actor=_worker(), error=str(exc),
                                   attempts=0, note="revert refused")
         _log(job, started, error=repr(str(exc)))
         return
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, REVERTING, exc, started)
         return
-    job = registry.transition(job.id, REVERTING, REVERTED, actor=progress.worker_id(), error=None,
+    job = registry.transition(job.id, REVERTING, REVERTED, actor=_worker(), error=None,
                               note=f"{result.rows_deleted} rows removed, {result.rows_restored} restored")
     _log(job, started, deleted=result.rows_deleted, restored=result.rows_restored)
 

@@ -22,7 +22,19 @@ from bulkimport import dispatch, lake, registry, users
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition
-from bulkimport.registry import APPROVED, COMMITTED, FAILED, FINAL, PENDING, REJECTED, REVERTING, STAGED
+from bulkimport.registry import (
+    APPROVED,
+    CANCELLED,
+    COMMITTED,
+    COMMITTING,
+    FAILED,
+    FINAL,
+    PENDING,
+    REJECTED,
+    REVERTING,
+    STAGED,
+    VALIDATING,
+)
 from bulkimport.stages import read, review
 from bulkimport.stages.stage import describe
 
@@ -211,6 +223,37 @@ def revert(job_id: str, *, reverted_by: str) -> registry.Job:
         dispatch.send(dispatch.REVERT_COMMIT, job.id)
     except DispatchError as exc:
         registry.transition(job_id, REVERTING, COMMITTED, actor=reverted_by, error=f"revert not queued: {exc}")
+        raise
+    return job
+
+
+def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
+    """Cancel a pending or validating job; a worker stops at its next chunk and stages nothing."""
+    job = registry.get(job_id)
+    user = users.get(cancelled_by)
+    if user.name != job.created_by:
+        users.require_review(user, job.brand, action="cancel")
+    return registry.transition(job_id, (PENDING, VALIDATING), CANCELLED, actor=cancelled_by,
+                               error=f"cancelled by {cancelled_by}")
+
+
+def retry(job_id: str, *, retried_by: str) -> registry.Job:
+    """Run a failed job again from where it failed (same file, same options and mapping)."""
+    job = registry.get(job_id)
+    user = users.get(retried_by)
+    if user.name != job.created_by:
+        users.require_review(user, job.brand, action="retry")
+    if job.status != FAILED:
+        raise InvalidTransition(f"job {job_id} is {job.status}; only a failed job can be retried")
+    before = [e.from_status for e in registry.events(job_id) if e.to_status == FAILED][-1]
+    resume = {COMMITTING: APPROVED, APPROVED: APPROVED, REVERTING: REVERTING}.get(before, PENDING)
+    actor = {APPROVED: dispatch.COMMIT_TO_PRODUCTION, REVERTING: dispatch.REVERT_COMMIT}.get(
+        resume, dispatch.VALIDATE_AND_STAGE)
+    job = registry.transition(job_id, FAILED, resume, actor=retried_by, error=None, attempts=0, note="retry")
+    try:
+        dispatch.send(actor, job.id)
+    except DispatchError as exc:
+        registry.transition(job_id, resume, FAILED, actor=retried_by, error=str(exc), note="retry not queued")
         raise
     return job
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -76,24 +77,40 @@ class Workers:
         self.home = home
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, processes: int = 1, threads: int = 2) -> subprocess.Popen:
+    def start(self, processes: int = 1, threads: int = 2, wait: bool = True) -> subprocess.Popen:
         log = open(self.home / f"worker-{len(self.processes)}.log", "wb")
+        # A session of its own, so a test can kill the worker and its forked processes at once.
         process = subprocess.Popen(
             launcher.worker_command(processes, threads), env=dict(os.environ), stdout=log, stderr=log, cwd=REPO,
+            start_new_session=True,
         )
         self.processes.append(process)
         deadline = time.monotonic() + 30
         from bulkimport import progress
 
-        while not progress.health().workers_on_queue:
+        while wait and not any(w["pid"] != process.pid and w["host"] for w in progress.health().workers_on_queue
+                               if _child_of(w["pid"], process.pid)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start; see {log.name}:\n" + Path(log.name).read_text()[-3000:])
             time.sleep(0.1)
         return process
 
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL the worker and every process it forked, as the OOM killer or a power cut would."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
     def stop(self) -> None:
         launcher.stop(self.processes)
         self.processes.clear()
+
+
+def _child_of(pid: int, parent: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return int(stat.rsplit(")", 1)[1].split()[1]) == parent
 
 
 @pytest.fixture
@@ -124,4 +141,14 @@ HEADER_ROW = "sku,name,price,currency,stock,ean,launch_date"
 def write_csv(path: Path, rows: list[str], header: str = HEADER_ROW) -> Path:
     """A products CSV with the given data lines."""
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def write_products(path: Path, rows: int, bad_every: int = 0) -> Path:
+    """A products CSV of ``rows`` rows; every ``bad_every``-th row has a price that is not a number."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(HEADER_ROW + "\n")
+        for i in range(rows):
+            price = "n/a" if bad_every and i % bad_every == 0 else f"{i % 1000}.{i % 100:02d}"
+            out.write(f"AB-{i:08d},Product {i},{price},EUR,{i % 50},,\n")
     return path

@@ -1,0 +1,78 @@
+"""Checks that the pieces are there and talk to each other: `bulkimport doctor`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import redis
+
+from bulkimport import lake, progress, registry
+from bulkimport.config import settings
+from bulkimport.errors import BulkImportError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+def _redis() -> list[Check]:
+    url = settings().redis_url
+    try:
+        client = progress.client()
+        client.ping()
+    except redis.RedisError as exc:
+        return [Check("redis", False, f"{url} unreachable: {exc}",
+                      "start it with `bulkimport up` (or `make run`), or set REDIS_URL")]
+    checks = [Check("redis", True, f"{url} answers")]
+    try:
+        aof = client.config_get("appendonly").get("appendonly")
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        checks.append(Check("redis persistence", aof == "yes", f"appendonly {aof}",
+                            "" if aof == "yes" else "queued jobs are lost on restart: set `appendonly yes`"))
+        checks.append(Check("redis eviction", policy == "noeviction", f"maxmemory-policy {policy}",
+                            "" if policy == "noeviction" else "Redis may drop queued messages: use noeviction"))
+    except redis.RedisError as exc:  # managed Redis often forbids CONFIG
+        checks.append(Check("redis persistence", True, f"not checked ({exc})"))
+    return checks
+
+
+def _lake() -> list[Check]:
+    try:
+        with lake.session() as con:
+            lake.write(con, lambda c: c.execute("CREATE SCHEMA IF NOT EXISTS audit"))
+        return [Check("extensions", True, "ducklake and sqlite_scanner load from their packages"),
+                Check("lake", True, f"catalog {settings().lake_catalog} and data {settings().lake_data} writable")]
+    except (duckdb.Error, BulkImportError, OSError) as exc:
+        return [Check("lake", False, str(exc), "check BULKIMPORT_HOME / BULKIMPORT_LAKE_* and the extension packages")]
+
+
+def _registry() -> list[Check]:
+    try:
+        counts = registry.count_by_status()
+    except Exception as exc:  # noqa: BLE001 - report whatever keeps the registry from opening
+        return [Check("registry", False, str(exc), "check BULKIMPORT_DB_URL and the folder's permissions")]
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no jobs yet"
+    return [Check("registry", True, f"{settings().registry_path}: {summary}")]
+
+
+def _workers() -> list[Check]:
+    health = progress.health()
+    if not health.redis_ok:
+        return []
+    waiting = sum(n for s, n in registry.count_by_status().items() if s in registry.IN_FLIGHT)
+    live = health.workers_on_queue
+    if live:
+        return [Check("workers", True, f"{len(live)} worker process(es) on queue {settings().queue!r}: "
+                      + ", ".join(w["id"] for w in live))]
+    return [Check("workers", waiting == 0 and health.queue_depth == 0,
+                  f"no worker consumes queue {settings().queue!r}; {waiting} job(s) waiting, "
+                  f"{health.queue_depth} message(s) queued", "start one: `bulkimport worker`")]
+
+
+def run() -> list[Check]:
+    return [*_redis(), *_lake(), *_registry(), *_workers()]

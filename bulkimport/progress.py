@@ -78,6 +78,33 @@ def live_workers() -> list[dict]:
 
 
 @dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    waiting: int  # messages ready for a worker
+    delayed: int  # messages waiting for a retry's backoff
+    dead_lettered: int  # messages dramatiq gave up on
+    oldest_waiting_s: float | None  # age of the oldest ready message
+
+
+def queue_stats() -> QueueStats:
+    """Depth, backlog age and dead letters of our dramatiq queue (its Redis keys)."""
+    queue = settings().queue
+    c = client()
+    pipe = c.pipeline()
+    pipe.llen(f"dramatiq:{queue}")
+    pipe.zcard(f"dramatiq:{queue}.DQ")
+    pipe.zcard(f"dramatiq:{queue}.XQ")
+    pipe.lindex(f"dramatiq:{queue}", 0)
+    waiting, delayed, dead, oldest_id = pipe.execute()
+    oldest = None
+    if oldest_id:
+        raw = c.hget(f"dramatiq:{queue}.msgs", oldest_id)
+        if raw:
+            oldest = max(0.0, time.time() - json.loads(raw).get("message_timestamp", time.time() * 1000) / 1000)
+    return QueueStats(queue, waiting, delayed, dead, oldest)
+
+
+@dataclass(frozen=True)
 class Health:
     redis_ok: bool
     redis_error: str | None = None

@@ -18,7 +18,12 @@ class InvalidTransition(BulkImportError):
 
 
 class DispatchError(BulkImportError):
-    """A message could not be handed to the broker (Redis down, say)."""
+    """A message could not be handed to the broker (Redis down, say).
+
+    ``job_id`` names the job the message was for, once the sender knows it.
+    """
+
+    job_id: str | None = None
 
 
 class FileRefused(BulkImportError):

@@ -162,6 +162,7 @@ def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, 
         dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
     except DispatchError as exc:
         registry.transition(job.id, PENDING, FAILED, actor=created_by, error=str(exc), note="not queued")
+        exc.job_id = job.id
         raise
     return job
 

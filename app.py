@@ -1,4 +1,4 @@
-"""The bulkimport dashboard: a router over the pages in pages/, nothing else."""
+"""The bulkimport dashboard: a router over the views in views/, nothing else."""
 
 import streamlit as st
 
@@ -7,7 +7,7 @@ from bulkimport import ui
 st.set_page_config(page_title="bulkimport", page_icon=":material/upload_file:", layout="wide")
 ui.health_banner()
 st.navigation([
-    st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:", default=True),
-    st.Page("pages/jobs.py", title="Jobs", icon=":material/list_alt:"),
-    st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+    st.Page("views/upload.py", title="Upload", icon=":material/upload_file:", default=True),
+    st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:"),
+    st.Page("views/review.py", title="Review", icon=":material/rate_review:"),
 ]).run()

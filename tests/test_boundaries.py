@@ -32,10 +32,10 @@ def test_dashboard_pages_do_not_import_actor_code():
         from streamlit.testing.v1 import AppTest
         os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
         at = AppTest.from_file("app.py", default_timeout=60).run()
-        pages = sorted(Path("pages").glob("*.py"))
-        assert len(pages) >= 3, pages
-        for page in pages:
-            at.switch_page(str(page)).run()
+        views = sorted(Path("views").glob("*.py"))
+        assert len(views) >= 3, views
+        for view in views:
+            at.switch_page(str(view)).run()
     """)
     assert "streamlit" in loaded
     assert not loaded & set(FORBIDDEN)
@@ -43,7 +43,7 @@ def test_dashboard_pages_do_not_import_actor_code():
 
 def test_only_dispatch_sends_messages():
     senders = []
-    for path in [*REPO.glob("bulkimport/**/*.py"), *REPO.glob("pages/*.py"), REPO / "app.py"]:
+    for path in [*REPO.glob("bulkimport/**/*.py"), *REPO.glob("views/*.py"), REPO / "app.py"]:
         if not path.exists():
             continue
         text = path.read_text()
@@ -54,6 +54,6 @@ def test_only_dispatch_sends_messages():
 
 def test_nobody_asks_dramatiq_for_a_default_broker():
     # dramatiq.get_broker() may quietly build a RabbitMQ broker; ours is built in bulkimport/broker.py.
-    offenders = [p.relative_to(REPO).as_posix() for p in [*REPO.glob("bulkimport/**/*.py"), *REPO.glob("pages/*.py")]
+    offenders = [p.relative_to(REPO).as_posix() for p in [*REPO.glob("bulkimport/**/*.py"), *REPO.glob("views/*.py")]
                  if "dramatiq.get_broker" in p.read_text()]
     assert offenders == []

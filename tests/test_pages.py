@@ -18,27 +18,7 @@ from bulkimport import api, progress, registry, ui, workflow
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
 EXAMPLE = REPO / "examples" / "products.csv"
-PAGES = ("pages/upload.py", "pages/jobs.py", "pages/review.py")
-
-
-@pytest.fixture(autouse=True)
-def navigation_already_set_up(request, monkeypatch):
-    """Run every AppTest run through app.py, as a running server does once app.py has run once.
-
-    With a folder named ``pages/`` next to app.py, Streamlit starts in its old "pages directory"
-    mode and leaves it only when a run calls ``st.navigation``. AppTest resets that process-wide
-    flag before every run, so without this every run after the first would execute the page alone,
-    skipping app.py and its health banner. See test_deep_link_on_a_fresh_server_shows_the_banner.
-    """
-    if "fresh_server" in request.fixturenames:
-        return
-    init = PagesManager.__init__
-
-    def init_then_forget_pages_folder(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_then_forget_pages_folder)
+PAGES = ("views/upload.py", "views/jobs.py", "views/review.py")
 
 
 def open_page(page: str, **query) -> AppTest:
@@ -94,7 +74,7 @@ def test_every_page_says_the_broker_is_unreachable_when_redis_is_down(home, page
 
 
 def test_uploaded_csv_is_listed_as_pending_and_banner_warns_no_worker_consumes_queue(redis_url):
-    at = open_page("pages/upload.py")
+    at = open_page("views/upload.py")
     at.text_input(key=ui.UPLOAD_BRAND).input("acme")
     at.text_input(key=ui.USER_NAME).input("ana")
     at.file_uploader(key=ui.UPLOAD_FILE).upload("products.csv", EXAMPLE.read_bytes(), "text/csv")
@@ -118,7 +98,7 @@ def test_uploaded_csv_is_listed_as_pending_and_banner_warns_no_worker_consumes_q
     assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(
         at.warning)
 
-    at.switch_page("pages/jobs.py").run()
+    at.switch_page("views/jobs.py").run()
     assert not at.exception, at.exception
     listed = table_with(at, "status")
     assert listed.loc[listed["id"] == job.id, ["status", "brand", "created_by"]].values.tolist() == [
@@ -127,7 +107,7 @@ def test_uploaded_csv_is_listed_as_pending_and_banner_warns_no_worker_consumes_q
 
 
 def test_upload_page_shows_why_a_brand_is_refused(redis_url):
-    at = open_page("pages/upload.py")
+    at = open_page("views/upload.py")
     at.text_input(key=ui.UPLOAD_BRAND).input("no spaces allowed")
     at.text_input(key=ui.USER_NAME).input("ana")
     at.file_uploader(key=ui.UPLOAD_FILE).upload("products.csv", EXAMPLE.read_bytes(), "text/csv")
@@ -146,7 +126,7 @@ def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
     progress.publish(job.id, {"phase": "validating", "rows_read": 8, "rows_valid": 5, "rows_rejected": 3,
                               "bytes_read": job.file_bytes // 2, "bytes_total": job.file_bytes})
 
-    at = open_page("pages/jobs.py")
+    at = open_page("views/jobs.py")
 
     assert not at.exception, at.exception
     [bar] = at.get("progress")
@@ -162,7 +142,7 @@ def test_review_shows_counts_and_rejects_and_only_an_operator_approves_into_prod
     job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
     assert workflow.wait(job.id, timeout=120).status == "staged"
 
-    at = open_page("pages/review.py", job=job.id)
+    at = open_page("views/review.py", job=job.id)
 
     assert not at.exception, at.exception
     assert at.selectbox(key=ui.REVIEW_JOB).value == job.id
@@ -200,7 +180,7 @@ def test_review_shows_counts_and_rejects_and_only_an_operator_approves_into_prod
 
 
 def test_submit_with_broker_down_shows_error_and_job_is_failed(home):
-    at = open_page("pages/upload.py")
+    at = open_page("views/upload.py")
     at.text_input(key=ui.UPLOAD_BRAND).input("acme")
     at.text_input(key=ui.USER_NAME).input("ana")
     at.file_uploader(key=ui.UPLOAD_FILE).upload("products.csv", EXAMPLE.read_bytes(), "text/csv")
@@ -226,7 +206,7 @@ def test_approval_with_broker_down_is_undone_and_job_can_still_be_rejected(worke
     workers.stop()
     redis.Redis.from_url(redis_url).shutdown(nosave=True)
 
-    at = open_page("pages/review.py", job=job.id)
+    at = open_page("views/review.py", job=job.id)
     assert "broker is unreachable" in texts(at.error)
     at.text_input(key=ui.USER_NAME).input("olga")
     at.button(key=ui.REVIEW_APPROVE).click()
@@ -274,11 +254,11 @@ def fresh_server():
     PagesManager.uses_pages_directory = None
 
 
-@pytest.mark.xfail(strict=True, reason="a folder named pages/ puts a fresh Streamlit server in its old pages-directory "
-                   "mode: a deep link runs the page without app.py until someone opens the root URL")
 def test_deep_link_on_a_fresh_server_shows_the_banner(home, fresh_server):
+    """A folder named pages/ would put a fresh server in Streamlit's legacy pages-directory mode:
+    a deep link would run the view alone, without app.py and its banner. The views live in views/."""
     at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/review.py").run()
+    at.switch_page("views/review.py").run()
 
     assert not at.exception, at.exception
     assert at.title[0].value == "Review"

@@ -32,7 +32,7 @@ def job_list(status: str | None, dataset: str | None, brand: str | None) -> None
     pick, go = st.columns([4, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Open a job in the review page", list(labels), format_func=labels.get, key=ui.JOBS_OPEN)
     with go:
-        st.page_link("pages/review.py", label="Review", icon=":material/rate_review:",
+        st.page_link("views/review.py", label="Review", icon=":material/rate_review:",
                      query_params={ui.QUERY_JOB: chosen})
 
 

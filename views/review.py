@@ -90,7 +90,7 @@ if wanted and wanted not in {j.id for j in jobs}:
         st.warning(str(exc))
 if not jobs:
     st.info("No jobs yet: upload a CSV first.")
-    st.page_link("pages/upload.py", label="Upload a CSV", icon=":material/upload_file:")
+    st.page_link("views/upload.py", label="Upload a CSV", icon=":material/upload_file:")
     st.stop()
 
 labels = {j.id: ui.job_label(j) for j in jobs}

@@ -81,7 +81,7 @@ def recent_jobs() -> None:
                     st.warning(last.error)
                 if last.status == registry.VALIDATING:
                     ui.job_progress(last)
-                st.page_link("pages/review.py", label=f"Review job {last.id}", icon=":material/rate_review:",
+                st.page_link("views/review.py", label=f"Review job {last.id}", icon=":material/rate_review:",
                              query_params={ui.QUERY_JOB: last.id})
     st.subheader("Recent jobs")
     ui.job_table(registry.list_jobs(limit=20))

@@ -30,6 +30,7 @@ class Settings:
     worker_threads: int
     dashboard_port: int
     reap_interval_s: int
+    duckdb_memory: str
 
 
 def _int(name: str, default: int) -> int:
@@ -63,4 +64,5 @@ def settings() -> Settings:
         worker_threads=_int("BULKIMPORT_WORKER_THREADS", 2),
         dashboard_port=_int("BULKIMPORT_DASHBOARD_PORT", 8501),
         reap_interval_s=_int("BULKIMPORT_REAP_INTERVAL", 30),
+        duckdb_memory=os.environ.get("BULKIMPORT_DUCKDB_MEMORY", "256MB"),
     )

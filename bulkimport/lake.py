@@ -71,7 +71,11 @@ def connect() -> duckdb.DuckDBPyConnection:
     s.lake_catalog.parent.mkdir(parents=True, exist_ok=True)
     s.lake_data.mkdir(parents=True, exist_ok=True)
     _use_wal(s.lake_catalog)
-    con = duckdb.connect(config={"threads": 2})
+    # A modest memory limit makes big sorts and windows spill to disk instead of
+    # growing with the file; spill files go under BULKIMPORT_HOME.
+    spill = s.home / "tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"threads": 2, "memory_limit": s.duckdb_memory, "temp_directory": str(spill)})
     load_extensions(con)
     catalog = str(s.lake_catalog).replace("'", "''")
     data = str(s.lake_data).replace("'", "''").rstrip("/") + "/"

@@ -30,7 +30,7 @@ from bulkimport.registry import (
     VALIDATING,
 )
 from bulkimport.stages.commit import ApprovalOutdated, RevertRefused, commit_job, revert_job
-from bulkimport.stages.stage import stage_file
+from bulkimport.stages.stage import drop_job_rows, stage_file
 
 log = logging.getLogger("bulkimport.worker")
 
@@ -109,6 +109,8 @@ def validate_and_stage(job_id: str) -> None:
                                 on_progress=_progress_or_stop(job.id),
                                 remembered=lambda header: registry.remembered_mapping(job.dataset, header))
     except Cancelled:
+        with lake.session() as con:
+            drop_job_rows(con, job, dataset)
         progress.publish(job.id, {"phase": "cancelled"})
         _log(registry.get(job.id), started)
         return

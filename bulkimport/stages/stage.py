@@ -105,31 +105,49 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
     return con.execute(sql, [job_id]).fetchone()[0]
 
 
+def drop_job_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> None:
+    """Remove everything an earlier (or cancelled) attempt of the job staged or rejected."""
+
+    def work(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
+        c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
+
+    lake.write(con, work)
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path: Path, chunk_rows: int,
                on_progress: ProgressFn | None = None,
                remembered: Callable[[list[str]], dict[str, str] | None] | None = None) -> StageCounts:
     """Validate the job's file and write its valid and rejected rows to the lake.
 
-    Idempotent: rows from an earlier attempt of the same job are replaced.
-    Raises FileRefused when nothing in the file can be read.
+    Each chunk is written in its own short transaction, so memory stays flat
+    however long the file (one transaction holding every chunk grows with the
+    file). The rows are tagged with the job and nobody treats them as staged
+    until the registry says so, which the caller does once this returns: a
+    crash or cancel midway leaves rows that the next attempt (or
+    ``drop_job_rows``) removes first. Raises FileRefused when nothing in the
+    file can be read.
     """
     lake.ensure_tables(con, dataset)
     options = dict(job.options or {})
     source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
+    drop_job_rows(con, job, dataset)
+    total = valid = 0
+    for chunk in read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet")):
+        checked = validate_chunk(dataset, chunk.frame, chunk.raws)
 
-    def work(c: duckdb.DuckDBPyConnection) -> StageCounts:
-        c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
-        c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
-        total = valid = 0
-        for chunk in read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet")):
-            checked = validate_chunk(dataset, chunk.frame, chunk.raws)
+        def write_chunk(c: duckdb.DuckDBPyConnection, chunk=chunk, checked=checked) -> None:
             _insert_valid(c, dataset, job, checked.valid)
             _insert_rejects(c, job, chunk.rejects + checked.rejects)
-            total += len(chunk.frame) + len({r.line for r in chunk.rejects})
-            valid += len(checked.valid)
-            if on_progress:
-                on_progress({"phase": "validating", "rows_read": total, "rows_valid": valid,
-                             "rows_rejected": total - valid, "bytes_read": chunk.bytes_read})
+
+        lake.write(con, write_chunk)
+        total += len(chunk.frame) + len({r.line for r in chunk.rejects})
+        valid += len(checked.valid)
+        if on_progress:
+            on_progress({"phase": "validating", "rows_read": total, "rows_valid": valid,
+                         "rows_rejected": total - valid, "bytes_read": chunk.bytes_read})
+
+    def finish(c: duckdb.DuckDBPyConnection) -> StageCounts:
         _reject_duplicate_keys(c, dataset, job)
         staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
         rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
@@ -137,4 +155,4 @@ def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path:
             raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
         return StageCounts(total, staged, rejected, describe(source), source.match.mapping)
 
-    return lake.write(con, work)
+    return lake.write(con, finish)

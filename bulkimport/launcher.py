@@ -76,6 +76,8 @@ def dashboard_command(port: int) -> list[str]:
         raise BulkImportError(f"the dashboard's app.py is not at {app}; run from a checkout of bulkimport")
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            # Naming the address people use keeps Streamlit from looking up an external IP online.
+            "--browser.serverAddress", os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost"),
             "--server.maxUploadSize", str(settings().upload_max_mb)]
 
 
@@ -124,7 +126,8 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
         print("worker: started (dramatiq bulkimport.actors)")
         port = port or s.dashboard_port
         started.append(subprocess.Popen(dashboard_command(port), env=env, stdout=subprocess.DEVNULL))
-        print(f"dashboard: http://localhost:{port}   (Ctrl-C stops everything)", flush=True)
+        host = os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost")
+        print(f"dashboard: http://{host}:{port}   (Ctrl-C stops everything)", flush=True)
         while all(p.poll() is None for p in started):
             time.sleep(0.5)
         failed = next(p for p in started if p.poll() is not None)

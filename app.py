@@ -1,13 +1,19 @@
-"""The bulkimport dashboard: a router over the views in views/, nothing else."""
+"""The bulkimport dashboard: login, then a router over the views in views/, nothing else."""
 
 import streamlit as st
 
 from bulkimport import ui
 
 st.set_page_config(page_title="bulkimport", page_icon=":material/upload_file:", layout="wide")
+user = ui.current_user()
+if user is None:
+    ui.login_form()
+    st.stop()
+ui.user_sidebar(user)
 ui.health_banner()
 st.navigation([
     st.Page("views/upload.py", title="Upload", icon=":material/upload_file:", default=True),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:"),
     st.Page("views/review.py", title="Review", icon=":material/rate_review:"),
+    st.Page("views/health.py", title="Health", icon=":material/monitor_heart:"),
 ]).run()

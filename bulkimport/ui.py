@@ -1,19 +1,22 @@
-"""Small Streamlit helpers shared by the dashboard's pages.
+"""Small Streamlit helpers shared by the dashboard's views.
 
-The health banner, the job table, status colours, live progress, and every
-session-state key in one place. Nothing here talks to the broker: it only
-reads health and progress from Redis and jobs from the registry.
+Login (password or OIDC), the health banner, the job table, status colours,
+live progress, upload previews, and every session-state key in one place.
+Nothing here talks to the broker: it only reads health and progress from
+Redis and jobs from the registry.
 """
 
 from __future__ import annotations
 
-import threading
+import json
+from collections.abc import Mapping
 
 import pandas as pd
 import streamlit as st
 
-from bulkimport import progress, registry
+from bulkimport import progress, registry, users, workflow
 from bulkimport.config import settings
+from bulkimport.errors import BulkImportError
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -36,11 +39,27 @@ QUERY_JOB = "job"
 DEFAULT_DATASET = "products"
 
 # Session-state keys. Widgets that keep their value across pages use persist_state="session".
-USER_NAME = "bi_user_name"  # "your name": shared by the upload and review pages
+USER = "bi_user"  # the logged-in bulkimport.users.User
+LOGIN_NAME = "bi_login_name"
+LOGIN_PASSWORD = "bi_login_password"
+LOGIN_SUBMIT = "bi_login_submit"
+LOGOUT = "bi_logout"
 UPLOAD_DATASET = "bi_upload_dataset"
 UPLOAD_BRAND = "bi_upload_brand"
 UPLOAD_FILE = "bi_upload_file"
+UPLOAD_STORED = "bi_upload_stored"  # (uploader file id, workflow.Upload) of the file being previewed
+UPLOAD_SUBMITTED = "bi_upload_submitted"  # uploader file id of the file that became the last job
+UPLOAD_ENCODING = "bi_upload_encoding"
+UPLOAD_DELIMITER = "bi_upload_delimiter"
+UPLOAD_QUOTE = "bi_upload_quote"
+UPLOAD_ESCAPE = "bi_upload_escape"
+UPLOAD_HEADER_ROW = "bi_upload_header_row"
+UPLOAD_SHEET = "bi_upload_sheet"
+UPLOAD_MAPPING = "bi_upload_mapping"  # the mapping editor's edits
+UPLOAD_MAPPING_BASE = "bi_upload_mapping_base"  # what the editor's edits apply to
+UPLOAD_PREVIEWS = "bi_upload_previews"  # recent previews, so a rerun does not read the file again
 UPLOAD_SUBMIT = "bi_upload_submit"
+UPLOAD_DISCARD = "bi_upload_discard"
 LAST_UPLOAD = "bi_last_upload"  # id of the job this session submitted last
 JOBS_STATUS = "bi_jobs_status"
 JOBS_DATASET = "bi_jobs_dataset"
@@ -50,6 +69,9 @@ REVIEW_JOB = "bi_review_job"
 REVIEW_REASON = "bi_review_reason"
 REVIEW_APPROVE = "bi_review_approve"
 REVIEW_REJECT = "bi_review_reject"
+REVIEW_REVERT = "bi_review_revert"
+REVIEW_CANCEL = "bi_review_cancel"
+REVIEW_RETRY = "bi_review_retry"
 REVIEW_DOWNLOAD_REJECTED = "bi_review_download_rejected"
 FLASH = "bi_flash"  # messages from button callbacks, shown once on the next render
 
@@ -74,11 +96,6 @@ _CELL_STYLES = {
 }
 JOB_COLUMNS = ("id", "dataset", "brand", "status", "rows_total", "rows_valid", "rows_rejected", "created_by",
                "created_at", "error")
-
-# The API shares one DuckDB connection per process and Streamlit runs sessions in
-# threads; DuckDB connections are not safe to use from two threads at once.
-LAKE_LOCK = threading.Lock()
-
 
 # ---------------------------------------------------------------- health banner
 
@@ -123,15 +140,13 @@ def render_health(health: progress.Health) -> None:
         )
 
 
-def warn_if_nothing_consumes(job: registry.Job) -> None:
-    """Right after sending work: say so if no worker will pick it up (the banner catches up later)."""
+def nothing_consumes(job: registry.Job) -> str | None:
+    """Right after sending work: what to say if no worker will pick it up (the banner catches up later)."""
     health = progress.health()
     if health.redis_ok and not health.workers_on_queue:
-        st.warning(
-            f"Job {job.id} is queued, but **no worker consumes the queue `{settings().queue}`**: it stays "
-            f"{job.status} until one starts (`bulkimport worker`, or `make run`).",
-            icon=":material/warning:",
-        )
+        return (f"Job {job.id} is queued, but **no worker consumes the queue `{settings().queue}`**: it stays "
+                f"{job.status} until one starts (`bulkimport worker`, or `make run`).")
+    return None
 
 
 # ---------------------------------------------------------------- jobs
@@ -205,14 +220,200 @@ def job_progress(job: registry.Job) -> None:
     st.progress(fraction, text=f"{job.id}: {values.get('phase', job.status)}{counts}{size}")
 
 
-# ---------------------------------------------------------------- user and messages
+# ---------------------------------------------------------------- login
 
-def user_name_input(label: str = "Your name") -> str:
-    """The user's name, kept for the whole session (login comes later)."""
-    value = st.text_input(label, key=USER_NAME, persist_state="session", placeholder="e.g. jdoe",
-                          help="Recorded on the job and its events.")
-    return (value or "").strip()
+def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section: log in through st.login, not passwords."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file (or an unreadable one) means no OIDC
+        return False
 
+
+def current_user() -> users.User | None:
+    """The logged-in user, re-read from the users file (a removed user is logged out at once)."""
+    if oidc_configured():
+        return _oidc_user()
+    user = st.session_state.get(USER)
+    if user is None:
+        return None
+    try:
+        fresh = users.get(user.name)
+    except users.NotAllowed:
+        logout()
+        return None
+    st.session_state[USER] = fresh
+    return fresh
+
+
+def require_user() -> users.User:
+    """The logged-in user; a view run without one (app.py logs in first) stops here."""
+    user = st.session_state.get(USER)
+    if user is None:
+        st.error("Log in first.")
+        st.stop()
+    return user
+
+
+def _oidc_user() -> users.User | None:
+    """Map the identity from the OIDC provider to a user of the users file.
+
+    ``[oidc_users]`` in secrets.toml maps e-mail addresses to user names; without
+    an entry, the user whose name is the e-mail address itself.
+    """
+    if not st.user.is_logged_in:
+        st.session_state.pop(USER, None)
+        return None
+    if st.user.get("email_verified") is False:
+        return None
+    email = str(st.user.get("email") or "")
+    try:
+        names = dict(st.secrets.get("oidc_users", {}))
+    except Exception:  # noqa: BLE001
+        names = {}
+    try:
+        user = users.get(names.get(email, email))
+    except users.NotAllowed:
+        _forget_session()
+        return None
+    if getattr(st.session_state.get(USER), "name", None) != user.name:
+        _forget_session()  # another identity in the same browser session: nothing of the last one stays
+    st.session_state[USER] = user
+    return user
+
+
+def login_form() -> None:
+    """The login screen: a user name and password form, or the OIDC provider's button."""
+    st.title("bulkimport")
+    if oidc_configured():
+        _oidc_login()
+        return
+    with st.form("bi_login", border=True):
+        st.subheader("Log in")
+        st.text_input("User name", key=LOGIN_NAME, autocomplete="username")
+        st.text_input("Password", key=LOGIN_PASSWORD, type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Log in", type="primary", key=LOGIN_SUBMIT, icon=":material/login:")
+    if submitted:
+        name = (st.session_state.get(LOGIN_NAME) or "").strip()
+        user = users.authenticate(name, st.session_state.get(LOGIN_PASSWORD) or "")
+        if user is None:
+            st.error("Wrong user name or password.")
+        else:
+            st.session_state[USER] = user
+            st.rerun()
+    st.caption("Accounts are managed with `bulkimport users add NAME --role analyst|operator|admin --brands ...`.")
+
+
+def _oidc_login() -> None:
+    if st.user.is_logged_in:  # signed in at the provider, but no bulkimport user matches
+        email = st.user.get("email") or st.user.get("name") or "this account"
+        st.error(f"You are signed in as **{email}**, but no bulkimport user matches it. Ask an admin to add one "
+                 f"(`bulkimport users add {email} --role analyst --brands ...`) or to map the address in "
+                 "`[oidc_users]` of `.streamlit/secrets.toml`.")
+        st.button("Log out", key=LOGOUT, on_click=st.logout, icon=":material/logout:")
+        return
+    auth = st.secrets["auth"]
+    providers = [name for name, value in auth.items() if isinstance(value, Mapping)]
+    for provider in providers or [None]:
+        label = f"Log in with {provider}" if provider else "Log in"
+        st.button(label, type="primary", key=f"{LOGIN_SUBMIT}_{provider or 'oidc'}", on_click=st.login,
+                  args=(provider,) if provider else (), icon=":material/login:")
+
+
+def logout() -> None:
+    """Forget the user and anything they left half done (a previewed upload)."""
+    _forget_session()
+    if oidc_configured():
+        st.logout()
+
+
+def _forget_session() -> None:
+    stored = st.session_state.pop(UPLOAD_STORED, None)
+    if stored:
+        workflow.discard_upload(stored[1])
+    for key in (USER, LAST_UPLOAD, UPLOAD_SUBMITTED, UPLOAD_PREVIEWS, UPLOAD_MAPPING_BASE, UPLOAD_BRAND, JOBS_BRAND,
+                REVIEW_JOB, REVIEW_REASON):
+        st.session_state.pop(key, None)
+
+
+def user_sidebar(user: users.User) -> None:
+    """Who is logged in, what they may do, and the way out."""
+    with st.sidebar:
+        brands = "all brands" if users.ALL_BRANDS in user.brands or user.role == "admin" else ", ".join(user.brands)
+        st.markdown(f"**{user.name}** · {user.role}  \n{brands}")
+        st.button("Log out", key=LOGOUT, on_click=logout, icon=":material/logout:")
+
+
+def may_enter_any_brand(user: users.User) -> bool:
+    return user.role == "admin" or users.ALL_BRANDS in user.brands
+
+
+# ---------------------------------------------------------------- upload preview
+
+def preview(upload: workflow.Upload, dataset: str, options: dict, mapping: dict | None) -> workflow.Preview:
+    """workflow.preview, remembered for the session: a rerun must not read the file again."""
+    key = json.dumps([upload.job_id, dataset, options, mapping], sort_keys=True, default=str)
+    cache = st.session_state.setdefault(UPLOAD_PREVIEWS, {})
+    if key not in cache:
+        try:
+            cache[key] = workflow.preview(upload, dataset, options, mapping)
+        except BulkImportError as exc:
+            cache[key] = exc
+        while len(cache) > 8:
+            cache.pop(next(iter(cache)))
+    result = cache[key]
+    if isinstance(result, BulkImportError):
+        raise result
+    return result
+
+
+def sheet_names(upload: workflow.Upload) -> list[str]:
+    """The sheets of an .xlsx upload (empty for text files)."""
+    from bulkimport.stages.read import is_xlsx
+
+    if not is_xlsx(upload.path):
+        return []
+    import openpyxl
+
+    book = openpyxl.load_workbook(upload.path, read_only=True)
+    try:
+        return list(book.sheetnames)
+    finally:
+        book.close()
+
+
+# ---------------------------------------------------------------- review helpers
+
+def changes_side_by_side(before: pd.DataFrame, after: pd.DataFrame, key: list[str]):
+    """Before/after rows interleaved (one pair per key), changed cells highlighted: a pandas Styler."""
+    rows = []
+    for (_, old), (_, new) in zip(before.iterrows(), after.iterrows(), strict=True):
+        rows.append({"": "before", **old.to_dict()})
+        rows.append({"": "after", **new.to_dict()})
+    frame = pd.DataFrame(rows, columns=["", *before.columns])
+    changed = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for i in range(0, len(frame), 2):
+        for column in before.columns:
+            if column in key:
+                continue
+            old, new = frame.at[i, column], frame.at[i + 1, column]
+            if not (pd.isna(old) and pd.isna(new)) and (pd.isna(old) or pd.isna(new) or old != new):
+                changed.at[i, column] = _CELL_STYLES["red"]
+                changed.at[i + 1, column] = _CELL_STYLES["green"]
+    return frame.style.apply(lambda _: changed, axis=None)
+
+
+def error_with_details(error: str, *, failed: bool) -> None:
+    """A job's error: its first line loudly, the rest (a traceback) behind an expander."""
+    lines = error.strip().splitlines() or [""]
+    head = lines[0] if len(lines[0]) <= 400 else lines[0][:400] + " …"
+    (st.error if failed else st.warning)(head, icon=":material/error:" if failed else ":material/warning:")
+    if len(lines) > 1 or len(lines[0]) > 400:
+        with st.expander("Details"):
+            st.code(error, language=None, wrap_lines=True)
+
+
+# ---------------------------------------------------------------- messages
 
 def flash(kind: str, text: str) -> None:
     """Queue a message (from a button callback) for the next render."""

@@ -1,26 +1,33 @@
-"""Every job, filtered, refreshing itself; live progress of the ones being validated."""
+"""The jobs of the user's brands, filtered, refreshing themselves; live progress of the ones running."""
 
 import streamlit as st
 
-from bulkimport import registry, ui
+from bulkimport import registry, ui, workflow
 from bulkimport.datasets import all_datasets
 
+RUNNING = (registry.VALIDATING, registry.COMMITTING, registry.REVERTING)
+
+user = ui.require_user()
 st.title("Jobs")
 
 left, middle, right = st.columns(3)
 status = left.selectbox("Status", registry.STATUSES, index=None, placeholder="any status", key=ui.JOBS_STATUS)
 dataset = middle.selectbox("Dataset", list(all_datasets()), index=None, placeholder="any dataset",
                            key=ui.JOBS_DATASET)
-brand = (right.text_input("Brand", key=ui.JOBS_BRAND, placeholder="any brand") or "").strip() or None
+if ui.may_enter_any_brand(user):
+    brand = (right.text_input("Brand", key=ui.JOBS_BRAND, placeholder="any brand") or "").strip() or None
+else:
+    brand = right.selectbox("Brand", sorted(user.brands), index=None, placeholder="any of your brands",
+                            key=ui.JOBS_BRAND)
 
 
 @st.fragment(run_every=ui.REFRESH_S)
 def job_list(status: str | None, dataset: str | None, brand: str | None) -> None:
-    counts = registry.count_by_status()
-    if counts:
+    jobs = workflow.visible_jobs(user.name, status=status, dataset=dataset, brand=brand)
+    counts = {s: sum(j.status == s for j in jobs) for s in registry.STATUSES}
+    if jobs:
         st.caption(" · ".join(f"{counts[s]} {s}" for s in registry.STATUSES if counts.get(s)))
-    jobs = registry.list_jobs(status=status, dataset=dataset, brand=brand)
-    running = [j for j in jobs if j.status in (registry.VALIDATING, registry.COMMITTING)]
+    running = [j for j in jobs if j.status in RUNNING]
     if running:
         st.subheader("In progress")
         for job in running:

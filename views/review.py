@@ -1,62 +1,101 @@
-"""Review one job: live status, counts, the diff against production, rejected and valid rows; approve or reject."""
+"""Review one job: status, the diff against production, updates before/after, rejected and valid rows,
+what the user may do with it (approve, reject, revert, cancel, retry) and its timeline."""
 
 import streamlit as st
 
-from bulkimport import api, registry, ui, workflow
+from bulkimport import registry, review_data, ui, workflow
+from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, JobNotFound
 
 PREVIEW_ROWS = 200
 REJECTED_SHOWN = 5_000
+UPDATES_SHOWN = 50
 # States in which the job's staged and rejected rows can be looked at.
 REVIEWABLE = (registry.STAGED, registry.APPROVED, registry.COMMITTING, registry.COMMITTED, registry.REJECTED,
-              registry.REVERTED)
+              registry.REVERTING, registry.REVERTED)
+# States in which the diff against production now is what an approval would do.
+DIFFABLE = (registry.STAGED, registry.APPROVED)
+RUNNING = (registry.VALIDATING, registry.COMMITTING, registry.REVERTING)
+
+user = ui.require_user()
 
 
 def on_pick() -> None:
-    st.query_params[ui.QUERY_JOB] = st.session_state[ui.REVIEW_JOB]
+    if st.session_state.get(ui.REVIEW_JOB):
+        st.query_params[ui.QUERY_JOB] = st.session_state[ui.REVIEW_JOB]
 
 
 def on_approve(job_id: str) -> None:
-    name = (st.session_state.get(ui.USER_NAME) or "").strip()
-    if not name:
-        ui.flash("error", "Type your name before approving: it is recorded as the approver.")
-        return
     try:
-        workflow.approve(job_id, approved_by=name)
+        workflow.approve(job_id, approved_by=user.name)
     except DispatchError as exc:
         ui.flash("error", f"{exc}\n\nThe approval was undone: job {job_id} is **staged** again. "
                           "Approve again once the broker is back.")
     except BulkImportError as exc:
         ui.flash("error", str(exc))
     else:
-        ui.flash("success", f"Approved by {name}. A worker now commits job {job_id} to production.")
+        ui.flash("success", f"Approved by {user.name}. A worker now commits job {job_id} to production.")
 
 
 def on_reject(job_id: str) -> None:
-    name = (st.session_state.get(ui.USER_NAME) or "").strip()
     reason = (st.session_state.get(ui.REVIEW_REASON) or "").strip()
-    if not name or not reason:
-        ui.flash("error", "Type your name and a reason before rejecting: the uploader sees both.")
+    if not reason:
+        ui.flash("error", "Say why before rejecting: the uploader sees the reason.")
         return
     try:
-        workflow.reject(job_id, rejected_by=name, reason=reason)
+        workflow.reject(job_id, rejected_by=user.name, reason=reason)
     except BulkImportError as exc:
         ui.flash("error", str(exc))
     else:
-        ui.flash("success", f"Rejected by {name}: nothing from job {job_id} reaches production.")
+        st.session_state.pop(ui.REVIEW_REASON, None)
+        ui.flash("success", f"Rejected by {user.name}: nothing from job {job_id} reaches production.")
+
+
+def on_revert(job_id: str) -> None:
+    try:
+        workflow.revert(job_id, reverted_by=user.name)
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+    else:
+        ui.flash("success", f"Revert of job {job_id} queued by {user.name}: a worker removes the rows it inserted "
+                            "and restores the rows it updated.")
+
+
+def on_cancel(job_id: str) -> None:
+    try:
+        workflow.cancel(job_id, cancelled_by=user.name)
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+    else:
+        ui.flash("success", f"Job {job_id} cancelled by {user.name}; a worker on it stops at its next chunk.")
+
+
+def on_retry(job_id: str) -> None:
+    try:
+        workflow.retry(job_id, retried_by=user.name)
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+    else:
+        ui.flash("success", f"Job {job_id} sent again by {user.name} (same file, same options and mapping).")
 
 
 @st.cache_data(ttl=10, show_spinner="Reading staged and rejected rows ...")
-def review_data(job_id: str, updated_at: str):
-    """Diff, rejected rows and a preview of valid rows; cached per job version (updated_at)."""
-    with ui.LAKE_LOCK:
-        return (api.diff(job_id).to_dict(), api.rejected(job_id).limit(REJECTED_SHOWN).df(),
-                api.staged(job_id).limit(PREVIEW_ROWS).df())
+def rows_of(job_id: str, updated_at: str, with_diff: bool) -> review_data.ReviewData:
+    """The job's rows and diff, cached per job version (updated_at) for a few seconds."""
+    return review_data.for_review(job_id, with_diff=with_diff, updates_limit=UPDATES_SHOWN,
+                                  rejected_limit=REJECTED_SHOWN, valid_limit=PREVIEW_ROWS)
 
 
-def rejected_csv(job_id: str) -> bytes:
-    with ui.LAKE_LOCK:
-        return api.rejected(job_id).df().to_csv(index=False).encode()
+def fixing_csv(job_id: str) -> bytes:
+    return review_data.rejected_for_fixing(job_id).to_csv(index=False).encode()
+
+
+def approval_outdated(job: registry.Job) -> bool:
+    """A commit came back to staged because production or the staged rows changed after the approval."""
+    if job.status != registry.STAGED or not job.error:
+        return False
+    last = [e for e in registry.events(job.id) if e.to_status == registry.STAGED]
+    return bool(last) and last[-1].note == "approval outdated"
 
 
 def live_status(job_id: str, seen: tuple[str, str]) -> None:
@@ -69,9 +108,12 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
     total.metric("Rows total", job.rows_total if job.rows_total is not None else "-")
     valid.metric("Rows valid", job.rows_valid if job.rows_valid is not None else "-")
     rejected.metric("Rows rejected", job.rows_rejected if job.rows_rejected is not None else "-")
-    if job.error:
-        (st.error if job.status == registry.FAILED else st.warning)(f"Error: {job.error}")
-    if job.status in (registry.VALIDATING, registry.COMMITTING):
+    if approval_outdated(job):
+        st.error(f"**The approved commit did not run: production changed after the approval.** {job.error}\n\n"
+                 "The diff below is fresh: review it and approve again.", icon=":material/sync_problem:")
+    elif job.error:
+        ui.error_with_details(job.error, failed=job.status == registry.FAILED)
+    if job.status in RUNNING:
         ui.job_progress(job)
     elif job.status == registry.PENDING:
         st.caption("Waiting for a worker to start validating.")
@@ -79,26 +121,145 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
         st.caption("Approved; waiting for a worker to commit it.")
 
 
-st.title("Review")
+def show_approval(job: registry.Job) -> None:
+    """What the approver was shown, as recorded with the approval."""
+    approval = job.approval or {}
+    counts = approval.get("diff") or {}
+    st.info(
+        f"Approved by **{approval.get('by', job.approved_by)}** at {str(approval.get('at', ''))[:19]} UTC for "
+        f"**{counts.get('rows_to_insert', '?')}** rows to insert, **{counts.get('rows_to_update', '?')}** to "
+        f"update and {counts.get('rows_unchanged', '?')} unchanged (lake snapshot {approval.get('snapshot', '?')}). "
+        "The commit stops if the data changed since.",
+        icon=":material/verified:",
+    )
 
-jobs = registry.list_jobs()
+
+def actions(job: registry.Job, diff) -> None:
+    """The buttons this user may use on this job, and why the others are missing."""
+    reviewer = user.reviews and user.sees(job.brand)
+    uploader = user.name == job.created_by
+    if job.status == registry.STAGED:
+        with st.container(border=True):
+            st.subheader("Decision")
+            approve, reject = st.columns(2)
+            if reviewer and not uploader:
+                if diff is not None:
+                    approve.caption(f"Writes {diff.rows_to_insert} new and {diff.rows_to_update} changed rows to "
+                                    f"production.{job.dataset} for brand {job.brand}.")
+                approve.button("Approve and commit to production", type="primary", key=ui.REVIEW_APPROVE,
+                               icon=":material/check:", on_click=on_approve, args=(job.id,))
+            elif reviewer:
+                approve.info("You uploaded this job, so you may not approve it: a second operator or admin must "
+                             "(four eyes). You may still reject it.", icon=":material/group:")
+            else:
+                approve.info(f"An operator or admin of brand {job.brand} approves or rejects this job; you are an "
+                             f"{user.role}.", icon=":material/lock:")
+            if reviewer:
+                reject.text_input("Reason for rejecting", key=ui.REVIEW_REASON,
+                                  placeholder="e.g. prices are net, not gross")
+                reject.button("Reject", key=ui.REVIEW_REJECT, icon=":material/block:", on_click=on_reject,
+                              args=(job.id,))
+    elif job.status == registry.COMMITTED and reviewer:
+        st.button("Revert this import", key=ui.REVIEW_REVERT, icon=":material/undo:", on_click=on_revert,
+                  args=(job.id,), help="Removes the rows it inserted and restores the rows it updated, as a new "
+                                       "snapshot; refused if a later import changed the same rows.")
+    elif job.status in (registry.PENDING, registry.VALIDATING) and (uploader or reviewer):
+        st.button("Cancel this job", key=ui.REVIEW_CANCEL, icon=":material/cancel:", on_click=on_cancel,
+                  args=(job.id,), help="A worker on it stops at its next chunk; nothing is staged.")
+    elif job.status == registry.FAILED and (uploader or reviewer):
+        st.button("Retry", key=ui.REVIEW_RETRY, icon=":material/replay:", on_click=on_retry, args=(job.id,),
+                  help="Runs the job again from where it failed: same file, same options and mapping.")
+
+
+def rows(job: registry.Job) -> None:
+    try:
+        data = rows_of(job.id, job.updated_at, job.status in DIFFABLE)
+    except BulkImportError as exc:
+        st.error(f"Could not read the job's rows from the lake: {exc}")
+        actions(job, None)
+        return
+    if job.status in (registry.COMMITTED, registry.REVERTING, registry.REVERTED):
+        st.subheader("Committed to production")
+        inserted, updated, _ = st.columns(3)
+        inserted.metric("Rows inserted", job.rows_inserted if job.rows_inserted is not None else "-")
+        updated.metric("Rows updated", job.rows_updated if job.rows_updated is not None else "-")
+    diff = data.diff
+    if diff is not None:
+        st.subheader(f"Against production.{job.dataset} (brand {job.brand}) now")
+        insert, update, same = st.columns(3)
+        insert.metric("Rows to insert", diff.rows_to_insert)
+        update.metric("Rows to update", diff.rows_to_update)
+        same.metric("Rows unchanged", diff.rows_unchanged)
+        if diff.changed_columns:
+            st.caption("Changes per column: " + ", ".join(f"**{c}** in {n} row(s)"
+                                                         for c, n in diff.changed_columns.items()))
+        if not data.before.empty:
+            shown = f"the first {UPDATES_SHOWN}" if diff.rows_to_update > UPDATES_SHOWN else "all"
+            st.markdown(f"**Updates: {shown} of {diff.rows_to_update}, before and after** (changed cells "
+                        "highlighted)")
+            st.dataframe(ui.changes_side_by_side(data.before, data.after, list(get_dataset(job.dataset).key)),
+                         hide_index=True)
+    if job.approval:
+        show_approval(job)
+    actions(job, diff)
+
+    rejected_tab, valid_tab = st.tabs([f"Rejected rows ({job.rows_rejected})", f"Valid rows ({job.rows_valid})"])
+    with rejected_tab:
+        if data.rejected.empty:
+            st.success("No row was rejected.")
+        else:
+            if len(data.rejected) >= REJECTED_SHOWN:
+                st.caption(f"First {REJECTED_SHOWN:,} problems; download the CSV for all of them.")
+            st.dataframe(data.rejected, hide_index=True, column_config={
+                "line": st.column_config.NumberColumn("line", format="%d"),
+                "raw": st.column_config.TextColumn("raw line", width="large"),
+            })
+            st.download_button(
+                "Download rejected rows to fix and upload again (CSV)", lambda: fixing_csv(job.id),
+                file_name=f"{job.id}-rejected.csv", mime="text/csv", key=ui.REVIEW_DOWNLOAD_REJECTED,
+                icon=":material/download:",
+                help="One row per rejected line in the file's own columns, plus line, reason, column and detail; "
+                     "cells a spreadsheet would run as formulas are neutralised.")
+            st.caption(f"Or from a shell: `bulkimport export {job.id} --rejected rejected.csv`")
+    with valid_tab:
+        if len(data.valid) >= PREVIEW_ROWS:
+            st.caption(f"The first {PREVIEW_ROWS} valid rows, by line in the file.")
+        st.dataframe(data.valid, hide_index=True, column_config={
+            "line": st.column_config.NumberColumn("line", format="%d")})
+
+
+st.title("Review")
+ui.show_flash()
+
+jobs = workflow.visible_jobs(user.name)
 wanted = st.query_params.get(ui.QUERY_JOB)
+refused = False
 if wanted and wanted not in {j.id for j in jobs}:
     try:
-        jobs.insert(0, registry.get(wanted))
-    except JobNotFound as exc:
-        st.warning(str(exc))
+        extra = registry.get(wanted)
+    except JobNotFound:
+        extra = None
+    if extra is not None and user.sees(extra.brand):  # older than the list
+        jobs.insert(0, extra)
+    else:  # the same answer whether it exists or not: other brands' job ids are not to be probed
+        st.warning(f"Job `{wanted}`: not found or not yours.", icon=":material/search_off:")
+        refused = True
 if not jobs:
-    st.info("No jobs yet: upload a CSV first.")
+    st.info("No jobs of your brands yet: upload a CSV first.")
     st.page_link("views/upload.py", label="Upload a CSV", icon=":material/upload_file:")
     st.stop()
 
 labels = {j.id: ui.job_label(j) for j in jobs}
-if wanted in labels:
+if refused:
+    st.session_state[ui.REVIEW_JOB] = None
+elif wanted in labels:
     st.session_state[ui.REVIEW_JOB] = wanted
 elif st.session_state.get(ui.REVIEW_JOB) not in labels:
     st.session_state[ui.REVIEW_JOB] = jobs[0].id
-job_id = st.selectbox("Job", list(labels), format_func=labels.get, key=ui.REVIEW_JOB, on_change=on_pick)
+job_id = st.selectbox("Job", list(labels), format_func=labels.get, key=ui.REVIEW_JOB, on_change=on_pick,
+                      placeholder="choose one of your jobs")
+if not job_id:
+    st.stop()
 st.query_params[ui.QUERY_JOB] = job_id
 job = registry.get(job_id)
 
@@ -107,66 +268,16 @@ st.caption(
     f"**{job.dataset}** · brand **{job.brand}** · uploaded by **{job.created_by}** at {job.created_at[:19]} UTC"
     + (f" · approved by **{job.approved_by}**" if job.approved_by else "")
 )
-ui.show_flash()
 st.fragment(live_status, run_every=None if job.is_final else ui.REFRESH_S)(job.id, (job.status, job.updated_at))
 
 if job.status in REVIEWABLE and job.rows_total is not None:
-    try:
-        diff, rejected_rows, valid_rows = review_data(job.id, job.updated_at)
-    except BulkImportError as exc:
-        st.error(f"Could not read the job's rows from the lake: {exc}")
-        diff = rejected_rows = valid_rows = None
-    if job.status == registry.COMMITTED:
-        st.subheader("Committed to production")
-        inserted, updated, _ = st.columns(3)
-        inserted.metric("Rows inserted", job.rows_inserted if job.rows_inserted is not None else "-")
-        updated.metric("Rows updated", job.rows_updated if job.rows_updated is not None else "-")
-    elif diff is not None:
-        st.subheader(f"Against production.{job.dataset} (brand {job.brand}) now")
-        insert, update, same = st.columns(3)
-        insert.metric("Rows to insert", diff["rows_to_insert"])
-        update.metric("Rows to update", diff["rows_to_update"])
-        same.metric("Rows unchanged", diff["rows_unchanged"])
-
-    if job.status == registry.STAGED:
-        with st.container(border=True):
-            st.subheader("Decision")
-            ui.user_name_input()
-            approve, reject = st.columns(2)
-            if diff is not None:
-                approve.caption(f"Writes {diff['rows_to_insert']} new and {diff['rows_to_update']} changed rows to "
-                                f"production.{job.dataset} for brand {job.brand}.")
-            approve.button("Approve and commit to production", type="primary", key=ui.REVIEW_APPROVE,
-                           icon=":material/check:", on_click=on_approve, args=(job.id,))
-            reject.text_input("Reason for rejecting", key=ui.REVIEW_REASON,
-                              placeholder="e.g. prices are net, not gross")
-            reject.button("Reject", key=ui.REVIEW_REJECT, icon=":material/block:", on_click=on_reject,
-                          args=(job.id,))
-
-    if rejected_rows is not None:
-        rejected_tab, valid_tab = st.tabs([f"Rejected rows ({job.rows_rejected})", f"Valid rows ({job.rows_valid})"])
-        with rejected_tab:
-            if rejected_rows.empty:
-                st.success("No row was rejected.")
-            else:
-                if len(rejected_rows) >= REJECTED_SHOWN:
-                    st.caption(f"First {REJECTED_SHOWN:,} problems; download the CSV for all of them.")
-                st.dataframe(rejected_rows, hide_index=True, column_config={
-                    "line": st.column_config.NumberColumn("line", format="%d"),
-                    "raw": st.column_config.TextColumn("raw line", width="large"),
-                })
-                st.download_button("Download rejected rows (CSV)", lambda: rejected_csv(job.id),
-                                   file_name=f"{job.id}-rejected.csv", mime="text/csv",
-                                   key=ui.REVIEW_DOWNLOAD_REJECTED, icon=":material/download:")
-                st.caption(f"Or from a shell: `bulkimport export {job.id} --rejected rejected.csv`")
-        with valid_tab:
-            if len(valid_rows) >= PREVIEW_ROWS:
-                st.caption(f"The first {PREVIEW_ROWS} valid rows, by line in the file.")
-            st.dataframe(valid_rows, hide_index=True)
+    rows(job)
+else:
+    actions(job, None)
 
 st.subheader("Timeline")
 st.dataframe(
-    [{"at": e.at[:23], "actor": e.actor, "change": f"{e.from_status or '-'} -> {e.to_status}", "note": e.note or ""}
+    [{"at": e.at[:23], "who": e.actor, "change": f"{e.from_status or '-'} -> {e.to_status}", "note": e.note or ""}
      for e in registry.events(job.id)],
     hide_index=True,
 )

@@ -1,66 +1,223 @@
-"""Upload a CSV: store it, record a job, queue its validation. Then watch recent jobs."""
+"""Upload a CSV or .xlsx: store it, preview what the worker will read, adjust, submit. Then watch it."""
 
+import pandas as pd
 import streamlit as st
 
 from bulkimport import registry, ui, workflow
+from bulkimport.config import settings
 from bulkimport.datasets import all_datasets
 from bulkimport.errors import BulkImportError, DispatchError, JobNotFound
 
+IGNORE = "(ignore)"
+SAMPLE_ROWS = 10
 
-def failed_submission(exc: DispatchError, dataset: str, brand: str) -> registry.Job | None:
-    """The job a failed send left behind (marked failed with the error's text)."""
-    job_id = getattr(exc, "job_id", None)
-    if job_id:
-        try:
-            return registry.get(job_id)
-        except JobNotFound:
-            return None
-    reason = str(exc)
-    return next((j for j in registry.list_jobs(status=registry.FAILED, dataset=dataset, brand=brand, limit=50)
-                 if j.error == reason), None)
+user = ui.require_user()
+
+
+def stored_upload(uploaded) -> workflow.Upload | None:
+    """The file in the uploader, stored once under BULKIMPORT_HOME/uploads; an abandoned one is removed."""
+    file_id = uploaded.file_id if uploaded is not None else None
+    stored = st.session_state.get(ui.UPLOAD_STORED)
+    if stored and stored[0] != file_id:  # removed from the uploader or replaced by another file
+        workflow.discard_upload(stored[1])
+        for key in (ui.UPLOAD_STORED, ui.UPLOAD_PREVIEWS, ui.UPLOAD_MAPPING_BASE):
+            st.session_state.pop(key, None)
+        stored = None
+    if uploaded is None or file_id == st.session_state.get(ui.UPLOAD_SUBMITTED):
+        return None
+    if stored is None:
+        uploaded.seek(0)
+        upload = workflow.store_upload(uploaded, file_name=uploaded.name)
+        st.session_state[ui.UPLOAD_STORED] = stored = (file_id, upload)
+    return stored[1]
+
+
+def submit(upload: workflow.Upload, file_id: str, dataset: str, brand: str, options: dict,
+           mapping: dict | None) -> None:
+    try:
+        job = workflow.submit(upload, dataset=dataset, brand=brand, created_by=user.name, options=options,
+                              mapping=mapping)
+    except DispatchError as exc:
+        ui.flash("error", str(exc))
+        if getattr(exc, "job_id", None):  # the job exists, marked failed with the reason: it can be retried
+            done(exc.job_id, file_id)
+        return
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+        return
+    done(job.id, file_id)
+    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** is queued for validation.")
+    warning = ui.nothing_consumes(job)
+    if warning:
+        ui.flash("warning", warning)
+
+
+def done(job_id: str, file_id: str) -> None:
+    """The stored file now belongs to a job: never discard it, do not preview it again."""
+    st.session_state[ui.LAST_UPLOAD] = job_id
+    st.session_state[ui.UPLOAD_SUBMITTED] = file_id
+    for key in (ui.UPLOAD_STORED, ui.UPLOAD_PREVIEWS, ui.UPLOAD_MAPPING_BASE):
+        st.session_state.pop(key, None)
+
+
+def read_options(kind_xlsx: bool, sheets: list[str], detected: dict) -> dict:
+    """The "advanced" overrides; empty fields keep what was detected."""
+    options = {}
+    with st.expander("Advanced: how to read the file", icon=":material/tune:"):
+        st.caption("Leave a field empty to keep what was detected.")
+        if kind_xlsx:
+            left, right = st.columns(2)
+            options["sheet"] = left.selectbox("Sheet", sheets, index=None, key=ui.UPLOAD_SHEET,
+                                              placeholder=f"first sheet ({sheets[0]})" if sheets else "first sheet")
+            header_col = right
+        else:
+            enc, delim, quote, escape, header_col = st.columns(5)
+            options["encoding"] = enc.text_input("Encoding", key=ui.UPLOAD_ENCODING,
+                                                 placeholder=f"detected: {detected.get('encoding', '?')}",
+                                                 help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...")
+            delimiter = delim.text_input("Delimiter", key=ui.UPLOAD_DELIMITER, max_chars=3,
+                                         placeholder=f"detected: {shown(detected.get('delimiter'))}",
+                                         help="One character; type `tab` for a tab.")
+            options["delimiter"] = "\t" if delimiter.strip().lower() in ("tab", "\\t") else delimiter
+            options["quote"] = quote.text_input("Quote", key=ui.UPLOAD_QUOTE, max_chars=1,
+                                                placeholder=f"detected: {shown(detected.get('quote'))}")
+            options["escape"] = escape.text_input("Escape", key=ui.UPLOAD_ESCAPE, max_chars=1,
+                                                  placeholder=f"detected: {shown(detected.get('escape'))}")
+        options["header_row"] = header_col.number_input(
+            "Header on line", key=ui.UPLOAD_HEADER_ROW, min_value=1, value=None, step=1,
+            placeholder=f"detected: {detected.get('header_line', '?')}",
+            help="The line (or sheet row) that holds the column names; lines above it are skipped.")
+    return {k: int(v) if k == "header_row" else v for k, v in options.items() if v not in (None, "")}
+
+
+def shown(value) -> str:
+    if value in (None, ""):
+        return "none"
+    return "tab" if value == "\t" else repr(value) if isinstance(value, str) else str(value)
+
+
+def describe_dialect(dialect: dict, file_name: str) -> str:
+    line = dialect.get("header_line")
+    skipped = f" ({line - 1} line(s) above it skipped)" if line and line > 1 else ""
+    if dialect.get("kind") == "xlsx":
+        return f"Read **{file_name}** as an Excel workbook, header on row {line}{skipped}."
+    return (f"Read **{file_name}** with encoding **{dialect.get('encoding')}**, "
+            f"delimiter **{shown(dialect.get('delimiter'))}**, quote **{shown(dialect.get('quote'))}**, "
+            f"escape **{shown(dialect.get('escape'))}**, "
+            f"header on line **{line}**{skipped}.")
+
+
+def mapping_editor(found: workflow.Preview, columns: list[str]) -> dict[str, str | None]:
+    """The column mapping as an editable table; returns file column -> dataset column (None: ignored)."""
+    base = [(h, found.mapping.get(h) or IGNORE) for h in found.header]
+    if st.session_state.get(ui.UPLOAD_MAPPING_BASE) != base:  # another file, dataset or dialect: start afresh
+        st.session_state.pop(ui.UPLOAD_MAPPING, None)
+        st.session_state[ui.UPLOAD_MAPPING_BASE] = base
+    frame = pd.DataFrame({
+        "file column": found.header,
+        "dataset column": [c for _, c in base],
+        "suggestion": [found.suggestions.get(h, "") for h in found.header],
+    })
+    edited = st.data_editor(
+        frame, key=ui.UPLOAD_MAPPING, hide_index=True, num_rows="fixed", disabled=["file column", "suggestion"],
+        column_config={
+            "file column": st.column_config.TextColumn("file column", help="As written in the file's header"),
+            "dataset column": st.column_config.SelectboxColumn(
+                "dataset column", options=[IGNORE, *columns], required=True,
+                help="Where the worker puts this column's values; (ignore) drops it"),
+            "suggestion": st.column_config.TextColumn(
+                "suggestion", help="A close name among the dataset's unmatched columns: offered, not applied"),
+        },
+    )
+    return {row["file column"]: None if row["dataset column"] in (IGNORE, None) else row["dataset column"]
+            for row in edited.to_dict("records")}
 
 
 st.title("Upload a CSV")
+ui.show_flash()
 
 datasets = all_datasets()
 names = list(datasets)
-left, middle, right = st.columns(3)
+left, right = st.columns(2)
 dataset = left.selectbox(
     "Dataset", names, key=ui.UPLOAD_DATASET, persist_state="session",
     index=names.index(ui.DEFAULT_DATASET) if ui.DEFAULT_DATASET in names else 0,
 )
-brand = (middle.text_input("Brand", key=ui.UPLOAD_BRAND, persist_state="session", placeholder="e.g. acme",
-                           help="1-64 letters, digits, '.', '_' or '-'") or "").strip()
-with right:
-    user = ui.user_name_input()
-if dataset:
-    ds = datasets[dataset]
-    st.caption(f"{ds.description}  \nRequired columns: {', '.join(ds.required)}; key: {', '.join(ds.key)}; "
-               f"all columns: {', '.join(ds.columns)}.")
+if ui.may_enter_any_brand(user):
+    brand = (right.text_input("Brand", key=ui.UPLOAD_BRAND, persist_state="session", placeholder="e.g. acme",
+                              help="Any brand (you may import for all): 1-64 letters, digits, '.', '_' or '-'")
+             or "").strip()
+elif user.brands:
+    brand = right.selectbox("Brand", sorted(user.brands), key=ui.UPLOAD_BRAND, persist_state="session",
+                            help="The brands you may import for")
+else:
+    st.error(f"{user.name} may not import for any brand; an admin can add brands with `bulkimport users add`.")
+    st.stop()
+ds = datasets[dataset]
+st.caption(f"{ds.description}  \nRequired columns: {', '.join(ds.required)}; key: {', '.join(ds.key)}; "
+           f"all columns: {', '.join(ds.columns)}.")
 
-uploaded = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key=ui.UPLOAD_FILE,
-                            help="The file is stored as it is and validated by a worker, row by row.")
+uploaded = st.file_uploader("CSV or Excel file", type=["csv", "tsv", "txt", "xlsx"], key=ui.UPLOAD_FILE,
+                            max_upload_size=settings().upload_max_mb,
+                            help="The file is stored as it is and validated by a worker, row by row. "
+                                 "Bigger files: `bulkimport submit` streams them.")
+upload = stored_upload(uploaded)
+if uploaded is not None and upload is None:
+    st.caption(f"{uploaded.name} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
+               "Choose another file for a new upload.")
 
-if st.button("Submit for validation", type="primary", key=ui.UPLOAD_SUBMIT, icon=":material/send:"):
-    if uploaded is None:
-        st.error("Choose a CSV file first.")
-    elif not dataset:
-        st.error("Choose a dataset first.")
-    else:
-        uploaded.seek(0)
-        try:
-            job = workflow.submit(uploaded, dataset=dataset, brand=brand, created_by=user, file_name=uploaded.name)
-        except DispatchError as exc:
-            st.error(str(exc))
-            failed = failed_submission(exc, dataset, brand)
-            if failed:
-                st.session_state[ui.LAST_UPLOAD] = failed.id
-        except BulkImportError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state[ui.LAST_UPLOAD] = job.id
-            st.success(f"Uploaded {uploaded.name}: job **{job.id}** is queued for validation.")
-            ui.warn_if_nothing_consumes(job)
+if upload is not None:
+    summary = st.container()
+    sheets = ui.sheet_names(upload)
+    try:
+        detected = ui.preview(upload, dataset, {}, None).dialect  # what the file looks like, before overrides
+    except BulkImportError:
+        detected = {}
+    options = read_options(bool(sheets), sheets, detected)
+    problem, found, mapping = None, None, None
+    try:
+        found = ui.preview(upload, dataset, options, None)
+    except BulkImportError as exc:
+        problem = str(exc)
+    if found is not None:
+        summary.markdown(describe_dialect(found.dialect, upload.file_name))
+        st.subheader("Column mapping")
+        if found.remembered:
+            st.info("This mapping is the one chosen last time for a file with this header.",
+                    icon=":material/history:")
+        chosen = mapping_editor(found, list(ds.columns))
+        automatic = {h: found.mapping.get(h) for h in found.header}
+        if chosen != automatic:  # the whole mapping, so nothing remembered or matched is lost
+            mapping = chosen
+            try:
+                found = ui.preview(upload, dataset, options, mapping)
+            except BulkImportError as exc:
+                problem = str(exc)
+        twice = sorted({c for c in chosen.values() if c and list(chosen.values()).count(c) > 1})
+        for column in twice:
+            sources = [h for h, c in chosen.items() if c == column]
+            st.warning(f"**{column}** is chosen for {', '.join(map(repr, sources))}: only "
+                       f"{sources[-1]!r} is used.")
+        offered = {h: c for h, c in found.suggestions.items() if not chosen.get(h)}
+        if offered:
+            st.info("Suggestions, not applied: " + "; ".join(f"{h!r} looks like **{c}**" for h, c in offered.items())
+                    + ". Pick them under *dataset column* to use them.", icon=":material/lightbulb:")
+        if found.missing:
+            problem = (f"Required column(s) missing: **{', '.join(found.missing)}**. Map a file column to "
+                       f"{'it' if len(found.missing) == 1 else 'them'} above; the file cannot be submitted without.")
+        ignored = [h for h in found.header if h not in found.mapping]
+        if ignored:
+            st.caption(f"Ignored file columns: {', '.join(map(repr, ignored))}.")
+        st.subheader("First rows as the worker will read them")
+        st.dataframe(found.sample, hide_index=True,
+                     column_config={"line": st.column_config.NumberColumn("line", format="%d")})
+    if problem:
+        st.error(problem)
+    st.button("Submit for validation", type="primary", key=ui.UPLOAD_SUBMIT, icon=":material/send:",
+              disabled=bool(problem) or found is None or not brand, on_click=submit,
+              args=(upload, uploaded.file_id, dataset, brand, options, mapping))
+    if not brand:
+        st.caption("Type the brand first.")
 
 
 @st.fragment(run_every=ui.REFRESH_S)
@@ -75,16 +232,15 @@ def recent_jobs() -> None:
             with st.container(border=True):
                 st.markdown(f"**Your last upload**: job `{last.id}` ({last.file_name}, {last.dataset}/{last.brand})")
                 ui.status_badge(last.status)
-                if last.status == registry.FAILED:
-                    st.error(f"Job {last.id} failed: {last.error}")
-                elif last.error:
-                    st.warning(last.error)
-                if last.status == registry.VALIDATING:
+                if last.error:
+                    ui.error_with_details(f"Job {last.id} failed: {last.error}" if last.status == registry.FAILED
+                                          else last.error, failed=last.status == registry.FAILED)
+                if last.status in (registry.VALIDATING, registry.PENDING):
                     ui.job_progress(last)
                 st.page_link("views/review.py", label=f"Review job {last.id}", icon=":material/rate_review:",
                              query_params={ui.QUERY_JOB: last.id})
     st.subheader("Recent jobs")
-    ui.job_table(registry.list_jobs(limit=20))
+    ui.job_table(workflow.visible_jobs(user.name)[:20])
 
 
 recent_jobs()

@@ -1,0 +1,57 @@
+"""The lake under concurrent writers: every write lands, none is lost to `database is locked`."""
+
+import multiprocessing
+import os
+
+import duckdb
+import pytest
+
+from bulkimport import lake
+from bulkimport.errors import LakeBusy
+
+
+def _writer(home: str, writer: int, rounds: int) -> None:
+    os.environ["BULKIMPORT_HOME"] = home
+    with lake.session() as con:
+        for i in range(rounds):
+            lake.write(con, lambda c, i=i: c.execute("INSERT INTO audit.probe VALUES (?, ?)", [writer, i]))
+
+
+def test_concurrent_writers_from_several_processes_all_commit(home):
+    with lake.session() as con:
+        lake.write(con, lambda c: (c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
+                                   c.execute("CREATE TABLE IF NOT EXISTS audit.probe (writer INT, i INT)")))
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(home), w, 15)) for w in range(6)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+        assert process.exitcode == 0
+    with lake.session() as con:
+        assert con.sql("SELECT count(*), count(DISTINCT (writer, i)) FROM audit.probe").fetchone() == (90, 90)
+
+
+def test_a_write_that_stays_busy_gives_up_with_a_clear_error(home, monkeypatch):
+    calls = []
+
+    def always_locked(con):
+        calls.append(1)
+        raise duckdb.IOException("database is locked")
+
+    monkeypatch.setattr(lake.time, "sleep", lambda s: None)
+    with lake.session() as con, pytest.raises(LakeBusy, match="stayed busy after 4 attempts"):
+        lake.write(con, always_locked, attempts=4)
+    assert len(calls) == 4
+
+
+def test_other_errors_are_not_retried(home):
+    calls = []
+
+    def broken(con):
+        calls.append(1)
+        con.execute("SELECT * FROM no_such_table")
+
+    with lake.session() as con, pytest.raises(duckdb.CatalogException):
+        lake.write(con, broken)
+    assert len(calls) == 1

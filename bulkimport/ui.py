@@ -9,6 +9,7 @@ Redis and jobs from the registry.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Mapping
 
 import pandas as pd
@@ -44,6 +45,7 @@ LOGIN_NAME = "bi_login_name"
 LOGIN_PASSWORD = "bi_login_password"
 LOGIN_SUBMIT = "bi_login_submit"
 LOGOUT = "bi_logout"
+LOGIN_NEXT = "bi_login_next"  # the view a link asked for before the login form (its URL path)
 UPLOAD_DATASET = "bi_upload_dataset"
 UPLOAD_BRAND = "bi_upload_brand"
 UPLOAD_FILE = "bi_upload_file"
@@ -288,6 +290,8 @@ def login_form() -> None:
     if oidc_configured():
         _oidc_login()
         return
+    if LOGIN_NEXT not in st.session_state:  # a link to /review?job=... still leads there after the login
+        st.session_state[LOGIN_NEXT] = urllib.parse.urlsplit(st.context.url or "").path.rstrip("/").rsplit("/")[-1]
     with st.form("bi_login", border=True):
         st.subheader("Log in")
         st.text_input("User name", key=LOGIN_NAME, autocomplete="username")
@@ -318,6 +322,14 @@ def _oidc_login() -> None:
         label = f"Log in with {provider}" if provider else "Log in"
         st.button(label, type="primary", key=f"{LOGIN_SUBMIT}_{provider or 'oidc'}", on_click=st.login,
                   args=(provider,) if provider else (), icon=":material/login:")
+
+
+def resume_link(pages: list) -> None:
+    """Right after the login: open the view the link pointed at (its query, e.g. ?job=, is still there)."""
+    wanted = st.session_state.pop(LOGIN_NEXT, None)
+    page = next((p for p in pages if wanted and p.url_path == wanted), None)
+    if page is not None:
+        st.switch_page(page, query_params=st.query_params.to_dict())
 
 
 def logout() -> None:

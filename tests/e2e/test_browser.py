@@ -1,0 +1,157 @@
+"""The dashboard in a real headless browser: real Redis, a real worker, the real Streamlit server.
+
+What AppTest cannot show: the login form, a file chosen through the page's own file
+input, and a status that changes on screen by itself. Uses Debian's chromium through
+Playwright (never `playwright install`). Screenshots of every step go to test-artifacts/.
+Without chromium the test skips locally and fails in CI (CI set).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bulkimport import api, launcher, registry
+from tests.conftest import EXAMPLE, PASSWORD, REPO
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("BULKIMPORT_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = REPO / "test-artifacts"
+TIMEOUT_MS = 60_000
+
+
+def unavailable(reason: str) -> None:
+    """Skip here, fail in CI: CI installs chromium (.ci/run), so a missing one there is a broken set-up."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the browser test must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no chromium at {CHROMIUM}: `apt-get install chromium` (or set BULKIMPORT_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def dashboard(redis_url, home) -> str:
+    """The real dashboard (`streamlit run app.py`) on a free port, with the test's environment."""
+    port = launcher.free_port()
+    log = open(home / "dashboard.log", "wb")
+    process = subprocess.Popen(launcher.dashboard_command(port), env=dict(os.environ), cwd=REPO, stdout=log,
+                               stderr=log, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            launcher.stop([process])
+            pytest.fail("the dashboard did not start:\n" + (home / "dashboard.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield url
+    launcher.stop([process])
+    log.close()
+
+
+def settle(page) -> None:
+    """Until the script run is over and no element from the previous run is left (Streamlit fades those)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                           " && !document.querySelector('[data-stale=\"true\"]')")
+    page.wait_for_timeout(500)  # tables draw on a canvas a moment later
+
+
+def shot(page, name: str) -> None:
+    page.mouse.move(0, 0)  # no tooltip left over from the last click
+    settle(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
+def log_in(browser, url: str, name: str):
+    """A fresh browser context (its own session) logged in as ``name`` at ``url``."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("textbox", name="User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text(f"{name} ·").wait_for()
+    return page
+
+
+def badge(page, status: str):
+    """The job's status badge (an icon's name, then the status; tables draw on a canvas, badges are text)."""
+    return page.locator(".stMarkdownBadge", has_text=re.compile(rf"\b{status}$")).first
+
+
+def failure_shots(browser) -> None:
+    """A screenshot of every open page, to see what the browser saw when a step failed."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for i, context in enumerate(browser.contexts):
+        for j, page in enumerate(context.pages):
+            page.screenshot(path=str(ARTIFACTS / f"browser-failed-{i}-{j}.png"), full_page=True)
+
+
+def test_upload_in_the_browser_watch_it_stage_then_another_user_approves_it(browser, worker, dashboard):
+    try:
+        upload_stage_approve(browser, dashboard)
+    except BaseException:
+        failure_shots(browser)
+        raise
+
+
+def upload_stage_approve(browser, dashboard: str) -> None:
+    ana = log_in(browser, dashboard, "ana")
+    ana.get_by_role("heading", name="Upload a CSV").wait_for()
+    shot(ana, "1-logged-in")
+
+    ana.locator("input[type='file']").set_input_files(str(EXAMPLE))
+    ana.get_by_text("Read products.csv with encoding").wait_for()
+    ana.get_by_text("First rows as the worker will read them").wait_for()
+    shot(ana, "2-preview")
+
+    ana.evaluate("window.__no_reload = true")  # gone if the page reloads
+    ana.get_by_role("button", name="Submit for validation").click()
+    ana.get_by_text("is queued for validation").wait_for()
+    [job] = registry.list_jobs()
+    assert (job.created_by, job.brand, job.file_name) == ("ana", "acme", "products.csv")
+    shot(ana, "3-submitted")
+
+    badge(ana, "staged").wait_for()
+    assert ana.evaluate("window.__no_reload === true"), "the status changed on screen without a reload"
+    assert registry.get(job.id).status == "staged"
+    shot(ana, "4-staged")
+
+    olga = log_in(browser, f"{dashboard}/review?job={job.id}", "olga")  # a deep link survives the login
+    olga.get_by_role("heading", name="Review").wait_for()
+    olga.get_by_text("Rows to insert").wait_for()
+    shot(olga, "5-review")
+    olga.get_by_role("button", name="Approve and commit to production").click()
+    olga.get_by_text("Approved by olga").first.wait_for()
+    badge(olga, "committed").wait_for()
+    shot(olga, "6-committed")
+
+    assert registry.get(job.id).status == "committed"
+    assert api.production("products", "acme").count("*").fetchone()[0] == 7

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import exports, registry, users, workflow
+from bulkimport import exports, progress, registry, users, workflow
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -38,12 +38,32 @@ def _print_job(job: registry.Job, as_json: bool) -> None:
         print(f"  error: {job.error}")
 
 
+def _progress_line(job: registry.Job) -> str:
+    """`validating [#######.............] 35%  123,456 rows read, 1,204 rejected`"""
+    live = progress.read(job.id)
+    done, total = live.get("bytes_read") or 0, live.get("bytes_total") or job.file_bytes or 0
+    share = min(1.0, done / total) if total else 0.0
+    bar = "#" * int(share * 20)
+    rows = f"{live.get('rows_read', 0):,} rows read, {live.get('rows_rejected', 0):,} rejected"
+    return f"{job.status:11} [{bar:20}] {share:4.0%}  {rows}"
+
+
 def _wait(job: registry.Job, until, args) -> registry.Job:
-    def show(j):
+    """Wait, showing progress: a live bar on a terminal, one line per status change otherwise."""
+    terminal = sys.stderr.isatty() and not args.json
+
+    def changed(j):
+        if terminal:
+            sys.stderr.write("\n")
         if not args.json:
             print(f"  {j.status}", file=sys.stderr, flush=True)
 
-    return workflow.wait(job.id, until=until, timeout=args.timeout, on_change=show)
+    def poll(j):
+        if terminal and j.status in (registry.VALIDATING,):
+            sys.stderr.write("\r  " + _progress_line(j))
+            sys.stderr.flush()
+
+    return workflow.wait(job.id, until=until, timeout=args.timeout, on_change=changed, on_poll=poll)
 
 
 def cmd_up(args) -> int:

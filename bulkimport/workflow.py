@@ -266,8 +266,11 @@ def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
 
 
 def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 600, poll: float = 0.25,
-         on_change=None) -> registry.Job:
-    """Block until the job reaches one of ``until``; TimeoutError names the state it is stuck in."""
+         on_change=None, on_poll=None) -> registry.Job:
+    """Block until the job reaches one of ``until``; TimeoutError names the state it is stuck in.
+
+    ``on_change(job)`` runs when the status changes, ``on_poll(job)`` on every poll.
+    """
     until = set(until)
     deadline = time.monotonic() + timeout
     last = None
@@ -276,6 +279,8 @@ def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 
         if on_change and job.status != last:
             on_change(job)
             last = job.status
+        if on_poll:
+            on_poll(job)
         if job.status in until:
             return job
         if time.monotonic() > deadline:

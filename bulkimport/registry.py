@@ -216,12 +216,17 @@ def get(job_id: str) -> Job:
 
 
 def list_jobs(status: str | None = None, dataset: str | None = None, brand: str | None = None,
-              limit: int = 500) -> list[Job]:
+              limit: int = 500, brands: Iterable[str] | None = None) -> list[Job]:
+    """Jobs newest first; ``brands`` limits them to those brands (None: all)."""
     where, args = [], []
     for column, value in (("status", status), ("dataset", dataset), ("brand", brand)):
         if value:
             where.append(f"{column} = ?")
             args.append(value)
+    if brands is not None:
+        brands = list(brands)
+        where.append(f"brand IN ({', '.join('?' * len(brands))})" if brands else "0")
+        args.extend(brands)
     sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY created_at DESC LIMIT ?"
     with closing(connect()) as con:
@@ -246,7 +251,9 @@ def transition(
     if unknown:
         raise ValueError(f"cannot set {sorted(unknown)} on a job")
     stamp = now()
-    sets = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in updates]
+    # A claim lasts one attempt: any transition ends it, so the next message
+    # (a retry, a revert) may be taken by any thread.
+    sets = ["status = ?", "updated_at = ?", "claimed_by = NULL"] + [f"{k} = ?" for k in updates]
     if count_attempt:
         sets.append("attempts = attempts + 1")
     with _transaction() as con:

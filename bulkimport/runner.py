@@ -139,7 +139,8 @@ def commit_to_production(job_id: str) -> None:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
     except ApprovalOutdated as exc:
         job = registry.transition(job.id, COMMITTING, STAGED, actor=_worker(), error=str(exc),
-                                  approved_by=None, approval=None, attempts=0, note="approval outdated")
+                                  approved_by=None, approval={**(job.approval or {}), "outdated": True},
+                                  attempts=0, note="approval outdated")
         progress.publish(job.id, {"phase": "staged"})
         _log(job, started, error=repr(str(exc)))
         return

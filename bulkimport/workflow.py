@@ -262,7 +262,8 @@ def retry(job_id: str, *, retried_by: str) -> registry.Job:
 def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
     """Jobs of the brands ``user_name`` may see, newest first."""
     user = users.get(user_name)
-    return [j for j in registry.list_jobs(**filters) if user.sees(j.brand)]
+    everything = user.role == "admin" or users.ALL_BRANDS in user.brands
+    return registry.list_jobs(**filters, brands=None if everything else user.brands)
 
 
 def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 600, poll: float = 0.25,

@@ -54,3 +54,25 @@ def test_list_jobs_filters_by_status_and_brand(home):
     assert [j.id for j in registry.list_jobs(status="failed")] == ["b"]
     assert {j.id for j in registry.list_jobs(brand="acme")} == {"a", "b"}
     assert registry.count_by_status() == {"pending": 1, "failed": 1}
+
+
+def test_a_running_job_is_taken_over_only_from_a_dead_worker(home):
+    _job()
+    first = registry.claim("j1", ("pending", "validating"), "validating", worker="h:1:10", live_workers={"h:1"})
+    assert (first.status, first.claimed_by, first.attempts) == ("validating", "h:1:10", 1)
+    # A redelivered message on another thread of a live worker must not run it twice at once.
+    assert registry.claim("j1", ("pending", "validating"), "validating", worker="h:1:11", live_workers={"h:1"}) is None
+    # Once that worker is gone, another takes it over and the attempt is counted.
+    taken = registry.claim("j1", ("pending", "validating"), "validating", worker="h:2:20", live_workers={"h:2"})
+    assert (taken.claimed_by, taken.attempts) == ("h:2:20", 2)
+    assert registry.events("j1")[-1].note == "taken over from h:1:10"
+
+
+def test_a_claim_ends_with_its_attempt(home):
+    _job()
+    registry.claim("j1", ("pending",), "validating", worker="h:1:10", live_workers={"h:1"})
+    registry.transition("j1", "validating", "staged", actor="h:1:10")
+    assert registry.get("j1").claimed_by is None
+    registry.transition("j1", "staged", "approved", actor="olga")
+    # The commit message may reach any thread of the same live worker.
+    assert registry.claim("j1", ("approved",), "committing", worker="h:1:11", live_workers={"h:1"}) is not None

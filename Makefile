@@ -22,6 +22,11 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# Jupyter Lab on notebooks/, reading the lake of BULKIMPORT_HOME (submitting needs `make run` or a worker).
+.PHONY: notebooks
+notebooks: install
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

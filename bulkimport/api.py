@@ -1,101 +1,532 @@
 """The Python API for notebooks and scripts: read jobs and lake data, submit and approve.
 
-Reading goes through one lazily opened lake connection per process; results
-are DuckDB relations (``.df()``, ``.pl()``, ``.arrow()``).
+    import bulkimport as bi
+    bi.jobs(status="staged")                          # a DataFrame of jobs, newest first
+    bi.rejected(job_id).df()                          # DuckDB relations: .df(), .pl(), .arrow()
+    bi.production("products", brand="acme", as_of=job_id).df()
+    bi.history("products", "ACME-1001", brand="acme").df()
+
+Reading goes through one lazily opened lake connection per process (per lake
+location). Reads never wait for a worker and a worker never waits for them:
+DuckLake keeps every commit as a snapshot, so a reader sees the last committed
+state while a worker writes the next one. Results are lazy DuckDB relations:
+nothing is read until ``.df()``, ``.pl()``, ``.arrow()``, ``.fetchall()`` ...
+
+Time travel uses those snapshots. An import's commit (its MERGE and its ledger
+entry, in one transaction) is one snapshot: "as of a job" is the state right
+after that snapshot, "before a job" the state just before it.
+
+Nothing here imports actor code: ``submit`` and ``approve`` (in
+``bulkimport.workflow``) send work to a worker by actor name.
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
+import datetime as dt
+import numbers
+import warnings
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from bulkimport import lake, registry
+from bulkimport import exports, lake, registry
 from bulkimport.config import settings
-from bulkimport.datasets import get_dataset
+from bulkimport.datasets import Dataset, all_datasets, get_dataset
+from bulkimport.errors import BulkImportError, JobNotFound
 from bulkimport.stages import review
 
 # One connection per lake location, so a changed BULKIMPORT_HOME is honoured.
 _connections: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
+# Datasets whose tables are known to exist, per lake location (tables are never dropped).
+_ready_tables: set[tuple[tuple[str, str], str]] = set()
+# (lake location, audit table, job id) -> the snapshot in which the job's entry appeared.
+_snapshot_cache: dict[tuple[tuple[str, str], str, str], int] = {}
+
+# DuckDB's .df() on a TIMESTAMPTZ column trips a pandas deprecation warning that tells a user nothing.
+warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.drop is deprecated")
+
+AsOf = int | str | dt.datetime | dt.date | pd.Timestamp
+
+
+def _where() -> tuple[str, str]:
+    s = settings()
+    return str(s.lake_catalog), str(s.lake_data)
+
+
+def _lit(value: Any) -> str:
+    """``value`` as a SQL literal. Relations are built from SQL text, not parameters:
+    ``con.sql(query, params=...)`` runs the query at once and keeps the whole result."""
+    return str(duckdb.ConstantExpression(value))
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """The shared lake connection (attached as ``lake``) for raw SQL.
+    """The shared lake connection for raw SQL; the lake is attached as ``lake`` and in use.
 
-    >>> bi.connect().sql("SELECT count(*) FROM production.products").fetchone()
+    Schemas: ``staging`` (valid rows per job, ``rejected_rows``), ``production`` (one
+    table per dataset) and ``audit`` (``ledger``: one row per committed import).
+    DuckLake's time travel works in raw SQL too (``bi.snapshot`` finds the number)::
+
+        con = bi.connect()
+        con.sql("SELECT count(*) FROM production.products").fetchone()
+        con.sql("SELECT * FROM production.products AT (VERSION => 3)").df()
+        con.sql("SELECT * FROM ducklake_snapshots('lake')").df()
     """
-    s = settings()
-    where = (str(s.lake_catalog), str(s.lake_data))
+    where = _where()
     if where not in _connections:
         _connections[where] = lake.connect()
     return _connections[where]
 
 
+def close() -> None:
+    """Close the lake connections this process opened (the next call opens a new one).
+
+    >>> bi.close()
+    """
+    while _connections:
+        _, con = _connections.popitem()
+        try:
+            con.close()
+        except duckdb.Error:
+            pass
+    _ready_tables.clear()
+    _snapshot_cache.clear()
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()}
+
+
+def _ensure(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
+    """Create the dataset's tables if the lake lacks them (a new lake); otherwise write nothing."""
+    marker = (_where(), dataset.name)
+    if marker in _ready_tables:
+        return
+    wanted = {f"staging.{dataset.name}", f"production.{dataset.name}", "staging.rejected_rows", "audit.ledger"}
+    if not wanted <= _tables(con):
+        lake.ensure_tables(con, dataset)
+    _ready_tables.add(marker)
+
+
+def _any_dataset() -> Dataset:
+    datasets = all_datasets()
+    if not datasets:
+        raise BulkImportError("no datasets are defined")
+    return next(iter(datasets.values()))
+
+
+# ---------------------------------------------------------------- jobs
+
+
 def jobs(status: str | None = None, dataset: str | None = None, brand: str | None = None) -> pd.DataFrame:
-    """Jobs, newest first, as a DataFrame.  ``bi.jobs(status="staged")``"""
+    """Jobs, newest first, as a pandas DataFrame (one row per job, the fields of ``bi.job``).
+
+    ``created_at`` and ``updated_at`` are timezone-aware timestamps (UTC).
+
+    >>> bi.jobs(status="staged", dataset="products", brand="acme")[["id", "file_name", "rows_rejected"]]
+    """
     rows = [j.to_dict() for j in registry.list_jobs(status=status, dataset=dataset, brand=brand)]
-    return pd.DataFrame(rows, columns=[f for f in registry.Job.__dataclass_fields__])
+    frame = pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(registry.Job)])
+    for column in ("created_at", "updated_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame
 
 
 def job(job_id: str) -> registry.Job:
-    """One job.  ``bi.job("3f2a9c1b7d4e").status``"""
+    """One job: status, counts, who submitted and approved it, the error if it failed.
+
+    >>> j = bi.job("3f2a9c1b7d4e")
+    >>> j.status, j.rows_valid, j.rows_rejected
+    ('staged', 7, 9)
+    """
     return registry.get(job_id)
 
 
-def _ready(job_id: str):
+def events(job_id: str) -> pd.DataFrame:
+    """The job's timeline: every status change with who made it, when, and a note.
+
+    >>> bi.events("3f2a9c1b7d4e")[["at", "actor", "from_status", "to_status", "note"]]
+    """
+    registry.get(job_id)  # JobNotFound for an unknown id
+    rows = [dataclasses.asdict(e) for e in registry.events(job_id)]
+    frame = pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(registry.Event)])
+    frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
+    return frame
+
+
+def _ready(job_id: str) -> tuple[duckdb.DuckDBPyConnection, registry.Job, Dataset]:
     job_ = registry.get(job_id)
     dataset = get_dataset(job_.dataset)
     con = connect()
-    lake.ensure_tables(con, dataset)
+    _ensure(con, dataset)
     return con, job_, dataset
 
 
+# ---------------------------------------------------------------- one job's rows
+
+
 def staged(job_id: str) -> duckdb.DuckDBPyRelation:
-    """The job's valid rows as staged (with their line in the file).  ``bi.staged(id).df()``"""
+    """The job's valid rows as staged, with their line in the file, ordered by line.
+
+    Columns: ``line``, ``brand`` and the dataset's columns.
+
+    >>> bi.staged("3f2a9c1b7d4e").df()
+    >>> bi.staged("3f2a9c1b7d4e").filter("price > 10").pl()
+    """
     con, job_, dataset = _ready(job_id)
-    return review.staged_rows(con, job_, dataset)
+    columns = ", ".join(f'"{c}"' for c in dataset.columns)
+    return con.sql(f'SELECT line, brand, {columns} FROM staging."{dataset.name}"'
+                   f" WHERE job_id = {_lit(job_.id)} ORDER BY line")
 
 
 def rejected(job_id: str) -> duckdb.DuckDBPyRelation:
-    """The job's rejected rows: line, column, reason, value, detail, check, raw.  ``bi.rejected(id).df()``"""
+    """The job's rejected rows: ``line, column, reason, value, detail, check, raw``, by line.
+
+    A row rejected for several reasons has one entry per reason.
+
+    >>> r = bi.rejected("3f2a9c1b7d4e")
+    >>> r.aggregate("reason, count(*) AS n", "reason").order("n DESC").df()
+    """
     con, job_, _ = _ready(job_id)
-    return review.rejected_rows(con, job_)
+    return con.sql('SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows'
+                   f' WHERE job_id = {_lit(job_.id)} ORDER BY line, "column"')
 
 
 def diff(job_id: str) -> review.Diff:
-    """What approving the job would do: rows to insert, update, leave unchanged.  ``bi.diff(id)``"""
+    """Counts of rows approving the job would insert, update and leave unchanged.
+
+    For a job already committed: what its commit did (compared with production
+    just before it). ``bi.changes(id)`` has the rows behind the counts.
+
+    >>> bi.diff("3f2a9c1b7d4e").to_dict()
+    {'rows_to_insert': 7, 'rows_to_update': 0, 'rows_unchanged': 0, ...}
+    """
     con, job_, dataset = _ready(job_id)
-    return review.diff(con, job_, dataset)
+    if _entry_snapshot(con, "ledger", job_.id) is None:
+        return review.diff(con, job_, dataset)
+    rows = changes(job_id)
+    counts = dict(rows.aggregate("change, count(*)", "change").fetchall())
+    per_column = dict(rows.select("unnest(changed_columns) AS c").aggregate("c, count(*)", "c").fetchall())
+    values = {"rows_to_insert": counts.get("insert", 0), "rows_to_update": counts.get("update", 0),
+              "rows_unchanged": counts.get("unchanged", 0),
+              "changed_columns": {c: per_column[c] for c in dataset.columns if c in per_column}}
+    known = {f.name for f in dataclasses.fields(review.Diff)}
+    return review.Diff(**{k: v for k, v in values.items() if k in known})
 
 
-def production(dataset: str, brand: str | None = None) -> duckdb.DuckDBPyRelation:
-    """Current production rows of a dataset, optionally of one brand.  ``bi.production("products", "acme")``"""
+def changes(job_id: str) -> duckdb.DuckDBPyRelation:
+    """Row by row, what approving the job would do to production (or, once committed, what it did).
+
+    One row per staged row, by line: ``change`` (``insert``, ``update`` or ``unchanged``),
+    ``changed_columns`` (the columns whose value differs; NULL for an insert),
+    ``line``, ``brand``, the dataset's columns as staged, then ``<column>_before``
+    for each non-key column: the production value before (NULL for an insert).
+    A committed job is compared with production as it was just before its commit.
+
+    >>> c = bi.changes("3f2a9c1b7d4e")
+    >>> c.filter("change = 'update'").select("sku, price_before, price, changed_columns").df()
+    """
+    con, job_, dataset = _ready(job_id)
+    committed_in = _entry_snapshot(con, "ledger", job_.id)
+    production_at = f'production."{dataset.name}" p'
+    if committed_in is not None:
+        production_at += f" AT (VERSION => {_previous_snapshot(con, committed_in)})"
+    others = [c for c in dataset.columns if c not in dataset.key]
+    differs = ", ".join(f"""CASE WHEN p."{c}" IS DISTINCT FROM s."{c}" THEN '{c}' END""" for c in others)
+    changed_list = f"list_filter([{differs}], x -> x IS NOT NULL)" if others else "[]::VARCHAR[]"
+    staged_columns = ", ".join(f's."{c}"' for c in dataset.columns)
+    before_columns = "".join(f', p."{c}" AS "{c}_before"' for c in others)
+    return con.sql(
+        "SELECT CASE WHEN p.brand IS NULL THEN 'insert'"
+        f" WHEN ({review.changed_condition(dataset)}) THEN 'update' ELSE 'unchanged' END AS change,"
+        f" CASE WHEN p.brand IS NOT NULL THEN {changed_list} END AS changed_columns,"
+        f" s.line, s.brand, {staged_columns}{before_columns}"
+        f' FROM staging."{dataset.name}" s LEFT JOIN {production_at} ON {review._key_join(dataset)}'
+        f" WHERE s.job_id = {_lit(job_.id)} ORDER BY s.line"
+    )
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def _current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0])
+
+
+def _previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> int:
+    row = con.execute(
+        "SELECT max(snapshot_id) FROM ducklake_snapshots('lake') WHERE snapshot_id < ?", [snapshot_id]
+    ).fetchone()
+    return int(row[0]) if row[0] is not None else -1
+
+
+def _entry_snapshots(con: duckdb.DuckDBPyConnection, table: str, job_id: str | None = None) -> dict[str, int]:
+    """job id -> the snapshot in which its entry in ``audit.<table>`` (ledger, reverts) appeared.
+
+    Commit and revert each write their lake changes and that entry in one
+    transaction, so this is the snapshot the commit (or revert) made. The entry's
+    ``snapshot_id`` is the newest snapshot when the transaction began, so the
+    search starts just after it and nearly always ends there. (DuckLake's
+    ``ducklake_table_changes`` cannot answer this: the tables' own ``snapshot_id``
+    column shadows the change feed's for inlined rows.) Answers never change,
+    so they are cached.
+    """
+    if f"audit.{table}" not in _tables(con):
+        return {}
+    where, found, current = _where(), {}, None
+    sql = f"SELECT job_id, snapshot_id FROM audit.{table}"
+    if job_id is not None:
+        sql += f" WHERE job_id = {_lit(job_id)}"
+    for job_, started in con.execute(sql).fetchall():
+        key = (where, table, job_)
+        if key not in _snapshot_cache:
+            current = current if current is not None else _current_snapshot(con)
+            _snapshot_cache[key] = _first_snapshot_with(con, table, job_, int(started or 0) + 1, current)
+        found[job_] = _snapshot_cache[key]
+    return found
+
+
+def _first_snapshot_with(con: duckdb.DuckDBPyConnection, table: str, job_id: str, start: int, current: int) -> int:
+    for version in range(start, current + 1):
+        try:
+            present = con.execute(
+                f"SELECT count(*) FROM audit.{table} AT (VERSION => {version}) WHERE job_id = ?", [job_id]
+            ).fetchone()[0]
+        except duckdb.InvalidInputException:  # that snapshot was expired
+            continue
+        if present:
+            return version
+    raise BulkImportError(f"job {job_id} is in audit.{table} but no snapshot from {start} to {current} holds it")
+
+
+def _entry_snapshot(con: duckdb.DuckDBPyConnection, table: str, job_id: str) -> int | None:
+    return _entry_snapshots(con, table, job_id).get(job_id)
+
+
+def _job_snapshot(con: duckdb.DuckDBPyConnection, job_id: str) -> int:
+    snapshot_id = _entry_snapshot(con, "ledger", job_id)
+    if snapshot_id is not None:
+        return snapshot_id
+    status = registry.get(job_id).status  # JobNotFound for an unknown id
+    raise BulkImportError(
+        f"job {job_id} is {status}, not committed: production never held its rows. "
+        f"Its rows are in bi.staged({job_id!r}); approve it to commit them."
+    )
+
+
+def _timestamp_snapshot(con: duckdb.DuckDBPyConnection, when: dt.datetime) -> int:
+    row = con.execute(
+        "SELECT max(snapshot_id) FROM ducklake_snapshots('lake') WHERE snapshot_time <= ?::TIMESTAMPTZ", [when]
+    ).fetchone()
+    return int(row[0]) if row[0] is not None else -1
+
+
+def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int:
+    """The lake snapshot id that ``as_of`` (or ``before_job``) means; the newest one if neither is given.
+
+    ``as_of`` is a job id (the state right after that job's commit), a snapshot id
+    (``int``) or a time (``datetime``, ``pandas.Timestamp``, an ISO string, or a
+    ``date`` meaning its midnight; a time without a zone is in the connection's
+    zone, see ``SELECT current_setting('TimeZone')``). ``before_job`` is the state
+    just before that job's commit. Returns -1 for a time before the lake's first
+    snapshot. For raw SQL time travel::
+
+        n = bi.snapshot(before_job="3f2a9c1b7d4e")
+        bi.connect().sql(f"SELECT count(*) FROM production.products AT (VERSION => {n})").fetchone()
+    """
+    if as_of is not None and before_job is not None:
+        raise ValueError("give as_of or before_job, not both")
+    con = connect()
+    _ensure(con, _any_dataset())
+    if before_job is not None:
+        return _previous_snapshot(con, _job_snapshot(con, before_job))
+    if as_of is None:
+        return _current_snapshot(con)
+    if isinstance(as_of, bool):
+        raise TypeError("as_of must be a job id, a snapshot id or a time, not a bool")
+    if isinstance(as_of, numbers.Integral):
+        current = _current_snapshot(con)
+        if not 0 <= int(as_of) <= current:
+            raise BulkImportError(f"there is no lake snapshot {as_of}; snapshots run from 0 to {current}")
+        return int(as_of)
+    if isinstance(as_of, str):
+        try:
+            registry.get(as_of)
+        except JobNotFound:
+            pass
+        else:
+            return _job_snapshot(con, as_of)
+        try:
+            as_of = pd.Timestamp(as_of)
+        except ValueError:
+            raise BulkImportError(f"as_of={as_of!r} is neither a job id nor a time") from None
+    if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of, dt.time())
+    try:
+        when = pd.Timestamp(as_of).to_pydatetime()
+    except (TypeError, ValueError):
+        raise TypeError(f"as_of must be a job id, a snapshot id or a time, not {type(as_of).__name__}") from None
+    return _timestamp_snapshot(con, when)
+
+
+# ---------------------------------------------------------------- production and history
+
+
+def production(dataset: str, brand: str | None = None, as_of: AsOf | None = None, *,
+               before_job: str | None = None) -> duckdb.DuckDBPyRelation:
+    """Production rows of a dataset (optionally one brand), now or at another point in time.
+
+    Each row carries ``brand``, the dataset's columns and ``job_id`` (the import that
+    last wrote it); ordered by brand and key. Time travel uses the lake's snapshots:
+
+    - ``as_of=job_id``: production right after that job's commit;
+    - ``before_job=job_id``: production just before that job's commit;
+    - ``as_of=<int>``: at that DuckLake snapshot (``bi.imports()`` lists each commit's);
+    - ``as_of=<time>``: as it was then (``"2026-03-01 09:00"``, a ``datetime`` or
+      ``pandas.Timestamp``; a ``date`` means its midnight).
+
+    A time before the table existed gives no rows.
+
+    >>> bi.production("products", brand="acme").df()
+    >>> bi.production("products", as_of="3f2a9c1b7d4e").count("*").fetchone()
+    >>> bi.production("products", before_job="3f2a9c1b7d4e").df()
+    >>> bi.production("products", as_of="2026-03-01 09:00").pl()
+    """
     ds = get_dataset(dataset)
     con = connect()
-    lake.ensure_tables(con, ds)
-    where = " WHERE brand = $brand" if brand else ""
-    return con.sql(f'SELECT * FROM production."{ds.name}"{where}', params={"brand": brand} if brand else None)
+    _ensure(con, ds)
+    table = f'production."{ds.name}"'
+    where = f" WHERE brand = {_lit(brand)}" if brand is not None else ""
+    order = " ORDER BY " + ", ".join(["brand", *(f'"{c}"' for c in ds.key)])
+    if as_of is None and before_job is None:
+        return con.sql(f"SELECT * FROM {table}{where}{order}")
+    at = snapshot(as_of, before_job=before_job)
+    if at >= 0:
+        try:
+            return con.sql(f"SELECT * FROM {table} AT (VERSION => {at}){where}{order}")
+        except duckdb.CatalogException:
+            pass  # the table did not exist yet at that snapshot
+    return con.sql(f"SELECT * FROM {table} WHERE false")
+
+
+def _who_when(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for (snapshot_id, job_id, action, actor): the snapshots commits and reverts made."""
+    rows = []
+    for table, action, actor in (("ledger", "commit", "approved_by"), ("reverts", "revert", "reverted_by")):
+        snapshots = _entry_snapshots(con, table)
+        if snapshots:
+            actors = dict(con.execute(f"SELECT job_id, {actor} FROM audit.{table}").fetchall())
+            rows += [f"({n}, {_lit(j)}, '{action}', {_lit(actors.get(j))})" for j, n in snapshots.items()]
+    if not rows:
+        return ("SELECT NULL::BIGINT AS snapshot_id, NULL::VARCHAR AS job_id, NULL::VARCHAR AS action,"
+                " NULL::VARCHAR AS actor WHERE false")
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS m(snapshot_id, job_id, action, actor)"
+
+
+def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.DuckDBPyRelation:
+    """Every committed import, oldest first: the ledger with the snapshot each commit made.
+
+    Columns: ``job_id, dataset, brand, approved_by, committed_at`` (the time of the
+    commit's snapshot), ``rows_inserted, rows_updated, rows_unchanged``,
+    ``commit_snapshot_id`` (production right after the commit),
+    ``before_snapshot_id`` (just before it), and ``reverted_by, reverted_at`` if the
+    import was reverted since.
+
+    >>> for imp in bi.imports("products").df().itertuples():
+    ...     print(imp.job_id, bi.production("products", as_of=imp.job_id).count("*").fetchone())
+    """
+    con = connect()
+    _ensure(con, get_dataset(dataset) if dataset else _any_dataset())
+    filters = [f"l.{column} = {_lit(value)}" for column, value in (("dataset", dataset), ("brand", brand))
+               if value is not None]
+    where = (" WHERE " + " AND ".join(filters)) if filters else ""
+    return con.sql(
+        f"WITH m AS ({_who_when(con)}),"
+        " snaps AS (SELECT snapshot_id, snapshot_time,"
+        "  lag(snapshot_id) OVER (ORDER BY snapshot_id) AS previous FROM ducklake_snapshots('lake'))"
+        " SELECT l.job_id, l.dataset, l.brand, l.approved_by, s.snapshot_time AS committed_at,"
+        " l.rows_inserted, l.rows_updated, l.rows_unchanged,"
+        " c.snapshot_id AS commit_snapshot_id, s.previous AS before_snapshot_id,"
+        " r.actor AS reverted_by, rs.snapshot_time AS reverted_at"
+        " FROM audit.ledger l"
+        " LEFT JOIN m c ON c.job_id = l.job_id AND c.action = 'commit'"
+        " LEFT JOIN snaps s ON s.snapshot_id = c.snapshot_id"
+        " LEFT JOIN m r ON r.job_id = l.job_id AND r.action = 'revert'"
+        f" LEFT JOIN snaps rs ON rs.snapshot_id = r.snapshot_id{where}"
+        " ORDER BY commit_snapshot_id, l.job_id"
+    )
+
+
+def _key_values(ds: Dataset, key: Any) -> dict[str, Any]:
+    if isinstance(key, dict):
+        if set(key) != set(ds.key):
+            raise BulkImportError(f"the key of {ds.name} is ({', '.join(ds.key)}), not ({', '.join(map(str, key))})")
+        return {c: key[c] for c in ds.key}
+    values = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+    if len(values) != len(ds.key):
+        raise BulkImportError(f"the key of {ds.name} is ({', '.join(ds.key)}): give {len(ds.key)} value(s)")
+    return dict(zip(ds.key, values, strict=True))
+
+
+def history(dataset: str, key: Any, brand: str | None = None) -> duckdb.DuckDBPyRelation:
+    """How one row changed, import by import, from the lake's snapshots (oldest first).
+
+    ``key`` is the row's key value (``"ACME-1001"``), or a tuple or dict for a key of
+    several columns; without ``brand``, every brand's row with that key is included.
+    One result row per change: ``snapshot_id``, ``changed_at`` (the snapshot's time),
+    ``job_id``, ``action`` (``commit`` or ``revert``) and ``actor`` (who approved the
+    commit or ran the revert), ``change`` (``insert``, ``update`` or ``delete``),
+    ``brand`` and the row's values after the change (for a delete: its last values).
+    An import that sent the row with the same values changed nothing and is not
+    listed (``bi.imports()`` lists every import).
+
+    >>> bi.history("products", "ACME-1001", brand="acme").select("changed_at, job_id, change, price").df()
+    """
+    ds = get_dataset(dataset)
+    con = connect()
+    _ensure(con, ds)
+    values = _key_values(ds, key)
+    filters = [f'"{c}" = {_lit(v)}' for c, v in values.items()]
+    if brand is not None:
+        filters.append(f"brand = {_lit(brand)}")
+    same_row = " AND ".join(["x.snapshot_id = y.snapshot_id", "x.brand = y.brand",
+                             *(f'x."{c}" = y."{c}"' for c in ds.key)])
+    columns = ", ".join(f'n."{c}"' for c in ds.columns)
+    # Per snapshot and row: what exists after it (insert, update_postimage) wins over what went (delete);
+    # a delete and an insert of the same row in one snapshot (a revert restoring it) is an update.
+    return con.sql(
+        f"WITH ch AS (SELECT * FROM ducklake_table_changes('lake', 'production', {_lit(ds.name)},"
+        f" 0, {_current_snapshot(con)}) WHERE {' AND '.join(filters)}),"
+        " after AS (SELECT * FROM ch WHERE change_type IN ('insert', 'update_postimage')),"
+        " gone AS (SELECT * FROM ch WHERE change_type = 'delete'),"
+        " net AS ("
+        "  SELECT x.*, CASE WHEN x.change_type = 'update_postimage'"
+        f"   OR EXISTS (SELECT 1 FROM gone y WHERE {same_row}) THEN 'update' ELSE 'insert' END AS change"
+        "  FROM after x"
+        "  UNION ALL BY NAME"
+        f"  SELECT x.*, 'delete' AS change FROM gone x WHERE NOT EXISTS (SELECT 1 FROM after y WHERE {same_row})),"
+        f" m AS ({_who_when(con)})"
+        " SELECT n.snapshot_id, s.snapshot_time AS changed_at, m.job_id, m.action, m.actor, n.change,"
+        f" n.brand, {columns}"
+        " FROM net n JOIN ducklake_snapshots('lake') s ON s.snapshot_id = n.snapshot_id"
+        " LEFT JOIN m ON m.snapshot_id = n.snapshot_id"
+        " ORDER BY n.snapshot_id, n.brand"
+    )
+
+
+# ---------------------------------------------------------------- files
 
 
 def export(job_id: str, what: str, target: str | Path, fmt: str = "csv") -> None:
-    """Write a job's ``staged`` or ``rejected`` rows to a file (or ``-`` for stdout)."""
-    relation = {"staged": staged, "rejected": rejected}[what](job_id)
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"format must be csv or parquet, not {fmt!r}")
-    if str(target) == "-":
-        if fmt != "csv":
-            raise ValueError("only csv can go to standard output")
-        sys.stdout.flush()
-        try:
-            descriptor = sys.stdout.fileno()
-        except (AttributeError, OSError, ValueError):  # stdout replaced (a notebook, a test)
-            relation.df().to_csv(sys.stdout, index=False)
-            return
-        relation.write_csv(f"/dev/fd/{descriptor}", header=True)  # streams, however large
-        return
-    if fmt == "csv":
-        relation.write_csv(str(target), header=True)
-    else:
-        relation.write_parquet(str(target))
+    """Write a job's ``staged`` or ``rejected`` rows to a file (``-`` for standard output), as the CLI does.
+
+    Rejected rows come out one per line in the file's own columns, plus line,
+    reason, column and detail: ready to fix and upload again.
+
+    >>> bi.export("3f2a9c1b7d4e", "rejected", "fix-me.csv")
+    >>> bi.export("3f2a9c1b7d4e", "staged", "rows.parquet", fmt="parquet")
+    """
+    exports.export(job_id, what, target, fmt)

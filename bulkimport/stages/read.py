@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import itertools
 import json
 import re
 import sys
@@ -117,12 +118,19 @@ def detect_encoding(path: Path) -> tuple[str, int]:
     return ("latin-1" if cp1252_undefined else "cp1252"), 0
 
 
+# C0 control bytes that text files do not hold (tab, LF, FF, CR, SUB and ESC excepted).
+_BINARY_BYTES = bytes(b for b in range(32) if b not in b"\t\n\x0c\r\x1a\x1b")
+
+
 def _looks_binary(path: Path, encoding: str) -> bool:
     if encoding.startswith("utf-16"):
         return False
     with open(path, "rb") as stream:
         head = stream.read(8192)
-    return head.count(b"\x00") > max(4, len(head) // 100)
+    # Count every control byte, not only NULs: compressed data (an image, an
+    # archive) has ~0.4% NULs but ~10% control bytes; text has next to none.
+    controls = len(head) - len(head.translate(None, _BINARY_BYTES))
+    return controls > max(4, len(head) // 100)
 
 
 def escape_undecodable(text: str) -> str:
@@ -261,19 +269,24 @@ def _check_encoding(name: str) -> str:
 # ---------------------------------------------------------------- records
 
 
+def _size_codec(encoding: str) -> str:
+    """The codec that measures text in the file's bytes: utf-8-sig would count a BOM for every line."""
+    return "utf-8" if encoding == "utf-8-sig" else encoding
+
+
 class _LineTap:
     """Feeds csv.reader one physical line at a time; remembers lines, bytes and pushed-back lines."""
 
     def __init__(self, stream, encoding: str, start_offset: int):
         self.stream = stream
-        self.codec = encoding
+        self.codec = _size_codec(encoding)
         self.unit = 2 if encoding.startswith("utf-16") else 1
         self.lines: list[str] = []
         self.sizes: list[int] = []
         self.pending: list[tuple[str, int]] = []
         self.lines_read = 0
         self.offset = start_offset  # bytes consumed
-        self.oversize = False
+        self.oversize: set[int] = set()  # numbers of the lines cut at MAX_LINE_CHARS
 
     def __iter__(self):
         return self
@@ -293,7 +306,7 @@ class _LineTap:
                 while (more := self.stream.readline(MAX_LINE_CHARS)) and not more.endswith(("\n", "\r")):
                     size += self._size(more)
                 size += self._size(more)
-                self.oversize = True
+                self.oversize.add(self.lines_read + 1)
                 line = line[:200] + f"... [line longer than {MAX_LINE_CHARS:,} characters]\n"
         self.lines.append(line)
         self.sizes.append(size)
@@ -320,6 +333,22 @@ def _reader(tap: _LineTap, dialect: Dialect):
                       doublequote=dialect.escape is None, strict=True)
 
 
+def named_width(header: list[str]) -> int:
+    """Cells a row must have: up to the header's last named column (a header may end in delimiters)."""
+    return max((i + 1 for i, name in enumerate(header) if name.strip()), default=0)
+
+
+def cell_count_problem(cells: list[str], header: list[str]) -> str | None:
+    """`missing-cell` when a row stops before the header's last named column, `extra-cell` when it
+    has values beyond the header; None when it fits.
+    """
+    if len(cells) < named_width(header):
+        return "missing-cell"
+    if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+        return "extra-cell"
+    return None
+
+
 def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
     """Every record after the preamble (the header first), each with its line and raw text.
 
@@ -334,7 +363,7 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
             next(tap, None)
         tap.take()
         reader = _reader(tap, dialect)
-        width = None
+        header = None
         while True:
             sizes_before = None
             try:
@@ -346,23 +375,33 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
             sizes_before = list(tap.sizes)
             line, lines, offset = tap.take()
             raw = "".join(lines).rstrip("\r\n")
-            broken = error is not None or (width is not None and len(cells) != width)
-            if broken and len(lines) > 1:
+            # Judged as read_chunks judges rows: a header or rows ending in a delimiter
+            # (one nameless cell more or less) used to count as broken here.
+            broken = error is not None or (header is not None and cell_count_problem(cells, header) is not None)
+            # A line cut at the size limit may have been cut inside a quoted value, which
+            # then swallows the lines after it: reject that line alone, as too long.
+            first_too_long = line in tap.oversize
+            if (broken or first_too_long) and len(lines) > 1:
                 tap.push_back(lines[1:], sizes_before[1:])
+                tap.oversize.discard(line)
                 reader = _reader(tap, dialect)
                 raw = lines[0].rstrip("\r\n")
-                yield Record(line, None, raw, offset, "malformed-quote",
-                             f"a quote opened on line {line} is not closed on that line; the line was not parsed")
+                if first_too_long:
+                    yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
+                else:
+                    yield Record(line, None, raw, offset, "malformed-quote",
+                                 f"a quote opened on line {line} is not closed on that line; the line was not parsed")
                 continue
-            if tap.oversize:
-                tap.oversize = False
+            span = set(range(line, line + len(lines)))
+            if span & tap.oversize:
+                tap.oversize -= span
                 yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
                 continue
             if error is not None:
                 yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
                 continue
-            if width is None:
-                width = len(cells)
+            if header is None:
+                header = cells
             yield Record(line, cells, raw, offset)
 
 
@@ -502,7 +541,10 @@ def open_source(path: Path, dataset: Dataset, file_name: str, overrides: dict | 
         if _looks_binary(path, dialect.encoding):
             raise FileRefused(f"{file_name}: this is not a text file (it holds binary data); "
                               f"upload a CSV or an .xlsx workbook with columns {', '.join(dataset.columns)}")
-    first = next(records(path, kind, dialect, sheet), None)
+    if kind == "xlsx":
+        first = _xlsx_header(path, sheet, dataset, overrides.get("header_row"))
+    else:
+        first = next(records(path, kind, dialect, sheet), None)
     if first is None or not first.cells or not any(c.strip() for c in first.cells):
         raise FileRefused(f"{file_name}: no header row found; expected {', '.join(dataset.columns)}")
     header = [c.strip() for c in first.cells]
@@ -511,6 +553,24 @@ def open_source(path: Path, dataset: Dataset, file_name: str, overrides: dict | 
     if refuse:
         refuse_missing(match, dataset, file_name)
     return Source(kind, dialect, match, first.line, remembered=bool(earlier))
+
+
+def _xlsx_header(path: Path, sheet: str | None, dataset: Dataset, header_row: int | str | None) -> Record | None:
+    """The sheet's header: the row the user named, else the top row naming the most dataset columns.
+
+    Rows above it (a title, a blank row) are a preamble, as in a text file.
+    """
+    known = _known_names(dataset)
+    best, best_score = None, 0
+    for record in itertools.islice(xlsx_records(path, sheet), 30):
+        if header_row:
+            if record.line == int(header_row):
+                return record
+            continue
+        score = sum(normalise(c) in known for c in record.cells)
+        if best is None or not best.cells or score > best_score:
+            best, best_score = record, score
+    return best
 
 
 def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None
@@ -536,24 +596,28 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
         return chunk
 
     stream = records(path, source.kind, source.dialect, sheet)
-    next(stream)  # the header
+    for record in stream:  # up to the header (a sheet may have rows above it)
+        if record.line >= source.header_line:
+            break
     for record in stream:
         bytes_read = record.byte_offset + len(record.raw)
         line, raw, cells = record.line, record.raw, record.cells
+        if source.kind == "xlsx" and cells and len(cells) < width:
+            cells = cells + [""] * (width - len(cells))  # a sheet stores no trailing empty cells: none is missing
         if record.reason:
             rejects.append(Reject(line, record.reason, detail=record.detail, raw=raw))
         elif source.dialect and not raw.isascii() and (bad := _UNDECODABLE.search(raw)):
-            offset = record.byte_offset + len(raw[: bad.start()].encode(source.dialect.encoding, "surrogateescape"))
+            before = raw[: bad.start()].encode(_size_codec(source.dialect.encoding), "surrogateescape")
+            offset = record.byte_offset + len(before)
             byte = ord(bad.group()) - 0xDC00
             rejects.append(Reject(line, "invalid-encoding", value=f"\\x{byte:02x}",
                                   detail=f"byte {offset} (0x{byte:02x}) is not valid {source.dialect.encoding}",
                                   raw=escape_undecodable(raw)))
         elif not cells or all(not c.strip() for c in cells):
             rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
-        elif len(cells) < width:
-            rejects.append(Reject(line, "missing-cell", detail=f"expected {width} cells, found {len(cells)}", raw=raw))
-        elif len(cells) > width and any(c.strip() for c in cells[width:]):
-            rejects.append(Reject(line, "extra-cell", detail=f"expected {width} cells, found {len(cells)}", raw=raw))
+        elif problem := cell_count_problem(cells, header):
+            expected = named_width(header) if problem == "missing-cell" else width
+            rejects.append(Reject(line, problem, detail=f"expected {expected} cells, found {len(cells)}", raw=raw))
         else:
             rows.append([(cells[i].strip() or None) for i, _ in positions])
             lines.append(line)

@@ -153,6 +153,8 @@ def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFram
             for column, value in cells.items():
                 record[by_column.get(column, column)] = None if value is None else str(value)
         elif cells is not None:
+            if (job.dialect or {}).get("kind") == "xlsx" and len(cells) < len(header):
+                cells = cells + [""] * (len(header) - len(cells))  # a sheet stores no trailing empty cells
             if len(cells) == len(header):
                 record.update(zip(header, cells, strict=True))
             else:

@@ -116,7 +116,10 @@ def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) 
     original = frame
     frame = normalise_values(dataset, frame)
     schema = dataset.schema
-    coerce_only = schema.update_columns({name: {"checks": []} for name in schema.columns})
+    # Nulls are checked in the second pass: a column where one cell fails coercion
+    # reports its not-null failures without a row ("nan" in one price and "n/a" in
+    # another crashed the whole file), while on coerced values they carry the row.
+    coerce_only = schema.update_columns({name: {"checks": [], "nullable": True} for name in schema.columns})
     coerce_only.checks = []
     rejects: list[Reject] = []
     try:

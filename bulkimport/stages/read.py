@@ -338,15 +338,25 @@ def named_width(header: list[str]) -> int:
     return max((i + 1 for i, name in enumerate(header) if name.strip()), default=0)
 
 
-def cell_count_problem(cells: list[str], header: list[str]) -> str | None:
-    """`missing-cell` when a row stops before the header's last named column, `extra-cell` when it
-    has values beyond the header; None when it fits.
-    """
-    if len(cells) < named_width(header):
-        return "missing-cell"
-    if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-        return "extra-cell"
-    return None
+@dataclass(frozen=True)
+class RowShape:
+    """How many cells a row must and may have, worked out once from the header."""
+
+    needed: int  # up to the last named column
+    width: int  # every header cell
+
+    @classmethod
+    def of(cls, header: list[str]) -> RowShape:
+        return cls(named_width(header), len(header))
+
+    def problem(self, cells: list[str]) -> str | None:
+        """`missing-cell` when a row stops before the last named column, `extra-cell` when it
+        has values beyond the header; None when it fits."""
+        if len(cells) < self.needed:
+            return "missing-cell"
+        if len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
+            return "extra-cell"
+        return None
 
 
 def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
@@ -363,7 +373,7 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
             next(tap, None)
         tap.take()
         reader = _reader(tap, dialect)
-        header = None
+        shape = None
         while True:
             sizes_before = None
             try:
@@ -377,7 +387,7 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
             raw = "".join(lines).rstrip("\r\n")
             # Judged as read_chunks judges rows: a header or rows ending in a delimiter
             # (one nameless cell more or less) used to count as broken here.
-            broken = error is not None or (header is not None and cell_count_problem(cells, header) is not None)
+            broken = error is not None or (shape is not None and shape.problem(cells) is not None)
             # A line cut at the size limit may have been cut inside a quoted value, which
             # then swallows the lines after it: reject that line alone, as too long.
             first_too_long = line in tap.oversize
@@ -400,8 +410,8 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
             if error is not None:
                 yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
                 continue
-            if header is None:
-                header = cells
+            if shape is None:
+                shape = RowShape.of(cells)
             yield Record(line, cells, raw, offset)
 
 
@@ -577,6 +587,7 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
                 ) -> Iterator[Chunk]:
     """Yield chunks of records after the header; structural problems become rejects."""
     header = source.match.header
+    shape = RowShape.of(header)
     positions = [(header.index(h), c) for h, c in source.match.mapping.items()]
     columns = [c for _, c in positions]
     width = len(header)
@@ -613,10 +624,10 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
             rejects.append(Reject(line, "invalid-encoding", value=f"\\x{byte:02x}",
                                   detail=f"byte {offset} (0x{byte:02x}) is not valid {source.dialect.encoding}",
                                   raw=escape_undecodable(raw)))
-        elif not cells or all(not c.strip() for c in cells):
+        elif not cells or not "".join(cells).strip():
             rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
-        elif problem := cell_count_problem(cells, header):
-            expected = named_width(header) if problem == "missing-cell" else width
+        elif problem := shape.problem(cells):
+            expected = shape.needed if problem == "missing-cell" else shape.width
             rejects.append(Reject(line, problem, detail=f"expected {expected} cells, found {len(cells)}", raw=raw))
         else:
             rows.append([(cells[i].strip() or None) for i, _ in positions])

@@ -90,20 +90,23 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
 
 
+def literal(value) -> str:
+    """A value as a SQL literal. Lazy relations are built from SQL text: a relation made with
+    ``params=`` runs at once and keeps its whole result, so a later ``.limit()`` saves nothing."""
+    return str(duckdb.ConstantExpression(value))
+
+
 def staged_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> duckdb.DuckDBPyRelation:
+    """The job's staged rows, lazily: ``.limit(200).df()`` reads 200 rows."""
     columns = ", ".join(f'"{c}"' for c in dataset.columns)
-    return con.sql(
-        f'SELECT line, brand, {columns} FROM staging."{dataset.name}" WHERE job_id = $job ORDER BY line',
-        params={"job": job.id},
-    )
+    return con.sql(f'SELECT line, brand, {columns} FROM staging."{dataset.name}" '
+                   f"WHERE job_id = {literal(job.id)} ORDER BY line")
 
 
 def rejected_rows(con: duckdb.DuckDBPyConnection, job: Job) -> duckdb.DuckDBPyRelation:
-    return con.sql(
-        'SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows'
-        " WHERE job_id = $job ORDER BY line, \"column\"",
-        params={"job": job.id},
-    )
+    """The job's rejected rows (one per failing cell), lazily."""
+    return con.sql('SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows '
+                   f'WHERE job_id = {literal(job.id)} ORDER BY line, "column"')
 
 
 # A spreadsheet runs a cell starting with one of these as a formula.

@@ -32,3 +32,7 @@ class FileRefused(BulkImportError):
 
 class LakeBusy(BulkImportError):
     """A lake write kept conflicting with other writers after every retry."""
+
+
+class UploadTooLarge(BulkImportError):
+    """An upload over BULKIMPORT_UPLOAD_MAX_MB; nothing of it is kept."""

@@ -21,7 +21,7 @@ import pandas as pd
 from bulkimport import dispatch, lake, registry, users
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition
+from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, UploadTooLarge
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -49,20 +49,31 @@ def safe_file_name(name: str) -> str:
     return base or "upload.csv"
 
 
-def _store(source: Path | BinaryIO, target: Path) -> tuple[str, int]:
-    """Copy the upload into place, returning its sha256 and size."""
+def _too_large(name: str, max_bytes: int) -> UploadTooLarge:
+    return UploadTooLarge(f"{name} is larger than the upload limit of {max_bytes / 2**20:.0f} MB "
+                          "(BULKIMPORT_UPLOAD_MAX_MB); submit big files with `bulkimport submit`")
+
+
+def _store(source: Path | BinaryIO, target: Path, max_bytes: int | None = None) -> tuple[str, int]:
+    """Copy the upload into place, returning its sha256 and size; nothing is kept past ``max_bytes``."""
     digest, size = hashlib.sha256(), 0
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "wb") as out:
-        stream = open(source, "rb") if isinstance(source, (str, Path)) else source
-        try:
-            while block := stream.read(1 << 20):
-                digest.update(block)
-                size += len(block)
-                out.write(block)
-        finally:
-            if isinstance(source, (str, Path)):
-                stream.close()
+    try:
+        with open(target, "wb") as out:
+            stream = open(source, "rb") if isinstance(source, (str, Path)) else source
+            try:
+                while block := stream.read(1 << 20):
+                    size += len(block)
+                    if max_bytes is not None and size > max_bytes:
+                        raise _too_large(target.name, max_bytes)
+                    digest.update(block)
+                    out.write(block)
+            finally:
+                if isinstance(source, (str, Path)):
+                    stream.close()
+    except BaseException:
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise
     return digest.hexdigest(), size
 
 
@@ -78,15 +89,25 @@ class Upload:
 
 
 def store_upload(source: Path | str | BinaryIO, file_name: str | None = None) -> Upload:
-    """Copy a file (a path or a binary stream) into the uploads folder under a safe name."""
+    """Copy a file (a path or a binary stream) into the uploads folder under a safe name.
+
+    A stream (a browser upload) is capped at BULKIMPORT_UPLOAD_MAX_MB and refused
+    before anything is stored when its size is known; a path (the CLI, scripts:
+    the way to bring big files) is not capped.
+    """
+    max_bytes = None
     if isinstance(source, (str, Path)):
         source = Path(source)
         if not source.is_file():
             raise BulkImportError(f"{source}: no such file")
         file_name = file_name or source.name
+    else:
+        max_bytes = settings().upload_max_mb * 2**20
+        if (getattr(source, "size", None) or 0) > max_bytes:
+            raise _too_large(safe_file_name(file_name or "upload"), max_bytes)
     job_id = registry.new_job_id()
     stored = settings().uploads / job_id / safe_file_name(file_name or "upload.csv")
-    sha256, size = _store(source, stored)
+    sha256, size = _store(source, stored, max_bytes)
     return Upload(job_id, stored, file_name or stored.name, sha256, size)
 
 

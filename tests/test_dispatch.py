@@ -70,3 +70,24 @@ def test_bad_brand_is_refused_before_anything_is_stored(stub_broker):
     with pytest.raises(Exception, match="brand"):
         workflow.submit(EXAMPLE, dataset="products", brand="a/b", created_by="ana")
     assert registry.list_jobs() == []
+
+
+def test_an_upload_over_the_cap_is_refused_and_nothing_is_kept(stub_broker, monkeypatch):
+    import io
+
+    from bulkimport.errors import UploadTooLarge
+
+    monkeypatch.setenv("BULKIMPORT_UPLOAD_MAX_MB", "1")
+    big = io.BytesIO(b"sku,name\n" + b"AB-01,x\n" * 200_000)  # ~1.6 MB, size unknown up front
+    with pytest.raises(UploadTooLarge, match="larger than the upload limit of 1 MB"):
+        workflow.submit(big, dataset="products", brand="acme", created_by="ana", file_name="big.csv")
+    assert registry.list_jobs() == []
+    assert not any(settings().uploads.rglob("*.csv"))
+
+
+def test_a_file_name_with_dots_and_nul_is_stored_inside_the_uploads_folder(stub_broker):
+    import io
+
+    upload = workflow.store_upload(io.BytesIO(EXAMPLE.read_bytes()), file_name="../../etc/pass\x00wd.csv")
+    assert upload.path.is_relative_to(settings().uploads)
+    assert upload.path.name == "passwd.csv"

@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -15,7 +16,7 @@ SKU_PATTERN = r"^[A-Z0-9]{2,8}-[A-Z0-9]{2,12}$"
 
 def ean13_is_valid(code: str) -> bool:
     """True when `code` is 13 digits whose last digit is the GS1 check digit."""
-    if not re.fullmatch(r"\d{13}", code):
+    if not re.fullmatch(r"[0-9]{13}", code):
         return False
     digits = [int(c) for c in code]
     weighted = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
@@ -41,7 +42,18 @@ class Products(pa.DataFrameModel):
 
     @pa.check("ean", name="ean13_check_digit", error="not a valid EAN-13 (13 digits, GS1 check digit)")
     def ean_is_valid(cls, ean: Series[str]) -> Series[bool]:
-        return ean.map(lambda v: pd.isna(v) or ean13_is_valid(str(v))).astype(bool)
+        ok = pd.Series(True, index=ean.index)
+        present = ean.notna()
+        if present.any():  # vectorised: one Python call per value was a tenth of all validation
+            codes = ean[present].astype(str)
+            well_formed = codes.str.fullmatch(r"[0-9]{13}")
+            digits = np.zeros((len(codes), 13), dtype=np.int64)
+            if well_formed.any():
+                digits[well_formed.to_numpy()] = np.frombuffer(
+                    "".join(codes[well_formed]).encode("ascii"), dtype=np.uint8).reshape(-1, 13) - ord("0")
+            weighted = digits[:, :12] @ np.array([1, 3] * 6)
+            ok[present] = well_formed.to_numpy() & ((10 - weighted % 10) % 10 == digits[:, 12])
+        return ok
 
     @pa.check("launch_date", name="plausible_date", error="launch_date outside 1900-01-01..2100-12-31")
     def launch_date_is_plausible(cls, d: Series[pd.Timestamp]) -> Series[bool]:

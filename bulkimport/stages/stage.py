@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from bulkimport import lake
 from bulkimport.datasets import Dataset
@@ -44,7 +45,9 @@ ProgressFn = Callable[[dict], None]
 def _insert_valid(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job, valid: pd.DataFrame) -> None:
     if valid.empty:
         return
-    frame = valid.reset_index()
+    # Arrow, not the DataFrame: DuckDB then reads pandas' Arrow-backed strings without
+    # turning each into a Python object first.
+    frame = pa.Table.from_pandas(valid.reset_index(), preserve_index=False)
     con.register("valid_chunk", frame)
     try:
         casts = ", ".join(f'CAST(v."{c}" AS {t})' for c, t in dataset.sql_types.items())

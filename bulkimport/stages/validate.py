@@ -92,7 +92,9 @@ def normalise_values(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
     if dataset.decimal_comma:
         for column in dataset.columns_of_type("DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"):
             values = frame[column]
-            comma = values.str.match(_DECIMAL_COMMA, na=False)
+            comma = values.str.contains(",", regex=False, na=False)  # the regex only where it can match
+            if comma.any():
+                comma[comma] = values[comma].str.match(_DECIMAL_COMMA, na=False)
             if comma.any():
                 frame.loc[comma, column] = values[comma].str.replace(".", "", regex=False).str.replace(",", ".")
     for column in dataset.columns_of_type("DATE"):
@@ -133,7 +135,9 @@ def _unreadable_numbers(dataset: Dataset, frame: pd.DataFrame, original: pd.Data
         values = frame[column]
         present = values.notna()
         numbers = pd.to_numeric(values.where(present), errors="coerce")
-        wrong = present & numbers.isna() & ~values.str.lower().isin(_NAN_WORDS).fillna(False).astype(bool)
+        wrong = present & numbers.isna()
+        if wrong.any():  # "nan" is a number to pandera (a null, judged later), not a type error
+            wrong[wrong] = ~values[wrong].str.lower().isin(_NAN_WORDS)
         if dtype == "int64":
             wrong |= present & numbers.notna() & (numbers % 1 != 0)
         check = f"coerce_dtype('{dtype}')"
@@ -165,8 +169,11 @@ def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) 
         found, bad = _failures(error, original, raws)
         rejects += found
         coerced = coerce_only.validate(frame.drop(index=list(bad)), lazy=True)
+    # The values are coerced already: check them without coercing again.
+    checks_only = schema.update_columns({name: {"coerce": False} for name in schema.columns})
+    checks_only.coerce = False
     try:
-        schema.validate(coerced, lazy=True)
+        checks_only.validate(coerced, lazy=True)
         valid = coerced
     except pa.errors.SchemaErrors as error:
         found, bad = _failures(error, original, raws)

@@ -31,8 +31,8 @@ def _reason(check: str) -> str:
     return "constraint-error"
 
 
-def _failures(error: pa.errors.SchemaErrors, original: pd.DataFrame,
-              raws: dict[int, str]) -> tuple[list[Reject], set[int]]:
+def _failures(error: pa.errors.SchemaErrors, original: pd.DataFrame, raws: dict[int, str],
+              date_formats: tuple[str, ...] = ("%Y-%m-%d",)) -> tuple[list[Reject], set[int]]:
     cases = error.failure_cases
     row_level = cases[cases["index"].notna()]
     if len(row_level) < len(cases):
@@ -48,21 +48,31 @@ def _failures(error: pa.errors.SchemaErrors, original: pd.DataFrame,
         value = original.at[line, case.column] if case.column in original else case.failure_case
         value = None if pd.isna(value) else str(value)
         rejects.append(Reject(line, _reason(case.check), column=case.column, check=case.check,
-                              value=value, detail=_detail(case.column, case.check, value), raw=raws.get(line)))
+                              value=value, detail=_detail(case.column, case.check, value, date_formats),
+                              raw=raws.get(line)))
         lines.add(line)
     return rejects, lines
 
 
-_TYPE_NAMES = {"int64": "a whole number", "float64": "a number", "datetime64[ns]": "a date (YYYY-MM-DD)"}
+_TYPE_NAMES = {"int64": "a whole number", "float64": "a number", "datetime64[ns]": "a date"}
+# strptime codes as people write dates: %d.%m.%Y -> DD.MM.YYYY
+_FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%y": "YY", "%H": "hh", "%M": "mm", "%S": "ss"}
 
 
-def _detail(column: str, check: str, value: str | None) -> str:
+def _readable(fmt: str) -> str:
+    return re.sub(r"%[A-Za-z]", lambda m: _FORMAT_WORDS.get(m.group(), m.group()), fmt)
+
+
+def _detail(column: str, check: str, value: str | None, date_formats: tuple[str, ...] = ("%Y-%m-%d",)) -> str:
     reason = _reason(check)
     if reason == "missing-value":
         return f"{column} is required"
     if reason == "type-error":
         dtype = check.split("(", 1)[1].rstrip(")").strip("'")
-        return f"{column}: {value!r} is not {_TYPE_NAMES.get(dtype, dtype)}"
+        expected = _TYPE_NAMES.get(dtype, dtype)
+        if dtype.startswith("datetime"):
+            expected += f" ({' or '.join(_readable(f) for f in date_formats)})"
+        return f"{column}: {value!r} is not {expected}"
     name, _, args = check.partition("(")
     args = args.rstrip(")")
     expected = {
@@ -166,7 +176,7 @@ def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) 
     try:
         coerced = coerce_only.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as error:
-        found, bad = _failures(error, original, raws)
+        found, bad = _failures(error, original, raws, dataset.date_formats)
         rejects += found
         coerced = coerce_only.validate(frame.drop(index=list(bad)), lazy=True)
     # The values are coerced already: check them without coercing again.
@@ -176,7 +186,7 @@ def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) 
         checks_only.validate(coerced, lazy=True)
         valid = coerced
     except pa.errors.SchemaErrors as error:
-        found, bad = _failures(error, original, raws)
+        found, bad = _failures(error, original, raws, dataset.date_formats)
         rejects += found
         valid = coerced.drop(index=list(bad))
     return Validated(valid, rejects)

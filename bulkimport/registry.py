@@ -6,7 +6,12 @@ A job moves through::
     and failed, rejected (operator said no), cancelled, reverted
 
 Every change is a compare-and-set from an expected state that appends an
-event (who, when, from, to), in one SQLite transaction.
+event (who, when, from, to), in one transaction.
+
+The registry is a SQLite file in WAL mode by default, or PostgreSQL when
+``BULKIMPORT_DB_URL`` is a ``postgresql://`` URL (workers on several hosts).
+The differences (placeholders, locking, identity columns, the added-columns
+migration) live in the two small backends below; the functions are the same.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
-from bulkimport.config import settings
+from bulkimport.config import is_postgres, settings
 from bulkimport.errors import InvalidTransition, JobNotFound
 
 PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
@@ -141,36 +148,121 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def connect() -> sqlite3.Connection:
-    path = settings().registry_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=30, isolation_level=None)
-    con.row_factory = sqlite3.Row
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA busy_timeout=30000")
-    con.execute("PRAGMA synchronous=NORMAL")
-    con.executescript(_SCHEMA)
-    present = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
-    for name, sql_type in _ADDED_COLUMNS:
-        if name not in present:
-            try:
-                con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
+class _SQLite:
+    """A SQLite file in WAL mode with a busy timeout; ``BEGIN IMMEDIATE`` serialises writers."""
+
+    begin = "BEGIN IMMEDIATE"
+    for_update = ""  # the whole database is locked by BEGIN IMMEDIATE already
+
+    def connect(self, path) -> sqlite3.Connection:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA busy_timeout=30000")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.executescript(_SCHEMA)
+        present = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+        for name, sql_type in _ADDED_COLUMNS:
+            if name not in present:
+                try:
+                    con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+        return con
+
+
+class _PgConnection:
+    """A psycopg connection that takes the registry's ``?`` placeholders (the SQL has no ``%``)."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def execute(self, sql: str, params=()):
+        return self._con.execute(sql.replace("?", "%s"), params or None)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Postgres:
+    """PostgreSQL (psycopg 3): ``BEGIN`` and ``SELECT ... FOR UPDATE`` lock the one job row."""
+
+    begin = "BEGIN"
+    for_update = " FOR UPDATE"
+    _ready: set[str] = set()  # URLs whose schema this process has checked
+    _lock = threading.Lock()
+
+    def connect(self, url: str) -> _PgConnection:
+        import psycopg  # only needed at scale
+        from psycopg.rows import dict_row
+
+        con = _PgConnection(psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10))
+        if url not in self._ready:
+            with self._lock:
+                try:
+                    self._create_schema(con)
+                except BaseException:
+                    con.close()
                     raise
-    return con
+                self._ready.add(url)
+        return con
+
+    @staticmethod
+    def _create_schema(con: _PgConnection) -> None:
+        # CREATE ... IF NOT EXISTS races between processes in PostgreSQL: one at a time.
+        con.execute("BEGIN")
+        try:
+            con.execute("SELECT pg_advisory_xact_lock(7240431)")
+            for statement in _SCHEMA.split(";"):
+                statement = statement.strip().replace(
+                    "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+                if statement:
+                    con.execute(statement)
+            present = {r["column_name"] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'jobs'")}
+            for name, sql_type in _ADDED_COLUMNS:
+                if name not in present:
+                    con.execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _backend() -> _SQLite | _Postgres:
+    return _Postgres() if is_postgres(settings().registry_path) else _SQLite()
+
+
+def connect():
+    """An open registry connection (sqlite3, or psycopg behind the same ``execute``); close it when done."""
+    return _backend().connect(settings().registry_path)
 
 
 @contextmanager
-def _transaction() -> Iterator[sqlite3.Connection]:
-    with closing(connect()) as con:
-        con.execute("BEGIN IMMEDIATE")
+def _transaction() -> Iterator:
+    backend = _backend()
+    with closing(backend.connect(settings().registry_path)) as con:
+        con.execute(backend.begin)
         try:
             yield con
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+
+def _for_update() -> str:
+    return _backend().for_update
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -225,7 +317,7 @@ def list_jobs(status: str | None = None, dataset: str | None = None, brand: str 
             args.append(value)
     if brands is not None:
         brands = list(brands)
-        where.append(f"brand IN ({', '.join('?' * len(brands))})" if brands else "0")
+        where.append(f"brand IN ({', '.join('?' * len(brands))})" if brands else "FALSE")
         args.extend(brands)
     sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY created_at DESC LIMIT ?"
@@ -257,7 +349,7 @@ def transition(
     if count_attempt:
         sets.append("attempts = attempts + 1")
     with _transaction() as con:
-        row = con.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = con.execute("SELECT status FROM jobs WHERE id = ?" + _for_update(), (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
         current = row["status"]
@@ -287,7 +379,8 @@ def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, liv
     """
     stamp = now()
     with _transaction() as con:
-        row = con.execute("SELECT status, claimed_by FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = con.execute("SELECT status, claimed_by FROM jobs WHERE id = ?" + _for_update(),
+                          (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
         current, holder = row["status"], row["claimed_by"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,10 @@ from bulkimport import launcher, users
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "products.csv"
 PASSWORD = "correct horse battery"
+# BULKIMPORT_SCALE_OUT=1 runs the registry tests on PostgreSQL too, and the e2e flow and crash tests with
+# the registry and lake catalog in PostgreSQL and the lake data and uploads in S3 (moto on loopback).
+SCALE_OUT = os.environ.get("BULKIMPORT_SCALE_OUT") == "1"
+IN_CI = bool(os.environ.get("CI"))
 # Who the tests act as: analysts upload, operators approve, nobody approves their own upload.
 USERS = (
     ("ana", "analyst", ["acme", "globex", "marker"]),
@@ -152,3 +160,108 @@ def write_products(path: Path, rows: int, bad_every: int = 0) -> Path:
             price = "n/a" if bad_every and i % bad_every == 0 else f"{i % 1000}.{i % 100:02d}"
             out.write(f"AB-{i:08d},Product {i},{price},EUR,{i % 50},,\n")
     return path
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; in a scale-out CI run (CI and BULKIMPORT_SCALE_OUT=1) a missing service is a failure."""
+    if IN_CI and SCALE_OUT:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def postgres_bin() -> Path | None:
+    """The folder with Debian's (or any) PostgreSQL server binaries, if installed."""
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found and shutil.which("pg_ctl") else None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster in a temporary folder on a free loopback port (trust auth, no fsync).
+
+    PostgreSQL refuses to run as root: as root the cluster belongs to the ``postgres`` user and its
+    commands run through ``runuser``.
+    """
+
+    def __init__(self, bin_dir: Path):
+        self.bin = bin_dir
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="bulkimport-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run([*self.as_user, *args], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        data = self.dir / "data"
+        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-o", options, "-w",
+                  "start")
+
+    def url(self, database: str = "postgres", host: str = "127.0.0.1") -> str:
+        return f"postgresql://postgres@{host}:{self.port}/{database}"
+
+    def create_database(self, prefix: str = "t") -> str:
+        """A new empty database; returns its URL."""
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.url(), autocommit=True) as con:
+            con.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        data = self.dir / "data"
+        if (data / "postmaster.pid").exists():
+            self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL for the session; skips without its binaries (fails in a scale-out CI run)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        skip_or_fail("psycopg is not installed: pip install -r requirements.txt")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"] if SCALE_OUT else ["sqlite"])
+def registry_backend(request, home, monkeypatch) -> str:
+    """The registry on SQLite (always) and on PostgreSQL (with BULKIMPORT_SCALE_OUT=1)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("BULKIMPORT_DB_URL", request.getfixturevalue("postgres").create_database("registry"))
+    return request.param
+
+
+@pytest.fixture(params=["sqlite", "postgresql"] if SCALE_OUT else ["sqlite"])
+def lake_backend(request, home, monkeypatch) -> str:
+    """The DuckLake catalog in SQLite (always) and in PostgreSQL (with BULKIMPORT_SCALE_OUT=1)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("BULKIMPORT_LAKE_CATALOG", request.getfixturevalue("postgres").create_database("lake"))
+    return request.param
+
+
+def free_port() -> int:
+    return launcher.free_port()

@@ -1,7 +1,12 @@
+import threading
+
 import pytest
 
 from bulkimport import registry
 from bulkimport.errors import InvalidTransition, JobNotFound
+
+# Every test runs on SQLite, and on PostgreSQL too with BULKIMPORT_SCALE_OUT=1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("registry_backend")
 
 
 def _job(job_id="j1"):
@@ -36,7 +41,9 @@ def test_transition_sets_counts_and_rejects_unknown_fields(home):
         registry.transition("j1", "staged", "approved", actor="op", file_path="/etc/passwd")
 
 
-def test_registry_uses_wal_mode(home):
+def test_registry_uses_wal_mode(home, registry_backend):
+    if registry_backend != "sqlite":
+        pytest.skip("WAL is SQLite's")
     _job()
     with registry.connect() as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -76,3 +83,31 @@ def test_a_claim_ends_with_its_attempt(home):
     registry.transition("j1", "staged", "approved", actor="olga")
     # The commit message may reach any thread of the same live worker.
     assert registry.claim("j1", ("approved",), "committing", worker="h:1:11", live_workers={"h:1"}) is not None
+
+
+def test_only_one_of_many_racing_claims_wins(home):
+    _job()
+    winners = []
+
+    def race(n):
+        if registry.claim("j1", ("pending",), "validating", worker=f"h{n}:1:1", live_workers={f"h{n}:1"}):
+            winners.append(n)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    assert registry.get("j1").attempts == 1
+    assert [e.to_status for e in registry.events("j1")] == ["pending", "validating"]
+
+
+def test_mappings_are_remembered_and_an_empty_brand_list_sees_nothing(home):
+    _job()
+    registry.remember_mapping("products", ["SKU", "Preis"], {"Preis": "price"})
+    registry.remember_mapping("products", ["SKU", "Preis"], {"Preis": "price", "SKU": "sku"})
+    assert registry.remembered_mapping("products", ["SKU", "Preis"]) == {"Preis": "price", "SKU": "sku"}
+    assert registry.remembered_mapping("products", ["other"]) is None
+    assert registry.list_jobs(brands=[]) == []
+    assert [j.id for j in registry.list_jobs(brands=["acme"])] == ["j1"]

@@ -3,6 +3,10 @@
 Extensions come from their PyPI packages (no download at run time) and are
 loaded by path, so DuckDB still checks their signatures. Every write goes
 through :func:`write`, which retries the catalog's lock conflicts.
+
+The catalog is a SQLite file (WAL mode) by default, or PostgreSQL when
+``BULKIMPORT_LAKE_CATALOG`` is a ``postgresql://`` URL (through the
+``postgres_scanner`` extension).
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ from typing import TypeVar
 
 import duckdb
 
-from bulkimport.config import settings
+from bulkimport.config import is_postgres, settings
 from bulkimport.errors import BulkImportError, LakeBusy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXTENSIONS = ("sqlite_scanner", "ducklake")
-# Messages of errors that mean "another writer got there first: try again".
-_RETRYABLE = ("database is locked", "conflict", "could not set lock", "busy")
+# Messages of errors that mean "another writer got there first: try again". With a PostgreSQL
+# catalog a concurrent commit shows up as a serialization failure, a deadlock or a duplicate
+# snapshot id (two writers raced for the next one).
+_RETRYABLE = ("database is locked", "conflict", "could not set lock", "busy", "could not serialize",
+              "serialization failure", "deadlock detected", "duplicate key value")
 
 
 def extension_path(name: str) -> str:
@@ -62,24 +69,40 @@ def _use_wal(catalog: Path) -> None:
             con.execute("PRAGMA journal_mode=WAL")
 
 
+def libpq_conninfo(url: str) -> str:
+    """A ``postgresql://`` URL as libpq's ``key=value`` connection string."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    return make_conninfo("", **conninfo_to_dict(url))
+
+
+def _catalog(location) -> tuple[str, tuple[str, ...]]:
+    """The DuckLake ATTACH string for the catalog and the extensions it needs."""
+    if is_postgres(location):
+        return f"ducklake:postgres:{libpq_conninfo(location)}", ("postgres_scanner", "ducklake")
+    catalog = Path(location)
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    _use_wal(catalog)
+    return f"ducklake:sqlite:{catalog}", EXTENSIONS
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake attached as ``lake`` (and in use).
 
     Cheap enough to open per task; close it when done (or use :func:`session`).
     """
     s = settings()
-    s.lake_catalog.parent.mkdir(parents=True, exist_ok=True)
-    s.lake_data.mkdir(parents=True, exist_ok=True)
-    _use_wal(s.lake_catalog)
+    attach, extensions = _catalog(s.lake_catalog)
+    Path(s.lake_data).mkdir(parents=True, exist_ok=True)
     # A modest memory limit makes big sorts and windows spill to disk instead of
     # growing with the file; spill files go under BULKIMPORT_HOME.
     spill = s.home / "tmp"
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"threads": 2, "memory_limit": s.duckdb_memory, "temp_directory": str(spill)})
-    load_extensions(con)
-    catalog = str(s.lake_catalog).replace("'", "''")
+    load_extensions(con, extensions)
+    catalog = attach.replace("'", "''")
     data = str(s.lake_data).replace("'", "''").rstrip("/") + "/"
-    _retry(lambda: con.execute(f"ATTACH 'ducklake:sqlite:{catalog}' AS lake (DATA_PATH '{data}')"))
+    _retry(lambda: con.execute(f"ATTACH '{catalog}' AS lake (DATA_PATH '{data}')"))
     con.execute("USE lake")
     return con
 

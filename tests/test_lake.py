@@ -9,6 +9,9 @@ import pytest
 from bulkimport import lake
 from bulkimport.errors import LakeBusy
 
+# The catalog in SQLite, and in PostgreSQL too with BULKIMPORT_SCALE_OUT=1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("lake_backend")
+
 
 def _writer(home: str, writer: int, rounds: int) -> None:
     os.environ["BULKIMPORT_HOME"] = home
@@ -55,3 +58,9 @@ def test_other_errors_are_not_retried(home):
     with lake.session() as con, pytest.raises(duckdb.CatalogException):
         lake.write(con, broken)
     assert len(calls) == 1
+
+
+def test_postgres_conflicts_are_retryable():
+    assert lake.is_retryable(duckdb.TransactionException("could not serialize access due to concurrent update"))
+    assert lake.is_retryable(duckdb.Error('duplicate key value violates unique constraint "ducklake_snapshot_pkey"'))
+    assert not lake.is_retryable(duckdb.CatalogException("Table with name nope does not exist"))

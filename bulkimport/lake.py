@@ -6,17 +6,24 @@ through :func:`write`, which retries the catalog's lock conflicts.
 
 The catalog is a SQLite file (WAL mode) by default, or PostgreSQL when
 ``BULKIMPORT_LAKE_CATALOG`` is a ``postgresql://`` URL (through the
-``postgres_scanner`` extension).
+``postgres_scanner`` extension). Its Parquet data (and the uploaded files, so
+a worker on another host can read them) live in a local folder by default, or
+in object storage when ``BULKIMPORT_LAKE_DATA`` is an ``s3://bucket/prefix``
+URL (through ``httpfs`` and a DuckDB S3 secret).
 """
 
 from __future__ import annotations
 
 import glob
 import logging
+import os
 import random
+import re
+import shutil
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +31,7 @@ from typing import TypeVar
 
 import duckdb
 
-from bulkimport.config import is_postgres, settings
+from bulkimport.config import Settings, is_postgres, is_s3, settings
 from bulkimport.errors import BulkImportError, LakeBusy
 
 log = logging.getLogger(__name__)
@@ -93,18 +100,96 @@ def connect() -> duckdb.DuckDBPyConnection:
     """
     s = settings()
     attach, extensions = _catalog(s.lake_catalog)
-    Path(s.lake_data).mkdir(parents=True, exist_ok=True)
+    if not is_s3(s.lake_data):
+        Path(s.lake_data).mkdir(parents=True, exist_ok=True)
     # A modest memory limit makes big sorts and windows spill to disk instead of
     # growing with the file; spill files go under BULKIMPORT_HOME.
     spill = s.home / "tmp"
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"threads": 2, "memory_limit": s.duckdb_memory, "temp_directory": str(spill)})
     load_extensions(con, extensions)
+    _object_storage(con, s)
     catalog = attach.replace("'", "''")
     data = str(s.lake_data).replace("'", "''").rstrip("/") + "/"
     _retry(lambda: con.execute(f"ATTACH '{catalog}' AS lake (DATA_PATH '{data}')"))
     con.execute("USE lake")
     return con
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _object_storage(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
+    """Let ``con`` read and write the lake's S3 storage (httpfs and a secret); nothing for a local folder.
+
+    Keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); an
+    endpoint (BULKIMPORT_S3_ENDPOINT, for MinIO and friends) means path-style URLs, and
+    plain HTTP when it starts with ``http://``.
+    """
+    if not is_s3(s.lake_data):
+        return
+    load_extensions(con, ("httpfs",))
+    options = {"REGION": _sql_text(s.s3_region)}
+    for option, variable in (("KEY_ID", "AWS_ACCESS_KEY_ID"), ("SECRET", "AWS_SECRET_ACCESS_KEY"),
+                             ("SESSION_TOKEN", "AWS_SESSION_TOKEN")):
+        if os.environ.get(variable):
+            options[option] = _sql_text(os.environ[variable])
+    if s.s3_endpoint:
+        options["ENDPOINT"] = _sql_text(re.sub(r"^https?://", "", s.s3_endpoint).rstrip("/"))
+        options["URL_STYLE"] = "'path'"
+        options["USE_SSL"] = "false" if s.s3_endpoint.startswith("http://") else "true"
+    con.execute("CREATE OR REPLACE SECRET bulkimport_s3 (TYPE S3, "
+                + ", ".join(f"{k} {v}" for k, v in options.items()) + ")")
+
+
+def _storage_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"threads": 2})
+    con.execute("SET autoinstall_known_extensions = false")
+    _object_storage(con, settings())
+    return con
+
+
+def keep_upload(local: Path, job_id: str) -> str:
+    """Where workers will read an upload: its local path, or (lake data in S3) a copy next to the lake's data.
+
+    The copy is ``<BULKIMPORT_LAKE_DATA>/uploads/<job id>/<file name>``, so a worker on
+    another host can read it; the local file is removed once it is there.
+    """
+    s = settings()
+    if not is_s3(s.lake_data):
+        return str(local)
+    url = f"{str(s.lake_data).rstrip('/')}/uploads/{job_id}/{local.name}"
+    con = _storage_connection()
+    try:
+        # FORMAT blob writes the bytes as they are (the whole file passes through memory once).
+        con.execute(f"COPY (SELECT content FROM read_blob({_sql_text(str(local))})) TO {_sql_text(url)} "
+                    "(FORMAT blob)")
+    finally:
+        con.close()
+    shutil.rmtree(local.parent, ignore_errors=True)
+    return url
+
+
+@contextmanager
+def local_copy(location: str) -> Iterator[Path]:
+    """A local path to read an upload from: the path itself, or a temporary download of an ``s3://`` URL."""
+    if not is_s3(location):
+        yield Path(location)
+        return
+    folder = settings().home / "tmp" / "downloads" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (location.rstrip("/").rsplit("/", 1)[-1] or "upload.csv")
+    try:
+        con = _storage_connection()
+        try:
+            con.execute(f"COPY (SELECT content FROM read_blob({_sql_text(location)})) TO "
+                        f"{_sql_text(str(target))} (FORMAT blob)")
+        finally:
+            con.close()
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

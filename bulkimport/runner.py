@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 from bulkimport import lake, progress, registry
 from bulkimport.config import settings
@@ -104,8 +103,9 @@ def validate_and_stage(job_id: str) -> None:
     dataset = get_dataset(job.dataset)
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
-        with lake.session() as con:
-            counts = stage_file(con, job, dataset, Path(job.file_path), settings().chunk_rows,
+        # An upload in object storage (workers on several hosts) is read from a local download.
+        with lake.session() as con, lake.local_copy(job.file_path) as path:
+            counts = stage_file(con, job, dataset, path, settings().chunk_rows,
                                 on_progress=_progress_or_stop(job.id),
                                 remembered=lambda header: registry.remembered_mapping(job.dataset, header))
     except Cancelled:

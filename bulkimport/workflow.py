@@ -176,9 +176,10 @@ def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, 
             raise BulkImportError(f"mapping names unknown column(s) {sorted(wrong)}; "
                                   f"dataset {dataset!r} has {', '.join(ds.columns)}")
     upload = source if isinstance(source, Upload) else store_upload(source, file_name)
+    # With the lake's data in object storage the file goes there too, for workers on other hosts.
     job = registry.create(job_id=upload.job_id, dataset=dataset, brand=brand, file_name=upload.file_name,
-                          file_path=str(upload.path), file_sha256=upload.sha256, file_bytes=upload.size,
-                          created_by=created_by, options=options, mapping=mapping)
+                          file_path=lake.keep_upload(upload.path, upload.job_id), file_sha256=upload.sha256,
+                          file_bytes=upload.size, created_by=created_by, options=options, mapping=mapping)
     try:
         dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
     except DispatchError as exc:

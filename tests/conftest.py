@@ -263,5 +263,81 @@ def lake_backend(request, home, monkeypatch) -> str:
     return request.param
 
 
+class S3Server:
+    """moto's S3 server on a free loopback port (state in memory, gone when it stops)."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / "moto.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import socket
+
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                                             str(self.port)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto did not start:\n{self.log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+
+    def create_bucket(self, name: str) -> None:
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="test",
+                     aws_secret_access_key="test").create_bucket(Bucket=name)
+
+    def stop(self) -> None:
+        if self.process:
+            launcher.stop([self.process])
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server on loopback for the session; skips without moto (fails in a scale-out CI run)."""
+    try:
+        import boto3  # noqa: F401
+        import moto  # noqa: F401
+    except ImportError:
+        skip_or_fail("moto[server] is not installed: pip install -r requirements.txt")
+    server = S3Server(tmp_path_factory.mktemp("moto"))
+    server.start()
+    server.create_bucket("lake")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_lake(home, s3_server, monkeypatch) -> str:
+    """The lake's data and the uploads in S3 (moto): a fresh prefix in the session's bucket."""
+    url = f"s3://lake/{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("BULKIMPORT_LAKE_DATA", url)
+    monkeypatch.setenv("BULKIMPORT_S3_ENDPOINT", s3_server.endpoint)
+    monkeypatch.setenv("BULKIMPORT_S3_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    return url
+
+
+@pytest.fixture
+def scale_out(request, home, monkeypatch) -> bool:
+    """With BULKIMPORT_SCALE_OUT=1: registry and lake catalog in PostgreSQL, lake data and uploads in S3."""
+    if not SCALE_OUT:
+        return False
+    server = request.getfixturevalue("postgres")
+    monkeypatch.setenv("BULKIMPORT_DB_URL", server.create_database("registry"))
+    monkeypatch.setenv("BULKIMPORT_LAKE_CATALOG", server.create_database("lake"))
+    request.getfixturevalue("s3_lake")
+    return True
+
+
 def free_port() -> int:
     return launcher.free_port()

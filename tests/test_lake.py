@@ -64,3 +64,32 @@ def test_postgres_conflicts_are_retryable():
     assert lake.is_retryable(duckdb.TransactionException("could not serialize access due to concurrent update"))
     assert lake.is_retryable(duckdb.Error('duplicate key value violates unique constraint "ducklake_snapshot_pkey"'))
     assert not lake.is_retryable(duckdb.CatalogException("Table with name nope does not exist"))
+
+
+def test_lake_data_and_uploads_in_s3(home, s3_lake, tmp_path):
+    with lake.session() as con:
+        lake.write(con, lambda c: (c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
+                                   c.execute("CREATE TABLE audit.probe AS SELECT range AS i FROM range(1000)")))
+    with lake.session() as con:
+        assert con.sql("SELECT count(*), sum(i) FROM audit.probe").fetchone() == (1000, 499500)
+        files = con.sql("SELECT data_file FROM ducklake_list_files('lake', 'probe', schema => 'audit')").fetchall()
+    assert files and all(f.startswith(s3_lake + "/") for (f,) in files)
+    # Uploads go next to the data, byte for byte, and come back as a local file for the reader.
+    raw = b'sku,name\r\nAB-1,"caf\xe9 \x00\xff"\n' * 1000
+    local = home / "uploads" / "j1" / "odd name's.csv"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(raw)
+    url = lake.keep_upload(local, "j1")
+    assert url == f"{s3_lake}/uploads/j1/odd name's.csv" and not local.exists()
+    with lake.local_copy(url) as path:
+        assert path.read_bytes() == raw
+        folder = path.parent
+    assert not folder.exists()
+
+
+def test_a_local_lake_keeps_uploads_where_they_are(home, tmp_path):
+    local = tmp_path / "a.csv"
+    local.write_text("x\n")
+    assert lake.keep_upload(local, "j1") == str(local)
+    with lake.local_copy(str(local)) as path:
+        assert path == local

@@ -22,6 +22,15 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# The scale-out suites: registry and lake (concurrent writers included) on SQLite and PostgreSQL, the e2e
+# flow and the worker-crash test with the registry and lake catalog in PostgreSQL and data in S3 (moto).
+# Needs PostgreSQL's server binaries (Debian: apt-get install postgresql); the fixtures start their own.
+SCALE_OUT_TESTS := tests/test_registry.py tests/test_lake.py tests/e2e/test_flow.py \
+	tests/e2e/test_operations.py::test_a_job_whose_worker_is_killed_is_finished_by_another_worker
+.PHONY: test-scale-out
+test-scale-out: install
+	BULKIMPORT_SCALE_OUT=1 $(BIN)/pytest $(SCALE_OUT_TESTS)
+
 # Jupyter Lab on notebooks/, reading the lake of BULKIMPORT_HOME (submitting needs `make run` or a worker).
 .PHONY: notebooks
 notebooks: install

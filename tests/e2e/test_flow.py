@@ -10,7 +10,8 @@ import bulkimport as bi
 from bulkimport import dispatch, progress, registry, workflow
 from tests.conftest import EXAMPLE, run_cli
 
-pytestmark = pytest.mark.e2e
+# With BULKIMPORT_SCALE_OUT=1 the registry and lake catalog are in PostgreSQL, data and uploads in S3.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("scale_out")]
 
 STATUS_FIELDS = {"id", "dataset", "brand", "status", "file_name", "file_sha256", "rows_total", "rows_valid",
                  "rows_rejected", "error", "created_by", "approved_by", "created_at", "updated_at"}
@@ -21,8 +22,12 @@ def submit_and_wait(path=EXAMPLE, brand="acme") -> dict:
     return json.loads(result.stdout)
 
 
-def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_nothing(worker):
+def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_nothing(worker, scale_out):
     job = submit_and_wait()
+    if scale_out:  # the upload went to object storage, where a worker on any host finds it
+        assert registry.get(job["id"]).file_path.startswith("s3://")
+        with registry.connect() as con:
+            assert type(con).__name__ == "_PgConnection"
     assert job["status"] == "staged"
     assert (job["rows_total"], job["rows_valid"], job["rows_rejected"]) == (16, 7, 9)
     assert job["rows_valid"] + job["rows_rejected"] == job["rows_total"]

@@ -26,6 +26,7 @@ def wait_for(predicate, timeout=120, what="condition"):
         time.sleep(0.1)
 
 
+@pytest.mark.usefixtures("scale_out")  # PostgreSQL and S3 with BULKIMPORT_SCALE_OUT=1
 def test_a_job_whose_worker_is_killed_is_finished_by_another_worker(fast_healing, workers, tmp_path):
     big = write_products(tmp_path / "big.csv", 150_000, bad_every=1000)
     first = workers.start()

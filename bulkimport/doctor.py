@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -45,8 +46,9 @@ def _lake() -> list[Check]:
     try:
         with lake.session() as con:
             lake.write(con, lambda c: c.execute("CREATE SCHEMA IF NOT EXISTS audit"))
-        return [Check("extensions", True, "ducklake and sqlite_scanner load from their packages"),
-                Check("lake", True, f"catalog {settings().lake_catalog} and data {settings().lake_data} writable")]
+        return [Check("extensions", True, "the lake's DuckDB extensions load from their packages"),
+                Check("lake", True, f"catalog {_without_password(settings().lake_catalog)} and data "
+                                    f"{settings().lake_data} writable")]
     except (duckdb.Error, BulkImportError, OSError) as exc:
         return [Check("lake", False, str(exc), "check BULKIMPORT_HOME / BULKIMPORT_LAKE_* and the extension packages")]
 
@@ -57,7 +59,12 @@ def _registry() -> list[Check]:
     except Exception as exc:  # noqa: BLE001 - report whatever keeps the registry from opening
         return [Check("registry", False, str(exc), "check BULKIMPORT_DB_URL and the folder's permissions")]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no jobs yet"
-    return [Check("registry", True, f"{settings().registry_path}: {summary}")]
+    return [Check("registry", True, f"{_without_password(settings().registry_path)}: {summary}")]
+
+
+def _without_password(location) -> str:
+    """A location fit to print: the password of a postgresql://user:secret@host URL masked."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", str(location))
 
 
 def _workers() -> list[Check]:

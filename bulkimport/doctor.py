@@ -64,7 +64,7 @@ def _registry() -> list[Check]:
 
 def _without_password(location) -> str:
     """A location fit to print: the password of a postgresql://user:secret@host URL masked."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", str(location))
+    return re.sub(r"(://[^:/@]+:)[^/]*@", r"\1***@", str(location))
 
 
 def _workers() -> list[Check]:

@@ -22,6 +22,7 @@ import re
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -64,16 +65,33 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names=EXTENSIONS) -> None:
         con.execute(f"LOAD '{extension_path(name)}'")
 
 
+_WAL_DONE: set[str] = set()
+_WAL_LOCK = threading.Lock()
+
+
 def _use_wal(catalog: Path) -> None:
-    """Put the SQLite catalog in WAL mode (persistent, set once per file).
+    """Put the SQLite catalog in WAL mode (persistent in the file), once per process.
 
     In SQLite's default rollback mode an open reader (a notebook holding a
     result) blocks every writer's commit with `database is locked`; in WAL
     mode readers and the one writer at a time do not block each other.
+
+    Only once, and before this process's DuckDB opens the file: SQLite's POSIX
+    locks belong to the process, so a second SQLite library (Python's) closing
+    its handle on a file DuckDB's SQLite has open drops DuckDB's locks too,
+    which corrupted concurrent catalog writes ('database disk image is malformed').
     """
-    with sqlite3.connect(catalog, timeout=30) as con:
-        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            con.execute("PRAGMA journal_mode=WAL")
+    key = str(catalog)
+    with _WAL_LOCK:
+        if key in _WAL_DONE:
+            return
+        con = sqlite3.connect(catalog, timeout=30)
+        try:
+            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+        _WAL_DONE.add(key)
 
 
 def libpq_conninfo(url: str) -> str:

@@ -33,7 +33,32 @@ MAX_LINE_CHARS = 1_000_000
 SAMPLE_BYTES = 2 << 20
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 # Bytes the encoding could not decode come through as lone surrogates.
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_UNDECODABLE = re.compile("[\udc00-\udcff]")
+BYTES = "bulkimport-bytes"  # the codec error handler below
+
+
+def _keep_bad_bytes(error: UnicodeError):
+    """Like surrogateescape (a bad byte b becomes U+DC00+b and back), for every codec.
+
+    surrogateescape refuses bytes below 0x80, which a damaged UTF-16 file has.
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return "".join(chr(0xDC00 + b) for b in error.object[error.start:error.end]), error.end
+    if isinstance(error, UnicodeEncodeError):
+        text = error.object[error.start:error.end]
+        if all(0xDC00 <= ord(c) <= 0xDCFF for c in text):
+            return bytes(ord(c) - 0xDC00 for c in text), error.end
+    raise error
+
+
+codecs.register_error(BYTES, _keep_bad_bytes)
+
+
+def byte_length(text: str, codec: str) -> int:
+    """Bytes ``text`` took in the file: each kept bad byte is one byte (UTF-16's encoder
+    will not write a lone byte back, so they are counted, not encoded)."""
+    clean = _UNDECODABLE.sub("", text)
+    return len(clean.encode(codec)) + len(text) - len(clean)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _BOM_OF = {"utf-8": codecs.BOM_UTF8, "utf-8-sig": codecs.BOM_UTF8, "utf-16-le": codecs.BOM_UTF16_LE,
            "utf-16-be": codecs.BOM_UTF16_BE}
@@ -292,7 +317,7 @@ class _LineTap:
         return self
 
     def _size(self, line: str) -> int:
-        return len(line) * self.unit if line.isascii() else len(line.encode(self.codec, "surrogateescape"))
+        return len(line) * self.unit if line.isascii() else byte_length(line, self.codec)
 
     def __next__(self) -> str:
         if self.pending:
@@ -366,7 +391,7 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
     quote swallowing the lines after it) is cut back to its first line, which
     is rejected, and parsing resumes on the next line.
     """
-    with open(path, encoding=dialect.encoding, errors="surrogateescape", newline="") as stream:
+    with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
         tap = _LineTap(stream, dialect.encoding, dialect.bom_bytes)
         for _ in range(dialect.header_row - 1):
@@ -618,8 +643,7 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
         if record.reason:
             rejects.append(Reject(line, record.reason, detail=record.detail, raw=raw))
         elif source.dialect and not raw.isascii() and (bad := _UNDECODABLE.search(raw)):
-            before = raw[: bad.start()].encode(_size_codec(source.dialect.encoding), "surrogateescape")
-            offset = record.byte_offset + len(before)
+            offset = record.byte_offset + byte_length(raw[: bad.start()], _size_codec(source.dialect.encoding))
             byte = ord(bad.group()) - 0xDC00
             rejects.append(Reject(line, "invalid-encoding", value=f"\\x{byte:02x}",
                                   detail=f"byte {offset} (0x{byte:02x}) is not valid {source.dialect.encoding}",

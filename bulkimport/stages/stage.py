@@ -13,7 +13,7 @@ import pyarrow as pa
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
-from bulkimport.stages.read import Reject, Source, open_source, read_chunks
+from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, read_chunks
 from bulkimport.stages.validate import validate_chunk
 
 REJECT_COLUMNS = ["line", "column", "reason", "check", "value", "detail", "raw"]
@@ -61,10 +61,19 @@ def _insert_valid(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job, va
         con.unregister("valid_chunk")
 
 
+def _storable(value):
+    if isinstance(value, str) and not value.isascii():
+        return escape_undecodable(value)
+    return value
+
+
 def _insert_rejects(con: duckdb.DuckDBPyConnection, job: Job, rejects: list[Reject]) -> None:
     if not rejects:
         return
-    frame = pd.DataFrame([[getattr(r, c) for c in REJECT_COLUMNS] for r in rejects], columns=REJECT_COLUMNS)
+    # Bytes the encoding could not decode may sit in any rejected line (a broken quote,
+    # say), as lone surrogates that cannot be stored: show them as \xNN.
+    frame = pd.DataFrame([[_storable(getattr(r, c)) for c in REJECT_COLUMNS] for r in rejects],
+                         columns=REJECT_COLUMNS)
     frame = frame.astype({"line": "int64"}).astype({c: object for c in REJECT_COLUMNS if c != "line"})
     con.register("reject_chunk", frame)
     try:

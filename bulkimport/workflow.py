@@ -107,7 +107,10 @@ def store_upload(source: Path | str | BinaryIO, file_name: str | None = None) ->
             raise _too_large(safe_file_name(file_name or "upload"), max_bytes)
     job_id = registry.new_job_id()
     stored = settings().uploads / job_id / safe_file_name(file_name or "upload.csv")
-    sha256, size = _store(source, stored, max_bytes)
+    try:
+        sha256, size = _store(source, stored, max_bytes)
+    except OSError as exc:  # a full disk, an uploads folder that is not one
+        raise BulkImportError(f"cannot store the upload in {settings().uploads}: {exc.strerror or exc}") from exc
     return Upload(job_id, stored, file_name or stored.name, sha256, size)
 
 

@@ -27,7 +27,11 @@ def stored_upload(uploaded) -> workflow.Upload | None:
         return None
     if stored is None:
         uploaded.seek(0)
-        upload = workflow.store_upload(uploaded, file_name=uploaded.name)
+        try:
+            upload = workflow.store_upload(uploaded, file_name=uploaded.name)
+        except BulkImportError as exc:  # over the size cap, or the uploads folder cannot be written
+            st.error(str(exc))
+            return None
         st.session_state[ui.UPLOAD_STORED] = stored = (file_id, upload)
     return stored[1]
 

@@ -440,10 +440,31 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
             yield Record(line, cells, raw, offset)
 
 
+MAX_XLSX_PART_BYTES = 512 << 20
+MAX_XLSX_RATIO = 200
+
+
+def _refuse_zip_bomb(path: Path) -> None:
+    """Refuse a workbook whose parts would inflate far beyond any real sheet, before reading it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FileRefused(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > MAX_XLSX_PART_BYTES or (part.file_size > (16 << 20) and ratio > MAX_XLSX_RATIO):
+            raise FileRefused(
+                f"{path.name}: refused: its part {part.filename} would inflate to {part.file_size / 2**20:,.0f} MB "
+                f"(from {part.compress_size / 2**20:,.1f} MB); a real sheet is not like that. "
+                "Export the sheet as CSV and upload that instead")
+
+
 def xlsx_records(path: Path, sheet: str | None = None) -> Iterator[Record]:
     """Rows of the first (or the named) sheet; the line is the spreadsheet's row number."""
     import openpyxl
 
+    _refuse_zip_bomb(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

@@ -165,4 +165,7 @@ def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFram
         record.update(line=line, reason=reasons, column=columns, detail=details)
         out.append({k: neutralise(v) for k, v in record.items()})
     columns = [*header, *(["raw"] if any("raw" in r for r in out) else []), "line", "reason", "column", "detail"]
-    return pd.DataFrame(out, columns=columns)
+    frame = pd.DataFrame(out, columns=columns)
+    # The file's own header names are cells too: a column named "=HYPERLINK(...)" must not run.
+    frame.columns = [neutralise(c) for c in frame.columns]
+    return frame

@@ -31,6 +31,12 @@ SCALE_OUT_TESTS := tests/test_registry.py tests/test_lake.py tests/e2e/test_flow
 test-scale-out: install
 	BULKIMPORT_SCALE_OUT=1 $(BIN)/pytest $(SCALE_OUT_TESTS)
 
+# The reliability suites at full size (crashes, Redis restarts, lake contention, disk full, hostile input,
+# upload abuse); `make test` runs the short version of each. Figures: docs/reliability.md.
+.PHONY: test-reliability
+test-reliability: install
+	BULKIMPORT_RELIABILITY=full $(BIN)/pytest tests/reliability -s -p no:cacheprovider
+
 # Jupyter Lab on notebooks/, reading the lake of BULKIMPORT_HOME (submitting needs `make run` or a worker).
 .PHONY: notebooks
 notebooks: install

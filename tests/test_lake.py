@@ -1,7 +1,9 @@
 """The lake under concurrent writers: every write lands, none is lost to `database is locked`."""
 
-import multiprocessing
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -11,6 +13,23 @@ from bulkimport.errors import LakeBusy
 
 # The catalog in SQLite, and in PostgreSQL too with BULKIMPORT_SCALE_OUT=1 (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("lake_backend")
+
+
+class _Child:
+    """A writer process with the multiprocessing.Process surface the test uses."""
+
+    def __init__(self, args):
+        self.args, self.process = args, None
+
+    def start(self):
+        self.process = subprocess.Popen(self.args, cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ))
+
+    def join(self, timeout):
+        self.process.wait(timeout)
+
+    @property
+    def exitcode(self):
+        return self.process.returncode
 
 
 def _writer(home: str, writer: int, rounds: int) -> None:
@@ -24,8 +43,10 @@ def test_concurrent_writers_from_several_processes_all_commit(home):
     with lake.session() as con:
         lake.write(con, lambda c: (c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
                                    c.execute("CREATE TABLE IF NOT EXISTS audit.probe (writer INT, i INT)")))
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_writer, args=(str(home), w, 15)) for w in range(6)]
+    # Plain interpreters, not multiprocessing's spawn: after an AppTest ran in this process,
+    # spawn would re-run the dashboard script that AppTest left as __main__ in each child.
+    code = "import sys; from tests.test_lake import _writer; _writer(sys.argv[1], int(sys.argv[2]), 15)"
+    workers = [_Child([sys.executable, "-c", code, str(home), str(w)]) for w in range(6)]
     for process in workers:
         process.start()
     for process in workers:

@@ -31,6 +31,7 @@ class Settings:
     dashboard_port: int
     reap_interval_s: int
     duckdb_memory: str
+    lake_busy_s: int = 120
     s3_endpoint: str | None = None  # host:port or URL of an S3-compatible server; None: AWS
     s3_region: str = "us-east-1"
 
@@ -84,6 +85,7 @@ def settings() -> Settings:
         dashboard_port=_int("BULKIMPORT_DASHBOARD_PORT", 8501),
         reap_interval_s=_int("BULKIMPORT_REAP_INTERVAL", 30),
         duckdb_memory=os.environ.get("BULKIMPORT_DUCKDB_MEMORY", "256MB"),
+        lake_busy_s=_int("BULKIMPORT_LAKE_BUSY_SECONDS", 120),
         s3_endpoint=os.environ.get("BULKIMPORT_S3_ENDPOINT") or None,
         s3_region=os.environ.get("BULKIMPORT_S3_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
     )

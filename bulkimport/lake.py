@@ -224,22 +224,31 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(marker in text for marker in _RETRYABLE)
 
 
-def _retry(fn: Callable[[], T], attempts: int = 10, base_delay: float = 0.05) -> T:
-    for attempt in range(1, attempts + 1):
+def _retry(fn: Callable[[], T], seconds: float | None = None, base_delay: float = 0.05) -> T:
+    """Run ``fn`` until it gets past lock conflicts, for at most ``seconds`` (BULKIMPORT_LAKE_BUSY_SECONDS).
+
+    Bounded by time, not by a count: with many writers on a SQLite catalog a burst of
+    conflicts can outlast ten quick retries, and a job's error should not show a lock
+    the next attempt would have got past.
+    """
+    budget = settings().lake_busy_s if seconds is None else seconds
+    deadline = time.monotonic() + budget
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn()
         except duckdb.Error as exc:
-            if not is_retryable(exc) or attempt == attempts:
-                if is_retryable(exc):
-                    raise LakeBusy(f"the lake stayed busy after {attempts} attempts: {exc}") from exc
+            if not is_retryable(exc):
                 raise
-            delay = min(2.0, base_delay * 2**attempt) * (0.5 + random.random())
-            log.info("lake busy (%s); retry %d/%d in %.2fs", exc, attempt, attempts, delay)
+            delay = min(2.0, base_delay * 2 ** min(attempt, 10)) * (0.5 + random.random())
+            if time.monotonic() + delay > deadline:
+                raise LakeBusy(f"the lake stayed busy for {budget:g} s ({attempt} attempts): {exc}") from exc
+            log.info("lake busy (%s); retry %d in %.2fs", exc, attempt, delay)
             time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
-def write(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T], attempts: int = 10) -> T:
+def write(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
     """Run ``fn(con)`` in one lake transaction, retrying it whole on lock conflicts.
 
     ``fn`` must be safe to re-run from the start (it is, when it only issues SQL
@@ -259,7 +268,7 @@ def write(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnectio
                 pass
             raise
 
-    return _retry(attempt, attempts=attempts)
+    return _retry(attempt)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, dataset) -> None:

@@ -56,17 +56,24 @@ def test_concurrent_writers_from_several_processes_all_commit(home):
         assert con.sql("SELECT count(*), count(DISTINCT (writer, i)) FROM audit.probe").fetchone() == (90, 90)
 
 
-def test_a_write_that_stays_busy_gives_up_with_a_clear_error(home, monkeypatch):
-    calls = []
+def test_a_write_that_stays_busy_gives_up_after_the_time_budget_with_a_clear_error(home, monkeypatch):
+    calls, clock = [], [1000.0]
 
     def always_locked(con):
         calls.append(1)
         raise duckdb.IOException("database is locked")
 
-    monkeypatch.setattr(lake.time, "sleep", lambda s: None)
-    with lake.session() as con, pytest.raises(LakeBusy, match="stayed busy after 4 attempts"):
-        lake.write(con, always_locked, attempts=4)
-    assert len(calls) == 4
+    class FakeTime:  # no real waiting: sleeping moves this clock on
+        monotonic = staticmethod(lambda: clock[0])
+        sleep = staticmethod(lambda s: clock.__setitem__(0, clock[0] + s))
+
+    monkeypatch.setenv("BULKIMPORT_LAKE_BUSY_SECONDS", "30")
+    with lake.session() as con:
+        monkeypatch.setattr(lake, "time", FakeTime)
+        with pytest.raises(LakeBusy, match=r"stayed busy for 30 s \(\d+ attempts\): .*database is locked"):
+            lake.write(con, always_locked)
+    assert 15 < len(calls) < 60  # backoff doubles from 50 ms up to 2 s, with jitter
+    assert clock[0] - 1000 <= 30
 
 
 def test_other_errors_are_not_retried(home):

@@ -18,6 +18,7 @@ import re
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -460,6 +461,11 @@ def _refuse_zip_bomb(path: Path) -> None:
                 "Export the sheet as CSV and upload that instead")
 
 
+# What a damaged workbook raises, from opening it or while its sheet is inflated and parsed
+# (zlib.error: damaged compressed data; SyntaxError: XML parse errors).
+_DAMAGED_WORKBOOK = (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, SyntaxError)
+
+
 def xlsx_records(path: Path, sheet: str | None = None) -> Iterator[Record]:
     """Rows of the first (or the named) sheet; the line is the spreadsheet's row number."""
     import openpyxl
@@ -467,14 +473,14 @@ def xlsx_records(path: Path, sheet: str | None = None) -> Iterator[Record]:
     _refuse_zip_bomb(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except _DAMAGED_WORKBOOK as exc:
         raise FileRefused(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
     try:
         if sheet and sheet not in book.sheetnames:
             raise FileRefused(f"{path.name}: no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}")
         ws = book[sheet] if sheet else book.worksheets[0]
         blanks: list[Record] = []  # held back: a sheet often ends in empty rows
-        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        for number, values in enumerate(_sheet_rows(ws, path), start=1):
             cells = ["" if v is None else _cell_text(v) for v in values]
             while cells and cells[-1] == "":
                 cells.pop()
@@ -487,6 +493,25 @@ def xlsx_records(path: Path, sheet: str | None = None) -> Iterator[Record]:
             yield record
     finally:
         book.close()
+
+
+def _sheet_rows(ws, path: Path) -> Iterator[tuple]:
+    """The sheet's rows; a sheet damaged inside its compressed data is refused where it breaks.
+
+    openpyxl inflates and parses the sheet lazily, so such damage shows only here, row by row.
+    """
+    rows = ws.iter_rows(values_only=True)
+    number = 0
+    while True:
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except _DAMAGED_WORKBOOK as exc:
+            raise FileRefused(f"{path.name}: not a readable .xlsx workbook: the sheet is damaged after row "
+                              f"{number} ({type(exc).__name__}: {exc})") from exc
+        number += 1
+        yield values
 
 
 def _cell_text(value) -> str:

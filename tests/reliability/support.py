@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import resource
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,41 +35,6 @@ def scale(short, full):
 def timeout(short_s: int, full_s: int):
     """A pytest-timeout mark for the mode (pyproject's default 300 s is for ordinary tests)."""
     return pytest.mark.timeout(scale(short_s, full_s))
-
-
-# The lake catalog bug these suites found (reproduced on its own, strict xfail, by
-# test_lake_contention.py::test_lake_sessions_from_several_processes_and_threads_never_fail).
-CATALOG_BUG = (
-    "lake catalog bug: lake.connect() opens the SQLite catalog with Python's sqlite3 (_use_wal) on every "
-    "connection while DuckDB's SQLite has it open; workers then fail attempts with 'database disk image is "
-    "malformed' / 'disk I/O error' (a process can stay in that state and fail every job it takes)")
-_CATALOG_ERRORS = re.compile(r"database disk image is malformed|disk I/O error")
-
-
-def catalog_errors(home: Path, extra: Iterable[str] = ()) -> list[str]:
-    """Traces of the catalog bug in the workers' logs (and in ``extra`` texts)."""
-    found = [line for log in home.glob("worker-*.log")
-             for line in log.read_text(errors="replace").splitlines() if _CATALOG_ERRORS.search(line)]
-    return found + [text for text in extra if _CATALOG_ERRORS.search(text or "")]
-
-
-def job_errors() -> list[str]:
-    return [job.error or "" for job in registry.list_jobs()]
-
-
-@contextmanager
-def unless_the_catalog_bug(home: Path, extra: Callable[[], Iterable[str]] = job_errors) -> Iterator[None]:
-    """Failures inside are reported as XFAIL when, and only when, the catalog bug showed up in this run.
-
-    The bug strikes at random, so a strict xfail would flake; any failure without its traces fails.
-    """
-    try:
-        yield
-    except Exception:
-        seen = catalog_errors(home, extra())
-        if seen:
-            pytest.xfail(f"{CATALOG_BUG}; seen {len(seen)} times here, e.g. {seen[0][-160:]!r}")
-        raise
 
 
 @dataclass

@@ -30,7 +30,6 @@ from tests.reliability.support import (
     scale,
     staging_problems,
     timeout,
-    unless_the_catalog_bug,
     wait_for,
     write_product_file,
 )
@@ -52,13 +51,7 @@ def crash_settings(monkeypatch):
     monkeypatch.setenv("BULKIMPORT_MAX_ATTEMPTS", "10")
 
 
-def test_every_job_survives_sigkill_of_its_worker_in_validation_and_commit(
-        crash_settings, home, workers, tmp_path):
-    with unless_the_catalog_bug(home):
-        _crash_trials(workers, tmp_path)
-
-
-def _crash_trials(workers, tmp_path):
+def test_every_job_survives_sigkill_of_its_worker_in_validation_and_commit(crash_settings, workers, tmp_path):
     rng = random.Random(SEED)
     figures = Figures("crash-anywhere")
     skus = {brand: [f"{brand[:2].upper()}-{i:06d}" for i in range(20_000)] for brand in BRANDS}

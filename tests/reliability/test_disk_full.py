@@ -30,7 +30,6 @@ from tests.reliability.support import (
     staging_problems,
     start_worker,
     timeout,
-    unless_the_catalog_bug,
     wait_for,
     write_product_file,
 )
@@ -44,7 +43,7 @@ BIG_ROWS = 40_000  # with 60-letter random names: a Parquet file of several MB
 @pytest.fixture
 def disk_settings(monkeypatch):
     monkeypatch.setenv("BULKIMPORT_CHUNK_ROWS", str(BIG_ROWS))  # one chunk, one Parquet file per write
-    monkeypatch.setenv("BULKIMPORT_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("BULKIMPORT_MAX_ATTEMPTS", "1")  # fail at once: no retry backoff to wait for
     monkeypatch.setenv("BULKIMPORT_REAP_INTERVAL", "1")
 
 
@@ -57,12 +56,7 @@ def _skus(n: int) -> list[str]:
     return [f"DF-{i:06d}" for i in range(n)]
 
 
-def test_a_full_disk_while_staging_fails_the_job_with_the_reason(disk_settings, home, workers, tmp_path):
-    with unless_the_catalog_bug(home):
-        _staging_on_a_full_disk(workers, tmp_path)
-
-
-def _staging_on_a_full_disk(workers, tmp_path):
+def test_a_full_disk_while_staging_fails_the_job_with_the_reason(disk_settings, workers, tmp_path):
     figures = Figures("disk-full-staging")
     rng = random.Random(SEED)
     worker = start_worker(workers, file_size_limit=LIMIT)
@@ -80,12 +74,7 @@ def _staging_on_a_full_disk(workers, tmp_path):
 
 
 def test_a_full_disk_during_commit_leaves_production_as_it_was_and_retry_commits_later(
-        disk_settings, home, workers, tmp_path):
-    with unless_the_catalog_bug(home):
-        _commit_on_a_full_disk(workers, tmp_path)
-
-
-def _commit_on_a_full_disk(workers, tmp_path):
+        disk_settings, workers, tmp_path):
     figures = Figures("disk-full-commit")
     rng = random.Random(SEED)
     skus = _skus(BIG_ROWS)
@@ -129,13 +118,7 @@ def _commit_on_a_full_disk(workers, tmp_path):
     assert (figures.rows_lost, figures.rows_duplicated) == (0, 0), differences
 
 
-def test_a_lake_data_folder_that_cannot_be_created_fails_the_job_naming_the_path(
-        disk_settings, home, workers, tmp_path):
-    with unless_the_catalog_bug(home):
-        _lake_data_not_a_folder(workers, tmp_path)
-
-
-def _lake_data_not_a_folder(workers, tmp_path):
+def test_a_lake_data_folder_that_cannot_be_created_fails_the_job_naming_the_path(disk_settings, workers, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a regular file where the lake's data folder should be\n")
     bad = blocker / "data"

@@ -26,7 +26,6 @@ from tests.reliability.support import (
     scale,
     staging_problems,
     timeout,
-    unless_the_catalog_bug,
     wait_for,
     write_product_file,
 )
@@ -63,13 +62,7 @@ def _approve_staged(files, errors: collections.Counter) -> None:
                 errors[type(exc).__name__] += 1
 
 
-def test_jobs_queued_and_running_finish_across_redis_restarts(
-        fast_healing, home, redis_server, workers, tmp_path):
-    with unless_the_catalog_bug(home):
-        _restarts(redis_server, workers, tmp_path)
-
-
-def _restarts(redis_server, workers, tmp_path):
+def test_jobs_queued_and_running_finish_across_redis_restarts(fast_healing, redis_server, workers, tmp_path):
     rng = random.Random(SEED)
     figures = Figures("redis-restart")
     workers.start(processes=1, threads=2)
@@ -124,12 +117,7 @@ def _banner_text() -> str:
 
 
 def test_while_redis_is_gone_cli_and_dashboard_say_so_and_jobs_resume_after(
-        fast_healing, home, redis_server, workers, tmp_path):
-    with unless_the_catalog_bug(home):
-        _outage(redis_server, workers, tmp_path)
-
-
-def _outage(redis_server, workers, tmp_path):
+        fast_healing, redis_server, workers, tmp_path):
     rng = random.Random(SEED + 1)
     figures = Figures("redis-outage")
     workers.start(processes=1, threads=2)

@@ -9,6 +9,7 @@ the dataset's schema coerces them later, so one bad cell rejects one row.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import difflib
@@ -100,6 +101,17 @@ class Record:
     byte_offset: int
     reason: str | None = None
     detail: str | None = None
+
+
+@dataclass
+class LineBlock:
+    """Consecutive lines that are each a whole record with no quote, escape, NUL or bad byte:
+    read_chunks splits them on the delimiter in bulk instead of one csv.reader call per line."""
+
+    first_line: int
+    lines: list[str]  # with their line endings
+    byte_offset: int  # where the first line starts in the file
+    byte_size: int
 
 
 @dataclass
@@ -300,6 +312,72 @@ def _size_codec(encoding: str) -> str:
     return "utf-8" if encoding == "utf-8-sig" else encoding
 
 
+BLOCK_CHARS = 1 << 20
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")  # what readline() calls a line with newline=""
+
+
+class _BufferedLines:
+    """``readline(limit)`` over a text stream read in large blocks, and whole runs of plain lines.
+
+    A plain line has none of ``special`` (quote, escape, NUL) and no undecodable byte, so
+    it is one record by itself: ``plain_run`` hands such runs out in one piece.
+    """
+
+    def __init__(self, stream, special: str):
+        self.stream = stream
+        self.lines: list[str] = []
+        self.next = 0  # index of the next line to hand out
+        self.partial = ""  # text after the last complete line
+        self.eof = False
+        self.not_plain: list[int] | None = None  # indexes of the block's lines that are not plain
+        self._special = re.compile("[" + re.escape(special) + "\udc00-\udcff]")
+
+    def _refill(self, limit: int) -> bool:
+        """Read until there is a complete line; False at the end or when the text runs past ``limit``."""
+        self.lines, self.next, self.not_plain = [], 0, None
+        while True:
+            block = "" if self.eof else self.stream.read(BLOCK_CHARS)
+            self.eof = not block
+            text = self.partial + block
+            # Up to the last line end only: on text with no line end, findall would rescan it from every position.
+            end = max(text.rfind("\n"), text.rfind("\r")) + 1
+            lines = _LINE.findall(text, 0, end) if end else []
+            self.partial = text[end:]
+            if lines and not self.eof and not self.partial and lines[-1].endswith("\r"):
+                self.partial = lines.pop()  # the next block may start with the \n of this \r\n
+            if lines:
+                self.lines = lines
+                return True
+            if self.eof or len(self.partial) > limit:
+                return False
+
+    def readline(self, limit: int) -> str:
+        if self.next >= len(self.lines) and not self._refill(limit):
+            line, self.partial = self.partial[:limit], self.partial[limit:]
+            return line
+        line = self.lines[self.next]
+        if len(line) > limit:  # hand out a long line in pieces, as TextIOWrapper.readline(limit) does
+            self.lines[self.next] = line[limit:]
+            if self.not_plain is not None:
+                bisect.insort(self.not_plain, self.next)
+            return line[:limit]
+        self.next += 1
+        return line
+
+    def plain_run(self, max_chars: int) -> list[str]:
+        """The plain lines from here up to the next line that is not (or the end of the block)."""
+        if self.next >= len(self.lines):
+            return []
+        if self.not_plain is None:
+            search = self._special.search
+            self.not_plain = [k for k, line in enumerate(self.lines) if search(line) or len(line) > max_chars]
+        stop = self.not_plain[bisect.bisect_left(self.not_plain, self.next)] \
+            if self.not_plain and self.not_plain[-1] >= self.next else len(self.lines)
+        run = self.lines[self.next:stop]
+        self.next = stop
+        return run
+
+
 class _LineTap:
     """Feeds csv.reader one physical line at a time; remembers lines, bytes and pushed-back lines."""
 
@@ -353,6 +431,20 @@ class _LineTap:
             self.lines_read -= 1
             self.offset -= size
 
+    def plain_block(self) -> LineBlock | None:
+        """At a record boundary: the next run of plain lines as one block, if there is one."""
+        if self.pending or self.lines:
+            return None
+        run = self.stream.plain_run(MAX_LINE_CHARS)
+        if not run:
+            return None
+        text = "".join(run)
+        size = len(text) * self.unit if text.isascii() else byte_length(text, self.codec)
+        block = LineBlock(self.lines_read + 1, run, self.offset, size)
+        self.lines_read += len(run)
+        self.offset += size
+        return block
+
 
 def _reader(tap: _LineTap, dialect: Dialect):
     return csv.reader(tap, delimiter=dialect.delimiter, quotechar=dialect.quote, escapechar=dialect.escape,
@@ -392,15 +484,28 @@ def text_records(path: Path, dialect: Dialect) -> Iterator[Record]:
     quote swallowing the lines after it) is cut back to its first line, which
     is rejected, and parsing resumes on the next line.
     """
+    return _text_items(path, dialect, blocks=False)
+
+
+def text_items(path: Path, dialect: Dialect) -> Iterator[Record | LineBlock]:
+    """As text_records, but after the header runs of plain lines come as LineBlocks."""
+    return _text_items(path, dialect, blocks=True)
+
+
+def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
     with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
-        tap = _LineTap(stream, dialect.encoding, dialect.bom_bytes)
+        tap = _LineTap(_BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"),
+                       dialect.encoding, dialect.bom_bytes)
         for _ in range(dialect.header_row - 1):
             next(tap, None)
         tap.take()
         reader = _reader(tap, dialect)
         shape = None
         while True:
+            if blocks and shape is not None and (block := tap.plain_block()):
+                yield block
+                continue
             sizes_before = None
             try:
                 cells, error = next(reader), None
@@ -654,35 +759,37 @@ def _xlsx_header(path: Path, sheet: str | None, dataset: Dataset, header_row: in
     return best
 
 
-def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None
-                ) -> Iterator[Chunk]:
-    """Yield chunks of records after the header; structural problems become rejects."""
+def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None,
+                blocks: bool = True) -> Iterator[Chunk]:
+    """Yield chunks of records after the header; structural problems become rejects.
+
+    ``blocks=False`` reads one record at a time, never in bulk: the slower reference
+    that the tests hold the bulk path to.
+    """
     header = source.match.header
     shape = RowShape.of(header)
-    positions = [(header.index(h), c) for h, c in source.match.mapping.items()]
-    columns = [c for _, c in positions]
+    positions = [header.index(h) for h in source.match.mapping]
+    columns = list(source.match.mapping.values())
     width = len(header)
-    rows: list[list[str | None]] = []
+    values: list[list[str | None]] = [[] for _ in columns]  # the chunk's rows, column by column
     lines: list[int] = []
     raws: dict[int, str] = {}
     rejects: list[Reject] = []
     bytes_read = 0
 
     def flush() -> Chunk:
-        frame = pd.DataFrame(rows, columns=columns, index=pd.Index(lines, name="line"), dtype=object)
+        frame = pd.DataFrame(dict(zip(columns, values, strict=True)), index=pd.Index(lines, name="line"),
+                             dtype=object)
         for column in dataset.columns:
             if column not in frame:
                 frame[column] = None
         chunk = Chunk(frame[dataset.columns], dict(raws), list(rejects), bytes_read)
-        rows.clear(), lines.clear(), raws.clear(), rejects.clear()
+        for column_values in values:
+            column_values.clear()
+        lines.clear(), raws.clear(), rejects.clear()
         return chunk
 
-    stream = records(path, source.kind, source.dialect, sheet)
-    for record in stream:  # up to the header (a sheet may have rows above it)
-        if record.line >= source.header_line:
-            break
-    for record in stream:
-        bytes_read = record.byte_offset + len(record.raw)
+    def add(record: Record) -> None:
         line, raw, cells = record.line, record.raw, record.cells
         if source.kind == "xlsx" and cells and len(cells) < width:
             cells = cells + [""] * (width - len(cells))  # a sheet stores no trailing empty cells: none is missing
@@ -700,10 +807,52 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
             expected = shape.needed if problem == "missing-cell" else shape.width
             rejects.append(Reject(line, problem, detail=f"expected {expected} cells, found {len(cells)}", raw=raw))
         else:
-            rows.append([(cells[i].strip() or None) for i, _ in positions])
+            for column_values, i in zip(values, positions, strict=True):
+                column_values.append(cells[i].strip() or None)
             lines.append(line)
             raws[line] = raw
-        if len(rows) + len(rejects) >= chunk_rows:
-            yield flush()
-    if rows or rejects:
+
+    def add_block(first: int, block_raws: list[str], offset: int) -> None:
+        """Plain lines: split in bulk; the few that do not fit the header go through ``add``, in order."""
+        rows = [raw.split(delimiter) for raw in block_raws]
+        odd = [k for k, (raw, cells) in enumerate(zip(block_raws, rows, strict=True))
+               if not shape.needed <= len(cells) <= width or raw.strip(blank) == ""]
+        start = 0
+        for stop in [*odd, len(rows)]:
+            for column_values, i in zip(values, positions, strict=True):
+                column_values.extend([cells[i].strip() or None for cells in rows[start:stop]])
+            lines.extend(range(first + start, first + stop))
+            raws.update(zip(range(first + start, first + stop), block_raws[start:stop], strict=True))
+            if stop < len(rows):
+                raw = block_raws[stop]
+                add(Record(first + stop, raw.split(delimiter) if raw else [], raw, offset))
+            start = stop + 1
+
+    delimiter = source.dialect.delimiter if source.dialect else ","
+    blank = delimiter + " \t"
+    if source.kind == "text":
+        stream = text_items(path, source.dialect) if blocks else text_records(path, source.dialect)
+    else:
+        stream = records(path, source.kind, None, sheet)
+    for record in stream:  # up to the header (a sheet may have rows above it)
+        if record.line >= source.header_line:
+            break
+    for item in stream:
+        if isinstance(item, LineBlock):
+            done = 0
+            while done < len(item.lines):  # in pieces that fill the chunk exactly
+                room = chunk_rows - len(lines) - len(rejects)
+                piece = item.lines[done:done + room]
+                add_block(item.first_line + done, [line.rstrip("\r\n") for line in piece], item.byte_offset)
+                done += len(piece)
+                if len(lines) + len(rejects) >= chunk_rows:
+                    bytes_read = item.byte_offset + (item.byte_size if done == len(item.lines) else 0)
+                    yield flush()
+            bytes_read = item.byte_offset + item.byte_size
+        else:
+            add(item)
+            bytes_read = item.byte_offset + len(item.raw)
+            if len(lines) + len(rejects) >= chunk_rows:
+                yield flush()
+    if lines or rejects:
         yield flush()

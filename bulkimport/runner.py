@@ -75,9 +75,13 @@ def _start(job_id: str, expected: tuple[str, ...], running: str) -> registry.Job
     limit = settings().max_attempts
     if job.attempts > limit:
         registry.transition(job_id, running, FAILED, actor=_worker(),
-                            error=f"gave up after {limit} attempts: {job.error or 'the worker stopped mid-job'}")
+                            error=f"gave up after {_attempts(limit)}: {job.error or 'the worker stopped mid-job'}")
         return None
     return job
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
 
 
 def _handle_failure(job: registry.Job, running: str, exc: Exception, started: float) -> None:
@@ -85,7 +89,7 @@ def _handle_failure(job: registry.Job, running: str, exc: Exception, started: fl
     final = not isinstance(exc, LakeBusy) and isinstance(exc, BulkImportError)
     limit = settings().max_attempts
     if final or job.attempts >= limit:
-        reason = str(exc) if final else f"gave up after {job.attempts} attempts: {exc}"
+        reason = str(exc) if final else f"gave up after {_attempts(job.attempts)}: {exc}"
         failed = registry.transition(job.id, running, FAILED, actor=_worker(), error=reason)
         _log(failed, started, error=repr(reason))
         return

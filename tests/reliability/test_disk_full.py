@@ -119,6 +119,7 @@ def test_a_full_disk_during_commit_leaves_production_as_it_was_and_retry_commits
 
 
 def test_a_lake_data_folder_that_cannot_be_created_fails_the_job_naming_the_path(disk_settings, workers, tmp_path):
+    started = time.monotonic()
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a regular file where the lake's data folder should be\n")
     bad = blocker / "data"
@@ -126,7 +127,7 @@ def test_a_lake_data_folder_that_cannot_be_created_fails_the_job_naming_the_path
     example = write_product_file(tmp_path / "small.csv", random.Random(SEED), _skus(100), 100, tag="small")
     job = workflow.submit(example.path, dataset="products", brand="acme", created_by="ana")
     done = _wait_final(job.id)
-    Figures("unwritable-lake-data", trials=1, failures_injected=1,
+    Figures("unwritable-lake-data", started=started, trials=1, failures_injected=1,
             extra={"status": done.status, "error": repr((done.error or "")[:90])}).show()
     assert done.status == registry.FAILED
     assert str(bad) in done.error and "Not a directory" in done.error, done.error

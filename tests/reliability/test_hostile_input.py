@@ -548,6 +548,7 @@ def stage_in_a_process(path: Path, name: str, home: Path, address_space: int = A
 
 
 def test_a_single_line_of_many_megabytes_is_rejected_alone(tmp_path):
+    started = time.monotonic()
     megabytes = scale(5, 100)
     path = tmp_path / "long-line.csv"
     with open(path, "wb") as out:
@@ -558,7 +559,7 @@ def test_a_single_line_of_many_megabytes_is_rejected_alone(tmp_path):
             out.write(block)
         out.write(b",1.00,EUR,1,,\n" + ("\n".join(_products(100)[50:]) + "\n").encode())
     result = stage_in_a_process(path, "long-line.csv", tmp_path / "home")
-    Figures("hostile-long-line", trials=1, failures_injected=1,
+    Figures("hostile-long-line", started=started, trials=1, failures_injected=1,
             jobs_completed=int(result["outcome"] in ("staged", "refused")),
             extra={"megabytes": megabytes, **result}).show()
     assert result["outcome"] == "staged", result
@@ -606,10 +607,11 @@ def _zip_bomb(path: Path, megabytes: int) -> None:
 
 
 def test_a_zip_bomb_disguised_as_xlsx_is_refused_within_bounded_memory(tmp_path):
+    started = time.monotonic()
     path = tmp_path / "prices.xlsx"
     _zip_bomb(path, 1024)
     result = stage_in_a_process(path, "prices.xlsx", tmp_path / "home", bound_s=180)
-    Figures("hostile-zip-bomb", trials=1, failures_injected=1,
+    Figures("hostile-zip-bomb", started=started, trials=1, failures_injected=1,
             jobs_completed=int(result["outcome"] in ("staged", "refused")),
             extra={"file_mb": round(path.stat().st_size / 2**20, 1), "inflates_mb": 1024, **result}).show()
     assert result["outcome"] in ("staged", "refused"), result

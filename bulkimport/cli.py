@@ -229,6 +229,7 @@ def cmd_reap(args) -> int:
     report = healing.reap(waiting_after_s=args.waiting_after)
     print(f"re-sent: {', '.join(report.resent) or 'none'}")
     print(f"failed (dead-lettered): {', '.join(report.failed) or 'none'}")
+    print(f"abandoned uploads removed: {', '.join(report.swept) or 'none'}")
     return 0
 
 

@@ -35,6 +35,7 @@ LOCK_KEY = "bulkimport:reaper"
 class ReapReport:
     resent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)  # upload folders that never became a job
 
 
 def _age_s(stamp: str) -> float:
@@ -94,6 +95,9 @@ def reap(waiting_after_s: float = 300) -> ReapReport:
                 pass
         progress.client().hdel(f"dramatiq:{settings().queue}.XQ.msgs", message_id)
         progress.client().zrem(f"dramatiq:{settings().queue}.XQ", message_id)
+    from bulkimport.workflow import sweep_abandoned_uploads  # workflow imports much; only the reaper needs this
+
+    report.swept = [folder.name for folder in sweep_abandoned_uploads()]
     return report
 
 

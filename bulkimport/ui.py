@@ -103,7 +103,18 @@ JOB_COLUMNS = ("id", "dataset", "brand", "status", "rows_total", "rows_valid", "
 
 def health_banner() -> None:
     """Say loudly when Redis is down or no worker consumes the queue. Runs on every page."""
+    _sweep_uploads()
     _health_fragment()
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _sweep_uploads() -> int:
+    """At most hourly per dashboard process: previews abandoned for a day leave the uploads folder
+    (the dashboard's host holds them; workers' reapers see them only when they share its disk)."""
+    try:
+        return len(workflow.sweep_abandoned_uploads())
+    except Exception:  # noqa: BLE001 - housekeeping must never break a page (the registry may be down)
+        return 0
 
 
 @st.fragment(run_every=HEALTH_REFRESH_S)

@@ -21,7 +21,7 @@ import pandas as pd
 from bulkimport import dispatch, lake, registry, users
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, UploadTooLarge
+from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, JobNotFound, UploadTooLarge
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -117,6 +117,29 @@ def store_upload(source: Path | str | BinaryIO, file_name: str | None = None) ->
 def discard_upload(upload: Upload) -> None:
     """Remove a stored upload that did not become a job (a preview, a cancelled form)."""
     shutil.rmtree(upload.path.parent, ignore_errors=True)
+
+
+def sweep_abandoned_uploads(older_than_s: float = 86_400) -> list[Path]:
+    """Remove stored uploads that never became a job (a preview whose tab was closed), once old enough.
+
+    An upload's folder is named after the job id it would get, so a folder with no
+    such job in the registry is abandoned; young ones may still be in a form.
+    """
+    uploads = settings().uploads
+    if not uploads.is_dir():
+        return []
+    removed = []
+    for folder in uploads.iterdir():
+        try:
+            if not folder.is_dir() or time.time() - folder.stat().st_mtime < older_than_s:
+                continue
+            registry.get(folder.name)
+        except JobNotFound:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except OSError:
+            continue
+    return removed
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,22 @@ def test_a_file_name_with_dots_and_nul_is_stored_inside_the_uploads_folder(stub_
     upload = workflow.store_upload(io.BytesIO(EXAMPLE.read_bytes()), file_name="../../etc/pass\x00wd.csv")
     assert upload.path.is_relative_to(settings().uploads)
     assert upload.path.name == "passwd.csv"
+
+
+def test_uploads_that_never_became_a_job_are_swept_once_a_day_old(stub_broker):
+    import os
+    import time
+
+    abandoned = workflow.store_upload(EXAMPLE)  # previewed, then the tab was closed
+    fresh = workflow.store_upload(EXAMPLE)  # still in someone's form
+    job = workflow.submit(workflow.store_upload(EXAMPLE), dataset="products", brand="acme", created_by="ana")
+    day_old = time.time() - 86_400 - 60
+    for folder in (abandoned.path.parent, settings().uploads / job.id):
+        os.utime(folder, (day_old, day_old))
+
+    removed = workflow.sweep_abandoned_uploads()
+
+    assert [folder.name for folder in removed] == [abandoned.job_id]
+    assert not abandoned.path.exists()
+    assert fresh.path.exists()
+    assert registry.get(job.id).file_path and (settings().uploads / job.id).is_dir()  # a job's file stays

@@ -221,7 +221,10 @@ def session() -> Iterator[duckdb.DuckDBPyConnection]:
 
 def is_retryable(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, duckdb.Error) and any(marker in text for marker in _RETRYABLE)
+    # Two processes attaching a new PostgreSQL catalog at once: one creates DuckLake's tables, the
+    # other's CREATE TABLE fails; attaching again finds them (seen by tests/e2e/test_multi_host.py).
+    first_attach_race = "failed to initialize ducklake" in text and "already exists" in text
+    return isinstance(exc, duckdb.Error) and (first_attach_race or any(marker in text for marker in _RETRYABLE))
 
 
 def _retry(fn: Callable[[], T], seconds: float | None = None, base_delay: float = 0.05) -> T:

@@ -121,3 +121,10 @@ def test_a_local_lake_keeps_uploads_where_they_are(home, tmp_path):
     assert lake.keep_upload(local, "j1") == str(local)
     with lake.local_copy(str(local)) as path:
         assert path == local
+
+
+def test_two_workers_creating_a_new_catalog_at_once_is_retried_not_an_error():
+    race = duckdb.CatalogException('Failed to initialize DuckLake: ... CREATE TABLE "public"."ducklake_metadata" ...: '
+                                   'ERROR: relation "ducklake_metadata" already exists')
+    assert lake.is_retryable(race)
+    assert not lake.is_retryable(duckdb.CatalogException('Table with name "x" already exists!'))

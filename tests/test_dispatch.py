@@ -110,3 +110,21 @@ def test_uploads_that_never_became_a_job_are_swept_once_a_day_old(stub_broker):
     assert not abandoned.path.exists()
     assert fresh.path.exists()
     assert registry.get(job.id).file_path and (settings().uploads / job.id).is_dir()  # a job's file stays
+
+
+def test_a_delivered_message_still_claims_its_job_while_redis_cannot_list_live_workers(stub_broker, monkeypatch):
+    import redis
+
+    from bulkimport import progress, runner
+
+    job = workflow.submit(workflow.store_upload(EXAMPLE), dataset="products", brand="acme", created_by="ana")
+
+    def down():
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    monkeypatch.setattr(progress, "live_workers", down)
+    claimed = runner._start(job.id, (registry.PENDING, registry.VALIDATING), registry.VALIDATING)
+    assert claimed is not None and claimed.status == registry.VALIDATING and claimed.claimed_by
+    # A job another worker holds is left alone: with no heartbeats to read, every holder counts as alive.
+    monkeypatch.setattr(runner, "_worker", lambda: "another-host:1:1")
+    assert runner._start(job.id, (registry.PENDING, registry.VALIDATING), registry.VALIDATING) is None

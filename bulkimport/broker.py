@@ -1,6 +1,6 @@
 """The one dramatiq RedisBroker, shared by the sending side and the workers.
 
-Built explicitly here, never with dramatiq's own get_broker() (which may
+Built explicitly here, never with dramatiq's global broker lookup (which may
 quietly build a RabbitMQ broker).
 """
 
@@ -34,6 +34,6 @@ def _broker_for(url: str) -> RedisBroker:
     return build_broker(url)
 
 
-def get_broker() -> RedisBroker:
+def redis_broker() -> RedisBroker:
     """The sending side's broker for the current REDIS_URL (built once per URL)."""
     return _broker_for(settings().redis_url)

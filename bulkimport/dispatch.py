@@ -11,7 +11,7 @@ import logging
 import redis
 from dramatiq import Broker, Message
 
-from bulkimport.broker import get_broker
+from bulkimport.broker import redis_broker
 from bulkimport.config import settings
 from bulkimport.errors import DispatchError
 
@@ -27,7 +27,7 @@ def send(actor_name: str, job_id: str, *, broker: Broker | None = None) -> Messa
     """Enqueue ``actor_name(job_id)`` by name. Raises DispatchError if the broker is unreachable."""
     if actor_name not in ACTOR_NAMES:
         raise ValueError(f"unknown actor {actor_name!r}; expected one of {ACTOR_NAMES}")
-    broker = broker or get_broker()
+    broker = broker or redis_broker()
     message = Message(queue_name=settings().queue, actor_name=actor_name, args=(job_id,), kwargs={}, options={})
     try:
         sent = broker.enqueue(message)

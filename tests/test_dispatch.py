@@ -14,7 +14,7 @@ from tests.conftest import EXAMPLE
 def stub_broker(home, monkeypatch):
     broker = StubBroker()
     broker.declare_queue(settings().queue)  # StubBroker refuses undeclared queues
-    monkeypatch.setattr(dispatch, "get_broker", lambda: broker)
+    monkeypatch.setattr(dispatch, "redis_broker", lambda: broker)
     return broker
 
 

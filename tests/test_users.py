@@ -13,7 +13,7 @@ from tests.conftest import EXAMPLE, PASSWORD, run_cli
 def broker(home, monkeypatch):
     stub = StubBroker()
     stub.declare_queue(settings().queue)
-    monkeypatch.setattr(dispatch, "get_broker", lambda: stub)
+    monkeypatch.setattr(dispatch, "redis_broker", lambda: stub)
     return stub
 
 

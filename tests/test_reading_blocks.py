@@ -85,6 +85,12 @@ def test_a_large_plain_file_goes_through_the_bulk_path_and_agrees(tmp_path):
     path = tmp_path / "plain.csv"
     path.write_text("sku,name,price,currency,stock,ean,launch_date\r\n" + "\r\n".join(rows) + "\r\n")
     bulk = _assert_same(path, {}, 5_000)
+    source = read.open_source(path, PRODUCTS, path.name, {})
+    in_blocks = sum(len(item.lines) for item in read.text_items(path, source.dialect)
+                    if isinstance(item, read.LineBlock))
+    # Every data line but the quoted one goes the bulk way, except the first line of each 1 MiB block
+    # (read by csv.reader when a run of plain lines reaches the end of the block): this file has two blocks.
+    assert 30_000 - 1 - 2 <= in_blocks <= 30_000 - 1
     assert {r.line: r.reason for r in bulk["rejects"]} == {102: "missing-cell", 202: "blank-row", 402: "extra-cell"}
     assert bulk["raws"][302] == rows[300]
     assert bulk["bytes_read"] == path.stat().st_size

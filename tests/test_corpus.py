@@ -58,7 +58,7 @@ def _key(reject: dict) -> tuple:
 def test_corpus_file_stages_and_rejects_exactly_what_is_expected(case, con, monkeypatch):
     """Exact staged rows, exact rejected lines and reasons, and every record accounted for."""
     if "max_line_chars" in case:
-        monkeypatch.setattr(read, "MAX_LINE_CHARS", case["max_line_chars"])
+        monkeypatch.setattr(read.records, "MAX_LINE_CHARS", case["max_line_chars"])
     path = CORPUS / case["file"]
     job = make_job(path, case["case"], case["options"])
 

@@ -69,9 +69,9 @@ TEXT_CASES = [c for c in CASES if not c["file"].endswith(".xlsx")]
 @pytest.mark.parametrize("case", TEXT_CASES, ids=[c["case"] for c in TEXT_CASES])
 @pytest.mark.parametrize("block_chars", [7, 1 << 20])
 def test_every_corpus_file_reads_the_same_in_bulk_and_one_record_at_a_time(case, block_chars, monkeypatch):
-    monkeypatch.setattr(read, "BLOCK_CHARS", block_chars)
+    monkeypatch.setattr(read.records, "BLOCK_CHARS", block_chars)
     if "max_line_chars" in case:
-        monkeypatch.setattr(read, "MAX_LINE_CHARS", case["max_line_chars"])
+        monkeypatch.setattr(read.records, "MAX_LINE_CHARS", case["max_line_chars"])
     for chunk_rows in (2, 50_000):
         _assert_same(CORPUS / case["file"], case["options"], chunk_rows)
 
@@ -108,15 +108,15 @@ def test_buffered_lines_cut_text_into_lines_as_readline_does(lines, block_chars,
     expected, stream = [], io.StringIO(text, newline="")
     while line := stream.readline(limit):
         expected.append(line)
-    old = read.BLOCK_CHARS
-    read.BLOCK_CHARS = block_chars
+    old = read.records.BLOCK_CHARS
+    read.records.BLOCK_CHARS = block_chars
     try:
-        buffered = read._BufferedLines(io.StringIO(text, newline=""), '"')
+        buffered = read.records._BufferedLines(io.StringIO(text, newline=""), '"')
         got = []
         while line := buffered.readline(limit):
             got.append(line)
     finally:
-        read.BLOCK_CHARS = old
+        read.records.BLOCK_CHARS = old
     assert got == expected
 
 
@@ -129,9 +129,9 @@ def test_random_files_read_the_same_in_bulk_and_one_record_at_a_time(tmp_path_fa
     text = header + "".join(",".join(cells) + end for cells, end in lines)
     path = tmp_path_factory.mktemp("random") / "random.csv"
     path.write_bytes(text.encode("utf-8"))
-    old = read.BLOCK_CHARS
-    read.BLOCK_CHARS = block_chars
+    old = read.records.BLOCK_CHARS
+    read.records.BLOCK_CHARS = block_chars
     try:
         _assert_same(path, {"delimiter": ",", "quote": '"'}, chunk_rows)
     finally:
-        read.BLOCK_CHARS = old
+        read.records.BLOCK_CHARS = old

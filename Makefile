@@ -20,6 +20,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 # The scale-out suites: registry and lake (concurrent writers included) on SQLite and PostgreSQL, the e2e

@@ -26,8 +26,16 @@ from bench.contenders import CONTENDERS, REPO
 from bench.generate import generate
 
 # Settings that would point a contender at someone else's home, lake or Redis.
-_SCRUBBED = ("BULKIMPORT_HOME", "REDIS_URL", "BULKIMPORT_REDIS_PORT", "BULKIMPORT_DB_URL", "BULKIMPORT_LAKE_CATALOG",
-             "BULKIMPORT_LAKE_DATA", "BULKIMPORT_USERS_FILE", "BULKIMPORT_DATASETS")
+_SCRUBBED = (
+    "BULKIMPORT_HOME",
+    "REDIS_URL",
+    "BULKIMPORT_REDIS_PORT",
+    "BULKIMPORT_DB_URL",
+    "BULKIMPORT_LAKE_CATALOG",
+    "BULKIMPORT_LAKE_DATA",
+    "BULKIMPORT_USERS_FILE",
+    "BULKIMPORT_DATASETS",
+)
 NEEDS_STAGED_JOB = ("bulkimport_commit", "duckdb_merge")
 
 
@@ -38,8 +46,9 @@ def _env(work: Path) -> dict[str, str]:
     return env
 
 
-def run_step(name: str, csv: Path, work: Path, tag: str, profile: Path | None = None,
-             wrap: list[str] | None = None) -> dict:
+def run_step(
+    name: str, csv: Path, work: Path, tag: str, profile: Path | None = None, wrap: list[str] | None = None
+) -> dict:
     """One contender, once, in a fresh process; its outcome (status, seconds, peak, bad lines).
 
     ``wrap`` prefixes the command (a profiler that starts the process).
@@ -54,8 +63,9 @@ def run_step(name: str, csv: Path, work: Path, tag: str, profile: Path | None = 
         command += ["--profile", str(profile)]
     command = [*(wrap or []), *command]
     with open(log, "w") as stream:
-        done = subprocess.run(command, cwd=REPO, env=_env(work), stdout=stream, stderr=subprocess.STDOUT,
-                              timeout=6 * 3600)
+        done = subprocess.run(
+            command, cwd=REPO, env=_env(work), stdout=stream, stderr=subprocess.STDOUT, timeout=6 * 3600
+        )
     if not out.exists():
         tail = log.read_text()[-1500:]
         return {"status": "failed", "reason": f"exit {done.returncode} without a result; {log}:\n{tail}"}
@@ -88,12 +98,18 @@ def _machine() -> dict:
                 memory = round(int(line.split()[1]) / 1024**2, 1)
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "memory_gib": memory, "load_average_at_start": list(os.getloadavg()),
-            **_versions(), **_code()}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": memory,
+        "load_average_at_start": list(os.getloadavg()),
+        **_versions(),
+        **_code(),
+    }
 
 
 def _code() -> dict:
     """Which bulkimport was measured: the commit, and files changed on top of it."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout
@@ -108,13 +124,17 @@ def make_file(work: Path, rows: int, bad_share: float, seed: int, quiet: bool) -
     csv = work / f"products-{rows}.csv"
     started = time.perf_counter()
     bad = generate(csv, rows, bad_share, seed)
-    _say(f"generated {csv.name}: {rows:,} rows, {len(bad):,} bad ({dict(Counter(bad.values()))}), "
-         f"{csv.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s", quiet)
+    _say(
+        f"generated {csv.name}: {rows:,} rows, {len(bad):,} bad ({dict(Counter(bad.values()))}), "
+        f"{csv.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s",
+        quiet,
+    )
     return csv, bad
 
 
-def benchmark(rows: int, repeat: int, bad_share: float, seed: int, work: Path, only: list[str] | None = None,
-              quiet: bool = False) -> dict:
+def benchmark(
+    rows: int, repeat: int, bad_share: float, seed: int, work: Path, only: list[str] | None = None, quiet: bool = False
+) -> dict:
     """Generate the file, run every contender ``repeat`` times, and summarise."""
     csv, bad = make_file(work, rows, bad_share, seed, quiet)
     names = [n for n in CONTENDERS if not only or n in only]
@@ -142,9 +162,16 @@ def benchmark(rows: int, repeat: int, bad_share: float, seed: int, work: Path, o
     report.add_ratios(contenders)
     agreed = report.agreement(contenders, set(bad))
     return {
-        "rows": rows, "repeat": repeat, "bad_share": bad_share, "seed": seed,
-        "file_bytes": csv.stat().st_size, "bad_rows_expected": len(bad), "bad_kinds": dict(Counter(bad.values())),
-        "commit_setup": prepared, "contenders": contenders, "agreement": agreed,
+        "rows": rows,
+        "repeat": repeat,
+        "bad_share": bad_share,
+        "seed": seed,
+        "file_bytes": csv.stat().st_size,
+        "bad_rows_expected": len(bad),
+        "bad_kinds": dict(Counter(bad.values())),
+        "commit_setup": prepared,
+        "contenders": contenders,
+        "agreement": agreed,
         "commit_agreement": report.commit_agreement(contenders),
     }
 
@@ -173,8 +200,15 @@ def memory_check(rows_list: list[int], bad_share: float, seed: int, work: Path, 
         if result["status"] != "ok":
             sizes.append({"rows": rows, "status": result["status"], "reason": result.get("reason")})
             continue
-        sizes.append({"rows": rows, "status": "ok", "seconds": round(result["seconds"], 2),
-                      "rows_per_s": round(rows / result["seconds"]), "peak_rss_mb": round(result["peak_rss_mb"], 1)})
+        sizes.append(
+            {
+                "rows": rows,
+                "status": "ok",
+                "seconds": round(result["seconds"], 2),
+                "rows_per_s": round(rows / result["seconds"]),
+                "peak_rss_mb": round(result["peak_rss_mb"], 1),
+            }
+        )
         _say(f"  {result['seconds']:.1f}s, peak {result['peak_rss_mb']:.0f} MB", quiet)
     ok = [s for s in sizes if s["status"] == "ok"]
     ratio = ok[-1]["peak_rss_mb"] / ok[0]["peak_rss_mb"] if len(ok) >= 2 else None
@@ -187,15 +221,18 @@ def memory_text(memory: dict) -> str:
         if s["status"] != "ok":
             lines.append(f"  {s['rows']:>11,} rows: {s['status']}: {s.get('reason')}")
         else:
-            lines.append(f"  {s['rows']:>11,} rows: peak {s['peak_rss_mb']:.0f} MB, {s['seconds']:.1f}s "
-                         f"({s['rows_per_s']:,} rows/s)")
+            lines.append(
+                f"  {s['rows']:>11,} rows: peak {s['peak_rss_mb']:.0f} MB, {s['seconds']:.1f}s "
+                f"({s['rows_per_s']:,} rows/s)"
+            )
     if memory["ratio"] is not None:
         lines.append(f"  peak ratio {memory['rows'][-1]:,} / {memory['rows'][0]:,} rows: {memory['ratio']:.2f}x")
     return "\n".join(lines)
 
 
-def profile(rows: int, bad_share: float, seed: int, work: Path, target: Path, profiler: str,
-            quiet: bool = False) -> dict:
+def profile(
+    rows: int, bad_share: float, seed: int, work: Path, target: Path, profiler: str, quiet: bool = False
+) -> dict:
     """bulkimport_stage once under a profiler: pyinstrument (in the process) or py-spy (from outside)."""
     csv, _ = make_file(work, rows, bad_share, seed, quiet)
     _say(f"profiling bulkimport_stage at {rows:,} rows ({profiler}) ...", quiet)
@@ -233,12 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-share", type=float, default=0.01, help="share of bad rows (default 0.01)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--only", action="append", choices=list(CONTENDERS), help="run only these contenders")
-    p.add_argument("--memory-check", action="store_true",
-                   help="instead: bulkimport_stage at --memory-rows sizes, peak RSS of each and their ratio")
+    p.add_argument(
+        "--memory-check",
+        action="store_true",
+        help="instead: bulkimport_stage at --memory-rows sizes, peak RSS of each and their ratio",
+    )
     p.add_argument("--memory-rows", default="1000000,5000000", help="sizes for --memory-check (default 1M,5M)")
-    p.add_argument("--profile", type=Path, metavar="PATH",
-                   help="instead: profile bulkimport_stage once at --rows (pyinstrument: PATH.txt/.flat.txt/.html; "
-                        "py-spy: PATH.raw and the summary PATH.spy.txt)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PATH",
+        help="instead: profile bulkimport_stage once at --rows (pyinstrument: PATH.txt/.flat.txt/.html; "
+        "py-spy: PATH.raw and the summary PATH.spy.txt)",
+    )
     p.add_argument("--profiler", choices=("pyinstrument", "py-spy"), default="pyinstrument")
     p.add_argument("--workdir", type=Path, help="keep files, lakes and logs here (default: a temporary folder)")
     p.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -253,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": _machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         if args.profile:
-            result["profile"] = profile(args.rows, args.bad_share, args.seed, work, args.profile.resolve(),
-                                        args.profiler, args.quiet)
+            result["profile"] = profile(
+                args.rows, args.bad_share, args.seed, work, args.profile.resolve(), args.profiler, args.quiet
+            )
             print(json.dumps(result["profile"].get("extra", result["profile"]), indent=1))
             ok = result["profile"]["status"] == "ok"
         elif args.memory_check:
@@ -268,18 +313,25 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result.update(benchmark(args.rows, args.repeat, args.bad_share, args.seed, work, args.only, args.quiet))
             result["goals"] = report.goals(result["contenders"], None)
-            print(f"products CSV: {args.rows:,} rows ({result['file_bytes'] / 1e6:.0f} MB), "
-                  f"{result['bad_rows_expected']:,} bad; median of {args.repeat}; "
-                  f"{result['machine']['cpus']} cores, load {result['machine']['load_average_at_start'][0]:.2f}")
+            print(
+                f"products CSV: {args.rows:,} rows ({result['file_bytes'] / 1e6:.0f} MB), "
+                f"{result['bad_rows_expected']:,} bad; median of {args.repeat}; "
+                f"{result['machine']['cpus']} cores, load {result['machine']['load_average_at_start'][0]:.2f}"
+            )
             print(report.table(result["contenders"]))
             agreed = result["agreement"]
-            print(f"bad rows: every validating contender that ran found exactly the {agreed['expected_bad_lines']:,} "
-                  "generated bad lines" if agreed["all_agree"] else
-                  "bad rows: contenders DISAGREE: " + json.dumps(agreed["contenders"]))
+            print(
+                f"bad rows: every validating contender that ran found exactly the {agreed['expected_bad_lines']:,} "
+                "generated bad lines"
+                if agreed["all_agree"]
+                else "bad rows: contenders DISAGREE: " + json.dumps(agreed["contenders"])
+            )
             if result["commit_agreement"]:
                 same = result["commit_agreement"]["same_production"]
-                print("commit: bulkimport_commit and duckdb_merge leave " +
-                      ("the same production table" if same else "DIFFERENT production tables"))
+                print(
+                    "commit: bulkimport_commit and duckdb_merge leave "
+                    + ("the same production table" if same else "DIFFERENT production tables")
+                )
             print(report.goals_text(result["goals"]))
             if args.png:
                 report.chart(result["contenders"], args.rows, args.png)

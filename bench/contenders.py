@@ -66,8 +66,7 @@ def baseline_duckdb(csv: Path, work: Path) -> Outcome:
     target = work / "baseline.parquet"
     con = duckdb.connect()
     path = str(csv).replace("'", "''")
-    _, seconds = _timed(lambda: con.execute(
-        f"COPY (SELECT * FROM read_csv('{path}')) TO '{target}' (FORMAT parquet)"))
+    _, seconds = _timed(lambda: con.execute(f"COPY (SELECT * FROM read_csv('{path}')) TO '{target}' (FORMAT parquet)"))
     peak = own_peak_mb()
     rows = con.execute(f"SELECT count(*) FROM '{target}'").fetchone()[0]
     con.close()
@@ -128,17 +127,25 @@ def table_schema() -> dict:
     """
     from bulkimport.datasets.products import CURRENCIES, SKU_PATTERN
 
-    return {"fields": [
-        {"name": "sku", "type": "string",
-         "constraints": {"required": True, "unique": True, "pattern": SKU_PATTERN.strip("^$")}},
-        {"name": "name", "type": "string", "constraints": {"required": True, "minLength": 1, "maxLength": 200}},
-        {"name": "price", "type": "number", "constraints": {"required": True, "minimum": 0,
-                                                            "maximum": 9_999_999_999.99}},
-        {"name": "currency", "type": "string", "constraints": {"required": True, "enum": list(CURRENCIES)}},
-        {"name": "stock", "type": "integer", "constraints": {"required": True, "minimum": 0}},
-        {"name": "ean", "type": "string", "constraints": {"pattern": "[0-9]{13}"}},
-        {"name": "launch_date", "type": "date"},
-    ]}
+    return {
+        "fields": [
+            {
+                "name": "sku",
+                "type": "string",
+                "constraints": {"required": True, "unique": True, "pattern": SKU_PATTERN.strip("^$")},
+            },
+            {"name": "name", "type": "string", "constraints": {"required": True, "minLength": 1, "maxLength": 200}},
+            {
+                "name": "price",
+                "type": "number",
+                "constraints": {"required": True, "minimum": 0, "maximum": 9_999_999_999.99},
+            },
+            {"name": "currency", "type": "string", "constraints": {"required": True, "enum": list(CURRENCIES)}},
+            {"name": "stock", "type": "integer", "constraints": {"required": True, "minimum": 0}},
+            {"name": "ean", "type": "string", "constraints": {"pattern": "[0-9]{13}"}},
+            {"name": "launch_date", "type": "date"},
+        ]
+    }
 
 
 def frictionless_binary() -> str:
@@ -154,8 +161,17 @@ def frictionless(csv: Path, work: Path) -> Outcome:
     schema = work / "products.schema.json"
     schema.write_text(json.dumps(table_schema(), indent=1))
     report = work / "frictionless-report.json"
-    command = [binary, "validate", str(csv), "--schema", str(schema), "--json", "--trusted",
-               "--limit-errors", "1000000000"]
+    command = [
+        binary,
+        "validate",
+        str(csv),
+        "--schema",
+        str(schema),
+        "--json",
+        "--trusted",
+        "--limit-errors",
+        "1000000000",
+    ]
     with open(report, "w") as out:
         done, seconds = _timed(lambda: subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True))
     peak = children_peak_mb()
@@ -168,8 +184,9 @@ def frictionless(csv: Path, work: Path) -> Outcome:
     if unplaced:
         raise RuntimeError("frictionless reported errors outside rows: " + json.dumps(unplaced[:3]))
     rows = sum(task.get("stats", {}).get("rows", 0) for task in result.get("tasks", []))
-    return Outcome(seconds, peak, _lines_from_index(e["rowNumber"] for e in errors),
-                   {"rows_read": rows, "errors": len(errors)})
+    return Outcome(
+        seconds, peak, _lines_from_index(e["rowNumber"] for e in errors), {"rows_read": rows, "errors": len(errors)}
+    )
 
 
 # ---------------------------------------------------------------- ours
@@ -198,8 +215,16 @@ def bulkimport_stage(csv: Path, work: Path, profile: Path | None = None) -> Outc
     from bulkimport.stages.stage import stage_file
 
     dataset = get_dataset("products")
-    job = registry.create(job_id=JOB_ID, dataset="products", brand=BRAND, file_name=csv.name, file_path=str(csv),
-                          file_sha256="0" * 64, file_bytes=csv.stat().st_size, created_by=UPLOADER)
+    job = registry.create(
+        job_id=JOB_ID,
+        dataset="products",
+        brand=BRAND,
+        file_name=csv.name,
+        file_path=str(csv),
+        file_sha256="0" * 64,
+        file_bytes=csv.stat().st_size,
+        created_by=UPLOADER,
+    )
     with lake.session() as con:  # tables and extensions once, as a long-running worker has them
         lake.ensure_tables(con, dataset)
 
@@ -218,12 +243,27 @@ def bulkimport_stage(csv: Path, work: Path, profile: Path | None = None) -> Outc
         profiler.stop()
         _write_profile(profiler, profile)
     peak = own_peak_mb()
-    registry.transition(JOB_ID, registry.PENDING, registry.STAGED, actor="bench", rows_total=counts.rows_total,
-                        rows_valid=counts.rows_valid, rows_rejected=counts.rows_rejected)
-    return Outcome(seconds, peak, _rejected_lines(),
-                   {"rows_total": counts.rows_total, "rows_valid": counts.rows_valid,
-                    "rows_rejected": counts.rows_rejected, "chunk_rows": settings().chunk_rows,
-                    "home": str(home)})
+    registry.transition(
+        JOB_ID,
+        registry.PENDING,
+        registry.STAGED,
+        actor="bench",
+        rows_total=counts.rows_total,
+        rows_valid=counts.rows_valid,
+        rows_rejected=counts.rows_rejected,
+    )
+    return Outcome(
+        seconds,
+        peak,
+        _rejected_lines(),
+        {
+            "rows_total": counts.rows_total,
+            "rows_valid": counts.rows_valid,
+            "rows_rejected": counts.rows_rejected,
+            "chunk_rows": settings().chunk_rows,
+            "home": str(home),
+        },
+    )
 
 
 def _write_profile(profiler, target: Path) -> None:
@@ -238,7 +278,8 @@ def _write_profile(profiler, target: Path) -> None:
 def _production_state(con) -> dict:
     count, digest = con.execute(
         "SELECT count(*), bit_xor(hash(brand, sku, name, price, currency, stock, ean, launch_date)) "
-        "FROM production.products").fetchone()
+        "FROM production.products"
+    ).fetchone()
     return {"production_rows": count, "production_hash": f"{digest or 0:x}"}
 
 
@@ -255,15 +296,21 @@ def prepare_commit(csv: Path, work: Path) -> Outcome:
 
     columns = "sku, name, price, currency, stock, ean, launch_date"
     with lake.session() as con:
-        lake.write(con, lambda c: c.execute(
-            f"INSERT INTO production.products (brand, {columns}, job_id) "
-            "SELECT brand, sku, name, CASE WHEN line % 4 = 0 THEN price + 1 ELSE price END, currency, stock, ean, "
-            "launch_date, 'seed' FROM staging.products WHERE job_id = ? AND line % 2 = 0", [JOB_ID]))
+        lake.write(
+            con,
+            lambda c: c.execute(
+                f"INSERT INTO production.products (brand, {columns}, job_id) "
+                "SELECT brand, sku, name, CASE WHEN line % 4 = 0 THEN price + 1 ELSE price END, currency, stock, ean, "
+                "launch_date, 'seed' FROM staging.products WHERE job_id = ? AND line % 2 = 0",
+                [JOB_ID],
+            ),
+        )
         seeded = con.execute("SELECT count(*) FROM production.products").fetchone()[0]
     job = registry.get(JOB_ID)
     approval = {**workflow.review_state(job), "by": APPROVER, "at": registry.now()}
-    registry.transition(JOB_ID, registry.STAGED, registry.APPROVED, actor=APPROVER, approved_by=APPROVER,
-                        approval=approval)
+    registry.transition(
+        JOB_ID, registry.STAGED, registry.APPROVED, actor=APPROVER, approved_by=APPROVER, approval=approval
+    )
     return Outcome(0.0, own_peak_mb(), None, {"production_rows_before": seeded, "diff": approval["diff"]})
 
 
@@ -297,8 +344,17 @@ def bulkimport_commit(csv: Path, work: Path) -> Outcome:
     peak = own_peak_mb()
     with lake.session() as con:
         state = _production_state(con)
-    return Outcome(seconds, peak, None, {"rows_inserted": result.rows_inserted, "rows_updated": result.rows_updated,
-                                         "rows_unchanged": result.rows_unchanged, **state})
+    return Outcome(
+        seconds,
+        peak,
+        None,
+        {
+            "rows_inserted": result.rows_inserted,
+            "rows_updated": result.rows_updated,
+            "rows_unchanged": result.rows_unchanged,
+            **state,
+        },
+    )
 
 
 def duckdb_merge(csv: Path, work: Path) -> Outcome:
@@ -317,7 +373,9 @@ def duckdb_merge(csv: Path, work: Path) -> Outcome:
                 f"MERGE INTO production.products AS p USING (SELECT {names} FROM staging.products "
                 "WHERE job_id = ?) AS s ON p.brand = s.brand AND p.sku = s.sku "
                 f"WHEN MATCHED THEN UPDATE SET {updates}, job_id = s.job_id "
-                f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})", [JOB_ID])
+                f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})",
+                [JOB_ID],
+            )
 
     _, seconds = _timed(work_)
     peak = own_peak_mb()
@@ -384,18 +442,42 @@ def bulkimport_e2e(csv: Path, work: Path) -> Outcome:
     try:
         started.append(launcher.start_redis(port, home / "redis"))
         with open(log, "wb") as out:
-            worker = subprocess.Popen(launcher.worker_command(1, settings().worker_threads), env=dict(os.environ),
-                                      stdout=out, stderr=out, cwd=REPO, start_new_session=True)
+            worker = subprocess.Popen(
+                launcher.worker_command(1, settings().worker_threads),
+                env=dict(os.environ),
+                stdout=out,
+                stderr=out,
+                cwd=REPO,
+                start_new_session=True,
+            )
         started.append(worker)
         _wait_for_worker(worker, log)
-        command = [sys.executable, "-m", "bulkimport", "submit", str(csv), "--dataset", "products", "--brand", BRAND,
-                   "--as", UPLOADER, "--wait", "--json"]
-        done, seconds = _timed(lambda: subprocess.run(command, capture_output=True, text=True, env=dict(os.environ),
-                                                      cwd=REPO, timeout=4 * 3600))
+        command = [
+            sys.executable,
+            "-m",
+            "bulkimport",
+            "submit",
+            str(csv),
+            "--dataset",
+            "products",
+            "--brand",
+            BRAND,
+            "--as",
+            UPLOADER,
+            "--wait",
+            "--json",
+        ]
+        done, seconds = _timed(
+            lambda: subprocess.run(
+                command, capture_output=True, text=True, env=dict(os.environ), cwd=REPO, timeout=4 * 3600
+            )
+        )
         peaks = {pid: vm_hwm_mb(pid) for pid in _children(worker.pid)}
         if done.returncode != 0:
-            raise RuntimeError(f"bulkimport submit exited {done.returncode}: {done.stderr[-2000:]}\n"
-                               f"worker log:\n{log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"bulkimport submit exited {done.returncode}: {done.stderr[-2000:]}\n"
+                f"worker log:\n{log.read_text()[-2000:]}"
+            )
         job = json.loads(done.stdout)
     finally:
         launcher.stop(started)
@@ -403,9 +485,17 @@ def bulkimport_e2e(csv: Path, work: Path) -> Outcome:
         raise RuntimeError(f"job {job['id']} ended {job['status']}: {job.get('error')}")
     if not peaks:
         raise RuntimeError("found no worker child process to read its peak memory from")
-    return Outcome(seconds, max(peaks.values()), _rejected_lines(job["id"]),
-                   {"rows_total": job["rows_total"], "rows_valid": job["rows_valid"],
-                    "rows_rejected": job["rows_rejected"], "worker_processes_mb": list(peaks.values())})
+    return Outcome(
+        seconds,
+        max(peaks.values()),
+        _rejected_lines(job["id"]),
+        {
+            "rows_total": job["rows_total"],
+            "rows_valid": job["rows_valid"],
+            "rows_rejected": job["rows_rejected"],
+            "worker_processes_mb": list(peaks.values()),
+        },
+    )
 
 
 CONTENDERS: dict[str, Callable[[Path, Path], Outcome]] = {

@@ -90,8 +90,11 @@ def summarise(raw: Path, rate: int) -> str:
     def row(count: int, name: str) -> str:
         return f"{100 * count / total:6.1f}%  {count / rate:7.1f}s  {name}"
 
-    lines = [f"py-spy, {rate} samples/s, busy samples under {ROOT}: {total} ({total / rate:.1f}s of CPU-busy time)",
-             "", "by step:"]
+    lines = [
+        f"py-spy, {rate} samples/s, busy samples under {ROOT}: {total} ({total / rate:.1f}s of CPU-busy time)",
+        "",
+        "by step:",
+    ]
     lines += [row(n, name) for name, n in steps.most_common()]
     lines += ["", "by function, inclusive (top 40):"]
     lines += [row(n, name) for name, n in inclusive.most_common(40)]

@@ -55,10 +55,19 @@ def agreement(contenders: dict[str, dict], expected: set[int]) -> dict:
         missing, extra = sorted(expected - found), sorted(found - expected)
         agrees = not missing and not extra and entry["same_bad_lines_every_run"]
         entry["agrees"] = agrees
-        by[name] = {"agrees": agrees, "found": len(found), "missing": len(missing), "extra": len(extra),
-                    "missing_sample": missing[:10], "extra_sample": extra[:10]}
-    return {"expected_bad_lines": len(expected), "all_agree": bool(by) and all(v["agrees"] for v in by.values()),
-            "contenders": by}
+        by[name] = {
+            "agrees": agrees,
+            "found": len(found),
+            "missing": len(missing),
+            "extra": len(extra),
+            "missing_sample": missing[:10],
+            "extra_sample": extra[:10],
+        }
+    return {
+        "expected_bad_lines": len(expected),
+        "all_agree": bool(by) and all(v["agrees"] for v in by.values()),
+        "contenders": by,
+    }
 
 
 def commit_agreement(contenders: dict[str, dict]) -> dict | None:
@@ -67,15 +76,22 @@ def commit_agreement(contenders: dict[str, dict]) -> dict | None:
         return None
     keys = ("production_rows", "production_hash")
     same = all(ours["extra"].get(k) == plain["extra"].get(k) for k in keys)
-    return {"same_production": same, **{f"bulkimport_commit_{k}": ours["extra"].get(k) for k in keys},
-            **{f"duckdb_merge_{k}": plain["extra"].get(k) for k in keys}}
+    return {
+        "same_production": same,
+        **{f"bulkimport_commit_{k}": ours["extra"].get(k) for k in keys},
+        **{f"duckdb_merge_{k}": plain["extra"].get(k) for k in keys},
+    }
 
 
 def _verdict(ratio: float | None, limit: float) -> dict:
     if ratio is None:
         return {"holds": None}
-    return {"holds": ratio <= limit, "ratio": round(ratio, 2), "limit": limit,
-            "missed_by": None if ratio <= limit else round(ratio / limit, 2)}
+    return {
+        "holds": ratio <= limit,
+        "ratio": round(ratio, 2),
+        "limit": limit,
+        "missed_by": None if ratio <= limit else round(ratio / limit, 2),
+    }
 
 
 def goals(contenders: dict[str, dict], memory: dict | None) -> list[dict]:
@@ -85,21 +101,33 @@ def goals(contenders: dict[str, dict], memory: dict | None) -> list[dict]:
 
     stage, base = seconds("bulkimport_stage"), seconds("baseline_duckdb")
     found = []
-    found.append({"goal": f"bulkimport_stage within {STAGE_LIMIT}x of baseline_duckdb",
-                  **_verdict(stage / base if stage and base else None, STAGE_LIMIT)})
+    found.append(
+        {
+            "goal": f"bulkimport_stage within {STAGE_LIMIT}x of baseline_duckdb",
+            **_verdict(stage / base if stage and base else None, STAGE_LIMIT),
+        }
+    )
     for other in ("pandas_pandera", "frictionless"):
         theirs = seconds(other)
         entry = {"goal": f"bulkimport_stage faster than {other}"}
         if stage and theirs:
-            entry.update(holds=stage < theirs, ratio=round(stage / theirs, 2),
-                         missed_by=None if stage < theirs else round(stage / theirs, 2))
+            entry.update(
+                holds=stage < theirs,
+                ratio=round(stage / theirs, 2),
+                missed_by=None if stage < theirs else round(stage / theirs, 2),
+            )
         else:
-            entry.update(holds=None, note=f"{other} did not run: "
-                         + contenders.get(other, {}).get("reason", "not measured"))
+            entry.update(
+                holds=None, note=f"{other} did not run: " + contenders.get(other, {}).get("reason", "not measured")
+            )
         found.append(entry)
     commit, merge = seconds("bulkimport_commit"), seconds("duckdb_merge")
-    found.append({"goal": f"bulkimport_commit within {COMMIT_LIMIT}x of duckdb_merge",
-                  **_verdict(commit / merge if commit and merge else None, COMMIT_LIMIT)})
+    found.append(
+        {
+            "goal": f"bulkimport_commit within {COMMIT_LIMIT}x of duckdb_merge",
+            **_verdict(commit / merge if commit and merge else None, COMMIT_LIMIT),
+        }
+    )
     entry = {"goal": f"stage peak memory at the larger file no more than {MEMORY_LIMIT}x its peak at the smaller"}
     if memory and memory.get("ratio"):
         entry.update(_verdict(memory["ratio"], MEMORY_LIMIT), rows=memory["rows"])
@@ -114,17 +142,21 @@ def _fmt(value, pattern: str) -> str:
 
 
 def table(contenders: dict[str, dict]) -> str:
-    head = f"{'contender':<19} {'seconds':>9} {'rows/s':>11} {'peak RSS MB':>12} {'x baseline':>11} " \
-           f"{'bad rows':>9} {'agrees':>7}"
+    head = (
+        f"{'contender':<19} {'seconds':>9} {'rows/s':>11} {'peak RSS MB':>12} {'x baseline':>11} "
+        f"{'bad rows':>9} {'agrees':>7}"
+    )
     lines = [head, "-" * len(head)]
     for name, e in contenders.items():
         if e.get("status") != "ok":
             lines.append(f"{name:<19} {e.get('status', '?')}: {e.get('reason', '')}")
             continue
         agrees = "-" if "agrees" not in e else ("yes" if e["agrees"] else "NO")
-        lines.append(f"{name:<19} {e['seconds']:>9.2f} {_fmt(e['rows_per_s'], ',d'):>11} "
-                     f"{e['peak_rss_mb']:>12.0f} {_fmt(e.get('ratio_to_baseline'), '.2f'):>11} "
-                     f"{_fmt(e['bad_lines_found'], ',d'):>9} {agrees:>7}")
+        lines.append(
+            f"{name:<19} {e['seconds']:>9.2f} {_fmt(e['rows_per_s'], ',d'):>11} "
+            f"{e['peak_rss_mb']:>12.0f} {_fmt(e.get('ratio_to_baseline'), '.2f'):>11} "
+            f"{_fmt(e['bad_lines_found'], ',d'):>9} {agrees:>7}"
+        )
     return "\n".join(lines)
 
 

@@ -35,6 +35,23 @@ from bulkimport.errors import BulkImportError
 from bulkimport.workflow import approve, reject, submit, wait
 
 __all__ = [
-    "BulkImportError", "approve", "changes", "close", "connect", "diff", "events", "export", "history", "imports",
-    "job", "jobs", "production", "reject", "rejected", "snapshot", "staged", "submit", "wait",
+    "BulkImportError",
+    "approve",
+    "changes",
+    "close",
+    "connect",
+    "diff",
+    "events",
+    "export",
+    "history",
+    "imports",
+    "job",
+    "jobs",
+    "production",
+    "reject",
+    "rejected",
+    "snapshot",
+    "staged",
+    "submit",
+    "wait",
 ]

@@ -24,21 +24,39 @@ RETRIES = max(settings().max_attempts - 1, 0)
 
 # Validation reads a whole file: give it an hour. A bad file fails at once
 # (no retry); a crash or a busy lake is retried twice with backoff.
-@dramatiq.actor(actor_name="validate_and_stage", queue_name=QUEUE, time_limit=60 * MINUTE_MS,
-                max_retries=RETRIES, min_backoff=5_000, max_backoff=60_000)
+@dramatiq.actor(
+    actor_name="validate_and_stage",
+    queue_name=QUEUE,
+    time_limit=60 * MINUTE_MS,
+    max_retries=RETRIES,
+    min_backoff=5_000,
+    max_backoff=60_000,
+)
 def validate_and_stage(job_id: str) -> None:
     runner.validate_and_stage(job_id)
 
 
 # A MERGE of even millions of rows takes seconds; retries as above.
-@dramatiq.actor(actor_name="commit_to_production", queue_name=QUEUE, time_limit=30 * MINUTE_MS,
-                max_retries=RETRIES, min_backoff=5_000, max_backoff=60_000)
+@dramatiq.actor(
+    actor_name="commit_to_production",
+    queue_name=QUEUE,
+    time_limit=30 * MINUTE_MS,
+    max_retries=RETRIES,
+    min_backoff=5_000,
+    max_backoff=60_000,
+)
 def commit_to_production(job_id: str) -> None:
     runner.commit_to_production(job_id)
 
 
 # Revert touches only the rows one job wrote.
-@dramatiq.actor(actor_name="revert_commit", queue_name=QUEUE, time_limit=30 * MINUTE_MS,
-                max_retries=RETRIES, min_backoff=5_000, max_backoff=60_000)
+@dramatiq.actor(
+    actor_name="revert_commit",
+    queue_name=QUEUE,
+    time_limit=30 * MINUTE_MS,
+    max_retries=RETRIES,
+    min_backoff=5_000,
+    max_backoff=60_000,
+)
 def revert_commit(job_id: str) -> None:
     runner.revert_commit(job_id)

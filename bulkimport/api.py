@@ -96,8 +96,12 @@ def close() -> None:
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()}
+    return {
+        r[0]
+        for r in con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'lake'"
+        ).fetchall()
+    }
 
 
 def _ensure(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
@@ -178,8 +182,9 @@ def staged(job_id: str) -> duckdb.DuckDBPyRelation:
     """
     con, job_, dataset = _ready(job_id)
     columns = ", ".join(f'"{c}"' for c in dataset.columns)
-    return con.sql(f'SELECT line, brand, {columns} FROM staging."{dataset.name}"'
-                   f" WHERE job_id = {_lit(job_.id)} ORDER BY line")
+    return con.sql(
+        f'SELECT line, brand, {columns} FROM staging."{dataset.name}" WHERE job_id = {_lit(job_.id)} ORDER BY line'
+    )
 
 
 def rejected(job_id: str) -> duckdb.DuckDBPyRelation:
@@ -191,8 +196,10 @@ def rejected(job_id: str) -> duckdb.DuckDBPyRelation:
     >>> r.aggregate("reason, count(*) AS n", "reason").order("n DESC").df()
     """
     con, job_, _ = _ready(job_id)
-    return con.sql('SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows'
-                   f' WHERE job_id = {_lit(job_.id)} ORDER BY line, "column"')
+    return con.sql(
+        'SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows'
+        f' WHERE job_id = {_lit(job_.id)} ORDER BY line, "column"'
+    )
 
 
 def diff(job_id: str) -> review.Diff:
@@ -210,9 +217,12 @@ def diff(job_id: str) -> review.Diff:
     rows = changes(job_id)
     counts = dict(rows.aggregate("change, count(*)", "change").fetchall())
     per_column = dict(rows.select("unnest(changed_columns) AS c").aggregate("c, count(*)", "c").fetchall())
-    values = {"rows_to_insert": counts.get("insert", 0), "rows_to_update": counts.get("update", 0),
-              "rows_unchanged": counts.get("unchanged", 0),
-              "changed_columns": {c: per_column[c] for c in dataset.columns if c in per_column}}
+    values = {
+        "rows_to_insert": counts.get("insert", 0),
+        "rows_to_update": counts.get("update", 0),
+        "rows_unchanged": counts.get("unchanged", 0),
+        "changed_columns": {c: per_column[c] for c in dataset.columns if c in per_column},
+    }
     known = {f.name for f in dataclasses.fields(review.Diff)}
     return review.Diff(**{k: v for k, v in values.items() if k in known})
 
@@ -375,8 +385,9 @@ def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int
 # ---------------------------------------------------------------- production and history
 
 
-def production(dataset: str, brand: str | None = None, as_of: AsOf | None = None, *,
-               before_job: str | None = None) -> duckdb.DuckDBPyRelation:
+def production(
+    dataset: str, brand: str | None = None, as_of: AsOf | None = None, *, before_job: str | None = None
+) -> duckdb.DuckDBPyRelation:
     """Production rows of a dataset (optionally one brand), now or at another point in time.
 
     Each row carries ``brand``, the dataset's columns and ``job_id`` (the import that
@@ -421,8 +432,10 @@ def _who_when(con: duckdb.DuckDBPyConnection) -> str:
             actors = dict(con.execute(f"SELECT job_id, {actor} FROM audit.{table}").fetchall())
             rows += [f"({n}, {_lit(j)}, '{action}', {_lit(actors.get(j))})" for j, n in snapshots.items()]
     if not rows:
-        return ("SELECT NULL::BIGINT AS snapshot_id, NULL::VARCHAR AS job_id, NULL::VARCHAR AS action,"
-                " NULL::VARCHAR AS actor WHERE false")
+        return (
+            "SELECT NULL::BIGINT AS snapshot_id, NULL::VARCHAR AS job_id, NULL::VARCHAR AS action,"
+            " NULL::VARCHAR AS actor WHERE false"
+        )
     return f"SELECT * FROM (VALUES {', '.join(rows)}) AS m(snapshot_id, job_id, action, actor)"
 
 
@@ -440,8 +453,9 @@ def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.Duck
     """
     con = connect()
     _ensure(con, get_dataset(dataset) if dataset else _any_dataset())
-    filters = [f"l.{column} = {_lit(value)}" for column, value in (("dataset", dataset), ("brand", brand))
-               if value is not None]
+    filters = [
+        f"l.{column} = {_lit(value)}" for column, value in (("dataset", dataset), ("brand", brand)) if value is not None
+    ]
     where = (" WHERE " + " AND ".join(filters)) if filters else ""
     return con.sql(
         f"WITH m AS ({_who_when(con)}),"
@@ -492,8 +506,9 @@ def history(dataset: str, key: Any, brand: str | None = None) -> duckdb.DuckDBPy
     filters = [f'"{c}" = {_lit(v)}' for c, v in values.items()]
     if brand is not None:
         filters.append(f"brand = {_lit(brand)}")
-    same_row = " AND ".join(["x.snapshot_id = y.snapshot_id", "x.brand = y.brand",
-                             *(f'x."{c}" = y."{c}"' for c in ds.key)])
+    same_row = " AND ".join(
+        ["x.snapshot_id = y.snapshot_id", "x.brand = y.brand", *(f'x."{c}" = y."{c}"' for c in ds.key)]
+    )
     columns = ", ".join(f'n."{c}"' for c in ds.columns)
     # Per snapshot and row: what exists after it (insert, update_postimage) wins over what went (delete);
     # a delete and an insert of the same row in one snapshot (a revert restoring it) is an update.

@@ -14,8 +14,17 @@ from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
 
-JOB_COLUMNS = ("id", "dataset", "brand", "status", "rows_total", "rows_valid", "rows_rejected", "created_by",
-               "created_at")
+JOB_COLUMNS = (
+    "id",
+    "dataset",
+    "brand",
+    "status",
+    "rows_total",
+    "rows_valid",
+    "rows_rejected",
+    "created_by",
+    "created_at",
+)
 
 
 def _default_user() -> str:
@@ -79,8 +88,7 @@ def cmd_worker(args) -> int:
     os.execv(command[0], command)  # become the dramatiq worker: signals reach it directly
 
 
-_NAMED_CHARACTERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " ",
-                     "none": None}
+_NAMED_CHARACTERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " ", "none": None}
 
 
 def _character(value: str | None) -> str | None:
@@ -93,8 +101,14 @@ def _character(value: str | None) -> str | None:
 
 
 def _options(args) -> dict:
-    return {"delimiter": args.delimiter, "quote": args.quote, "escape": args.escape, "header_row": args.header_row,
-            "encoding": args.encoding, "sheet": args.sheet}
+    return {
+        "delimiter": args.delimiter,
+        "quote": args.quote,
+        "escape": args.escape,
+        "header_row": args.header_row,
+        "encoding": args.encoding,
+        "sheet": args.sheet,
+    }
 
 
 def _mapping(pairs: list[str] | None) -> dict[str, str] | None:
@@ -116,20 +130,35 @@ def cmd_preview(args) -> int:
     finally:
         workflow.discard_upload(upload)
     if args.json:
-        print(json.dumps({"dialect": found.dialect, "mapping": found.mapping, "suggestions": found.suggestions,
-                          "missing": found.missing, "ignored": found.ignored, "remembered": found.remembered}))
+        print(
+            json.dumps(
+                {
+                    "dialect": found.dialect,
+                    "mapping": found.mapping,
+                    "suggestions": found.suggestions,
+                    "missing": found.missing,
+                    "ignored": found.ignored,
+                    "remembered": found.remembered,
+                }
+            )
+        )
         return 0 if not found.missing else 2
     d = found.dialect
     if d.get("kind") == "xlsx":
         print(f"file: Excel workbook, header on row {d['header_line']}")
     else:
-        print(f"file: {d['encoding']}, delimiter {d['delimiter']!r}, quote {d['quote']!r}, "
-              f"escape {d['escape']!r}, header on line {d['header_line']}")
+        print(
+            f"file: {d['encoding']}, delimiter {d['delimiter']!r}, quote {d['quote']!r}, "
+            f"escape {d['escape']!r}, header on line {d['header_line']}"
+        )
     print("columns" + (" (the mapping chosen last time for this header)" if found.remembered else "") + ":")
     for name in found.header:
         target = found.mapping.get(name)
-        hint = f"   (did you mean {found.suggestions[name]}? --map '{name}={found.suggestions[name]}')" \
-            if name in found.suggestions else ""
+        hint = (
+            f"   (did you mean {found.suggestions[name]}? --map '{name}={found.suggestions[name]}')"
+            if name in found.suggestions
+            else ""
+        )
         print(f"  {name!r:30} -> {target or 'ignored'}{hint}")
     if found.missing:
         print(f"missing required column(s): {', '.join(found.missing)}", file=sys.stderr)
@@ -139,8 +168,14 @@ def cmd_preview(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    job = workflow.submit(args.file, dataset=args.dataset, brand=args.brand, created_by=args.user,
-                          options=_options(args), mapping=_mapping(args.map))
+    job = workflow.submit(
+        args.file,
+        dataset=args.dataset,
+        brand=args.brand,
+        created_by=args.user,
+        options=_options(args),
+        mapping=_mapping(args.map),
+    )
     if not args.json:
         print(f"job {job.id} queued", file=sys.stderr)
     if args.wait:
@@ -276,8 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--header-row", type=int, help="line number of the header (lines before it are skipped)")
         g.add_argument("--encoding", help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...")
         g.add_argument("--sheet", help="sheet of an .xlsx workbook (default: the first)")
-        g.add_argument("--map", action="append", metavar="'FILE COLUMN=column'",
-                       help="map a file column to a dataset column (repeatable); overrides header matching")
+        g.add_argument(
+            "--map",
+            action="append",
+            metavar="'FILE COLUMN=column'",
+            help="map a file column to a dataset column (repeatable); overrides header matching",
+        )
 
     p = add("preview", cmd_preview, "show how a file would be read: dialect, column mapping, first rows")
     p.add_argument("file")
@@ -338,8 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600)
 
     p = add("reap", cmd_reap, "re-send jobs whose worker died; fail jobs whose message was dead-lettered")
-    p.add_argument("--waiting-after", type=float, default=300,
-                   help="also re-send pending/approved jobs untouched for this many seconds (default 300)")
+    p.add_argument(
+        "--waiting-after",
+        type=float,
+        default=300,
+        help="also re-send pending/approved jobs untouched for this many seconds (default 300)",
+    )
 
     add("doctor", cmd_doctor, "check Redis, the lake, the registry and the workers; exit 1 if something is wrong")
 

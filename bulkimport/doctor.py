@@ -27,16 +27,34 @@ def _redis() -> list[Check]:
         client = progress.client()
         client.ping()
     except redis.RedisError as exc:
-        return [Check("redis", False, f"{url} unreachable: {exc}",
-                      "start it with `bulkimport up` (or `make run`), or set REDIS_URL")]
+        return [
+            Check(
+                "redis",
+                False,
+                f"{url} unreachable: {exc}",
+                "start it with `bulkimport up` (or `make run`), or set REDIS_URL",
+            )
+        ]
     checks = [Check("redis", True, f"{url} answers")]
     try:
         aof = client.config_get("appendonly").get("appendonly")
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-        checks.append(Check("redis persistence", aof == "yes", f"appendonly {aof}",
-                            "" if aof == "yes" else "queued jobs are lost on restart: set `appendonly yes`"))
-        checks.append(Check("redis eviction", policy == "noeviction", f"maxmemory-policy {policy}",
-                            "" if policy == "noeviction" else "Redis may drop queued messages: use noeviction"))
+        checks.append(
+            Check(
+                "redis persistence",
+                aof == "yes",
+                f"appendonly {aof}",
+                "" if aof == "yes" else "queued jobs are lost on restart: set `appendonly yes`",
+            )
+        )
+        checks.append(
+            Check(
+                "redis eviction",
+                policy == "noeviction",
+                f"maxmemory-policy {policy}",
+                "" if policy == "noeviction" else "Redis may drop queued messages: use noeviction",
+            )
+        )
     except redis.RedisError as exc:  # managed Redis often forbids CONFIG
         checks.append(Check("redis persistence", True, f"not checked ({exc})"))
     return checks
@@ -46,9 +64,14 @@ def _lake() -> list[Check]:
     try:
         with lake.session() as con:
             lake.write(con, lambda c: c.execute("CREATE SCHEMA IF NOT EXISTS audit"))
-        return [Check("extensions", True, "the lake's DuckDB extensions load from their packages"),
-                Check("lake", True, f"catalog {_without_password(settings().lake_catalog)} and data "
-                                    f"{settings().lake_data} writable")]
+        return [
+            Check("extensions", True, "the lake's DuckDB extensions load from their packages"),
+            Check(
+                "lake",
+                True,
+                f"catalog {_without_password(settings().lake_catalog)} and data {settings().lake_data} writable",
+            ),
+        ]
     except (duckdb.Error, BulkImportError, OSError) as exc:
         return [Check("lake", False, str(exc), "check BULKIMPORT_HOME / BULKIMPORT_LAKE_* and the extension packages")]
 
@@ -74,11 +97,22 @@ def _workers() -> list[Check]:
     waiting = sum(n for s, n in registry.count_by_status().items() if s in registry.IN_FLIGHT)
     live = health.workers_on_queue
     if live:
-        return [Check("workers", True, f"{len(live)} worker process(es) on queue {settings().queue!r}: "
-                      + ", ".join(w["id"] for w in live))]
-    return [Check("workers", waiting == 0 and health.queue_depth == 0,
-                  f"no worker consumes queue {settings().queue!r}; {waiting} job(s) waiting, "
-                  f"{health.queue_depth} message(s) queued", "start one: `bulkimport worker`")]
+        return [
+            Check(
+                "workers",
+                True,
+                f"{len(live)} worker process(es) on queue {settings().queue!r}: " + ", ".join(w["id"] for w in live),
+            )
+        ]
+    return [
+        Check(
+            "workers",
+            waiting == 0 and health.queue_depth == 0,
+            f"no worker consumes queue {settings().queue!r}; {waiting} job(s) waiting, "
+            f"{health.queue_depth} message(s) queued",
+            "start one: `bulkimport worker`",
+        )
+    ]
 
 
 def run() -> list[Check]:

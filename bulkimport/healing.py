@@ -24,9 +24,13 @@ from bulkimport.registry import APPROVED, COMMITTING, FAILED, PENDING, REVERTING
 log = logging.getLogger("bulkimport.healing")
 
 # Which message moves a job on from each state that waits for a worker.
-RESEND = {PENDING: dispatch.VALIDATE_AND_STAGE, VALIDATING: dispatch.VALIDATE_AND_STAGE,
-          APPROVED: dispatch.COMMIT_TO_PRODUCTION, COMMITTING: dispatch.COMMIT_TO_PRODUCTION,
-          REVERTING: dispatch.REVERT_COMMIT}
+RESEND = {
+    PENDING: dispatch.VALIDATE_AND_STAGE,
+    VALIDATING: dispatch.VALIDATE_AND_STAGE,
+    APPROVED: dispatch.COMMIT_TO_PRODUCTION,
+    COMMITTING: dispatch.COMMIT_TO_PRODUCTION,
+    REVERTING: dispatch.REVERT_COMMIT,
+}
 RUNNING = (VALIDATING, COMMITTING, REVERTING)
 LOCK_KEY = "bulkimport:reaper"
 
@@ -77,8 +81,7 @@ def reap(waiting_after_s: float = 300) -> ReapReport:
             log.warning("could not re-send job %s: %s", job.id, exc)
             continue
         report.resent.append(job.id)
-        log.info("job=%s status=%s re-sent %s (worker gone or never picked up)", job.id, job.status,
-                 RESEND[job.status])
+        log.info("job=%s status=%s re-sent %s (worker gone or never picked up)", job.id, job.status, RESEND[job.status])
     for message_id, message in dead_letters():
         job_id = message.args[0] if message.args else None
         try:

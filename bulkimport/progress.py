@@ -58,8 +58,14 @@ def read(job_id: str) -> dict:
 
 def beat(queues: list[str], threads: int) -> None:
     """Say this worker process is alive and which queues it consumes."""
-    value = {"id": worker_id(), "host": socket.gethostname(), "pid": os.getpid(), "queues": queues,
-             "threads": threads, "at": time.time()}
+    value = {
+        "id": worker_id(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "queues": queues,
+        "threads": threads,
+        "at": time.time(),
+    }
     client().set(_WORKER_KEY + worker_id(), json.dumps(value), ex=WORKER_TTL_S)
 
 

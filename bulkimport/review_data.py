@@ -41,8 +41,9 @@ class ReviewData:
     valid: pd.DataFrame  # the first staged rows, by line
 
 
-def for_review(job_id: str, *, with_diff: bool = True, updates_limit: int = 50, rejected_limit: int = 5_000,
-               valid_limit: int = 200) -> ReviewData:
+def for_review(
+    job_id: str, *, with_diff: bool = True, updates_limit: int = 50, rejected_limit: int = 5_000, valid_limit: int = 200
+) -> ReviewData:
     """Diff, update sample, rejected rows and the first valid rows of a job (one lake connection: opening one
     costs about half a second)."""
     job = registry.get(job_id)

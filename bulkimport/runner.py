@@ -56,9 +56,18 @@ class RetryLater(Exception):
 
 
 def _log(job: registry.Job, started: float, **extra) -> None:
-    fields = {"job": job.id, "dataset": job.dataset, "brand": job.brand, "status": job.status,
-              "rows_total": job.rows_total, "rows_valid": job.rows_valid, "rows_rejected": job.rows_rejected,
-              "attempt": job.attempts, "seconds": round(time.monotonic() - started, 3), **extra}
+    fields = {
+        "job": job.id,
+        "dataset": job.dataset,
+        "brand": job.brand,
+        "status": job.status,
+        "rows_total": job.rows_total,
+        "rows_valid": job.rows_valid,
+        "rows_rejected": job.rows_rejected,
+        "attempt": job.attempts,
+        "seconds": round(time.monotonic() - started, 3),
+        **extra,
+    }
     log.info(" ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
 
 
@@ -88,13 +97,22 @@ def _start(job_id: str, expected: tuple[str, ...], running: str) -> registry.Job
     """Claim the job for this attempt; None if it has moved on or a live worker has it."""
     job = registry.claim(job_id, expected, running, worker=_worker(), live_workers=_live_workers())
     if job is None:
-        log.info("job=%s is %s (claimed by %s); nothing to do for this message", job_id,
-                 registry.get(job_id).status, registry.get(job_id).claimed_by)
+        log.info(
+            "job=%s is %s (claimed by %s); nothing to do for this message",
+            job_id,
+            registry.get(job_id).status,
+            registry.get(job_id).claimed_by,
+        )
         return None
     limit = settings().max_attempts
     if job.attempts > limit:
-        registry.transition(job_id, running, FAILED, actor=_worker(),
-                            error=f"gave up after {_attempts(limit)}: {job.error or 'the worker stopped mid-job'}")
+        registry.transition(
+            job_id,
+            running,
+            FAILED,
+            actor=_worker(),
+            error=f"gave up after {_attempts(limit)}: {job.error or 'the worker stopped mid-job'}",
+        )
         return None
     return job
 
@@ -112,8 +130,9 @@ def _handle_failure(job: registry.Job, running: str, exc: Exception, started: fl
         failed = registry.transition(job.id, running, FAILED, actor=_worker(), error=reason)
         _log(failed, started, error=repr(reason))
         return
-    registry.transition(job.id, running, running, actor=_worker(),
-                    error=f"attempt {job.attempts} failed: {exc}", note="will retry")
+    registry.transition(
+        job.id, running, running, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}", note="will retry"
+    )
     raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
 
 
@@ -128,9 +147,15 @@ def validate_and_stage(job_id: str) -> None:
     try:
         # An upload in object storage (workers on several hosts) is read from a local download.
         with lake.session() as con, lake.local_copy(job.file_path) as path:
-            counts = stage_file(con, job, dataset, path, settings().chunk_rows,
-                                on_progress=_progress_or_stop(job.id),
-                                remembered=lambda header: registry.remembered_mapping(job.dataset, header))
+            counts = stage_file(
+                con,
+                job,
+                dataset,
+                path,
+                settings().chunk_rows,
+                on_progress=_progress_or_stop(job.id),
+                remembered=lambda header: registry.remembered_mapping(job.dataset, header),
+            )
     except Cancelled:
         with lake.session() as con:
             drop_job_rows(con, job, dataset)
@@ -142,11 +167,29 @@ def validate_and_stage(job_id: str) -> None:
         return
     if job.mapping:  # set at submit only when the user chose it: offer it for the next file like this one
         registry.remember_mapping(job.dataset, counts.dialect["header"], job.mapping)
-    job = registry.transition(job.id, VALIDATING, STAGED, actor=_worker(), error=None, attempts=0,
-                          rows_total=counts.rows_total, rows_valid=counts.rows_valid,
-                          rows_rejected=counts.rows_rejected, dialect=counts.dialect, mapping=counts.mapping)
-    progress.publish(job.id, {"phase": "staged", "rows_read": counts.rows_total, "rows_valid": counts.rows_valid,
-                              "rows_rejected": counts.rows_rejected, "bytes_read": job.file_bytes})
+    job = registry.transition(
+        job.id,
+        VALIDATING,
+        STAGED,
+        actor=_worker(),
+        error=None,
+        attempts=0,
+        rows_total=counts.rows_total,
+        rows_valid=counts.rows_valid,
+        rows_rejected=counts.rows_rejected,
+        dialect=counts.dialect,
+        mapping=counts.mapping,
+    )
+    progress.publish(
+        job.id,
+        {
+            "phase": "staged",
+            "rows_read": counts.rows_total,
+            "rows_valid": counts.rows_valid,
+            "rows_rejected": counts.rows_rejected,
+            "bytes_read": job.file_bytes,
+        },
+    )
     _log(job, started)
 
 
@@ -161,23 +204,36 @@ def commit_to_production(job_id: str) -> None:
         with lake.session() as con:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
     except ApprovalOutdated as exc:
-        job = registry.transition(job.id, COMMITTING, STAGED, actor=_worker(), error=str(exc),
-                                  approved_by=None, approval={**(job.approval or {}), "outdated": True},
-                                  attempts=0, note="approval outdated")
+        job = registry.transition(
+            job.id,
+            COMMITTING,
+            STAGED,
+            actor=_worker(),
+            error=str(exc),
+            approved_by=None,
+            approval={**(job.approval or {}), "outdated": True},
+            attempts=0,
+            note="approval outdated",
+        )
         progress.publish(job.id, {"phase": "staged"})
         _log(job, started, error=repr(str(exc)))
         return
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, COMMITTING, exc, started)
         return
-    job = registry.transition(job.id, COMMITTING, COMMITTED, actor=_worker(), error=None, attempts=0,
-                          rows_inserted=result.rows_inserted, rows_updated=result.rows_updated,
-                          note="already in the ledger" if result.already_committed else None)
+    job = registry.transition(
+        job.id,
+        COMMITTING,
+        COMMITTED,
+        actor=_worker(),
+        error=None,
+        attempts=0,
+        rows_inserted=result.rows_inserted,
+        rows_updated=result.rows_updated,
+        note="already in the ledger" if result.already_committed else None,
+    )
     progress.publish(job.id, {"phase": "committed"})
     _log(job, started, inserted=result.rows_inserted, updated=result.rows_updated)
-
-
-
 
 
 def revert_commit(job_id: str) -> None:
@@ -189,15 +245,22 @@ def revert_commit(job_id: str) -> None:
         with lake.session() as con:
             result = revert_job(con, job, get_dataset(job.dataset), _reverted_by(job))
     except RevertRefused as exc:
-        job = registry.transition(job.id, REVERTING, COMMITTED, actor=_worker(), error=str(exc),
-                                  attempts=0, note="revert refused")
+        job = registry.transition(
+            job.id, REVERTING, COMMITTED, actor=_worker(), error=str(exc), attempts=0, note="revert refused"
+        )
         _log(job, started, error=repr(str(exc)))
         return
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, REVERTING, exc, started)
         return
-    job = registry.transition(job.id, REVERTING, REVERTED, actor=_worker(), error=None,
-                              note=f"{result.rows_deleted} rows removed, {result.rows_restored} restored")
+    job = registry.transition(
+        job.id,
+        REVERTING,
+        REVERTED,
+        actor=_worker(),
+        error=None,
+        note=f"{result.rows_deleted} rows removed, {result.rows_restored} restored",
+    )
     _log(job, started, deleted=result.rows_deleted, restored=result.rows_restored)
 
 

@@ -78,13 +78,27 @@ REVIEW_DOWNLOAD_REJECTED = "bi_review_download_rejected"
 FLASH = "bi_flash"  # messages from button callbacks, shown once on the next render
 
 STATUS_COLOURS = {
-    PENDING: "orange", VALIDATING: "blue", STAGED: "violet", APPROVED: "blue", COMMITTING: "blue",
-    COMMITTED: "green", FAILED: "red", REJECTED: "red", CANCELLED: "gray", REVERTED: "gray",
+    PENDING: "orange",
+    VALIDATING: "blue",
+    STAGED: "violet",
+    APPROVED: "blue",
+    COMMITTING: "blue",
+    COMMITTED: "green",
+    FAILED: "red",
+    REJECTED: "red",
+    CANCELLED: "gray",
+    REVERTED: "gray",
 }
 STATUS_ICONS = {
-    PENDING: ":material/schedule:", VALIDATING: ":material/sync:", STAGED: ":material/rate_review:",
-    APPROVED: ":material/thumb_up:", COMMITTING: ":material/sync:", COMMITTED: ":material/check_circle:",
-    FAILED: ":material/error:", REJECTED: ":material/block:", CANCELLED: ":material/cancel:",
+    PENDING: ":material/schedule:",
+    VALIDATING: ":material/sync:",
+    STAGED: ":material/rate_review:",
+    APPROVED: ":material/thumb_up:",
+    COMMITTING: ":material/sync:",
+    COMMITTED: ":material/check_circle:",
+    FAILED: ":material/error:",
+    REJECTED: ":material/block:",
+    CANCELLED: ":material/cancel:",
     REVERTED: ":material/undo:",
 }
 # Cell colours for the status column (light tints with dark text: readable in both themes).
@@ -96,10 +110,21 @@ _CELL_STYLES = {
     "red": "background-color: #ffd9d9; color: #8a1111",
     "gray": "background-color: #e6e8eb; color: #3a3f45",
 }
-JOB_COLUMNS = ("id", "dataset", "brand", "status", "rows_total", "rows_valid", "rows_rejected", "created_by",
-               "created_at", "error")
+JOB_COLUMNS = (
+    "id",
+    "dataset",
+    "brand",
+    "status",
+    "rows_total",
+    "rows_valid",
+    "rows_rejected",
+    "created_by",
+    "created_at",
+    "error",
+)
 
 # ---------------------------------------------------------------- health banner
+
 
 def health_banner() -> None:
     """Say loudly when Redis is down or no worker consumes the queue. Runs on every page."""
@@ -157,12 +182,15 @@ def nothing_consumes(job: registry.Job) -> str | None:
     """Right after sending work: what to say if no worker will pick it up (the banner catches up later)."""
     health = progress.health()
     if health.redis_ok and not health.workers_on_queue:
-        return (f"Job {job.id} is queued, but **no worker consumes the queue `{settings().queue}`**: it stays "
-                f"{job.status} until one starts (`bulkimport worker`, or `make run`).")
+        return (
+            f"Job {job.id} is queued, but **no worker consumes the queue `{settings().queue}`**: it stays "
+            f"{job.status} until one starts (`bulkimport worker`, or `make run`)."
+        )
     return None
 
 
 # ---------------------------------------------------------------- jobs
+
 
 def status_badge(status: str) -> None:
     st.badge(status, color=STATUS_COLOURS.get(status, "gray"), icon=STATUS_ICONS.get(status))
@@ -227,13 +255,16 @@ def job_progress(job: registry.Job) -> None:
     rows = values.get("rows_read")
     counts = ""
     if rows is not None:
-        counts = (f", {rows:,} rows read ({values.get('rows_valid') or 0:,} valid, "
-                  f"{values.get('rows_rejected') or 0:,} rejected)")
+        counts = (
+            f", {rows:,} rows read ({values.get('rows_valid') or 0:,} valid, "
+            f"{values.get('rows_rejected') or 0:,} rejected)"
+        )
     size = f", {_size(done)} of {_size(total)}" if total else ""
     st.progress(fraction, text=f"{job.id}: {values.get('phase', job.status)}{counts}{size}")
 
 
 # ---------------------------------------------------------------- login
+
 
 def oidc_configured() -> bool:
     """True when .streamlit/secrets.toml has an [auth] section: log in through st.login, not passwords."""
@@ -322,17 +353,25 @@ def login_form() -> None:
 def _oidc_login() -> None:
     if st.user.is_logged_in:  # signed in at the provider, but no bulkimport user matches
         email = st.user.get("email") or st.user.get("name") or "this account"
-        st.error(f"You are signed in as **{email}**, but no bulkimport user matches it. Ask an admin to add one "
-                 f"(`bulkimport users add {email} --role analyst --brands ...`) or to map the address in "
-                 "`[oidc_users]` of `.streamlit/secrets.toml`.")
+        st.error(
+            f"You are signed in as **{email}**, but no bulkimport user matches it. Ask an admin to add one "
+            f"(`bulkimport users add {email} --role analyst --brands ...`) or to map the address in "
+            "`[oidc_users]` of `.streamlit/secrets.toml`."
+        )
         st.button("Log out", key=LOGOUT, on_click=st.logout, icon=":material/logout:")
         return
     auth = st.secrets["auth"]
     providers = [name for name, value in auth.items() if isinstance(value, Mapping)]
     for provider in providers or [None]:
         label = f"Log in with {provider}" if provider else "Log in"
-        st.button(label, type="primary", key=f"{LOGIN_SUBMIT}_{provider or 'oidc'}", on_click=st.login,
-                  args=(provider,) if provider else (), icon=":material/login:")
+        st.button(
+            label,
+            type="primary",
+            key=f"{LOGIN_SUBMIT}_{provider or 'oidc'}",
+            on_click=st.login,
+            args=(provider,) if provider else (),
+            icon=":material/login:",
+        )
 
 
 def resume_link(pages: list) -> None:
@@ -354,8 +393,17 @@ def _forget_session() -> None:
     stored = st.session_state.pop(UPLOAD_STORED, None)
     if stored:
         workflow.discard_upload(stored[1])
-    for key in (USER, LAST_UPLOAD, UPLOAD_SUBMITTED, UPLOAD_PREVIEWS, UPLOAD_MAPPING_BASE, UPLOAD_BRAND, JOBS_BRAND,
-                REVIEW_JOB, REVIEW_REASON):
+    for key in (
+        USER,
+        LAST_UPLOAD,
+        UPLOAD_SUBMITTED,
+        UPLOAD_PREVIEWS,
+        UPLOAD_MAPPING_BASE,
+        UPLOAD_BRAND,
+        JOBS_BRAND,
+        REVIEW_JOB,
+        REVIEW_REASON,
+    ):
         st.session_state.pop(key, None)
 
 
@@ -372,6 +420,7 @@ def may_enter_any_brand(user: users.User) -> bool:
 
 
 # ---------------------------------------------------------------- upload preview
+
 
 def preview(upload: workflow.Upload, dataset: str, options: dict, mapping: dict | None) -> workflow.Preview:
     """workflow.preview, remembered for the session: a rerun must not read the file again."""
@@ -407,6 +456,7 @@ def sheet_names(upload: workflow.Upload) -> list[str]:
 
 # ---------------------------------------------------------------- review helpers
 
+
 def changes_side_by_side(before: pd.DataFrame, after: pd.DataFrame, key: list[str]):
     """Before/after rows interleaved (one pair per key), changed cells highlighted: a pandas Styler."""
     rows = []
@@ -437,6 +487,7 @@ def error_with_details(error: str, *, failed: bool) -> None:
 
 
 # ---------------------------------------------------------------- messages
+
 
 def flash(kind: str, text: str) -> None:
     """Queue a message (from a button callback) for the next render."""

@@ -80,8 +80,7 @@ def get(name: str) -> User:
     """The user called ``name``; NotAllowed with a hint if there is none."""
     users = _load()
     if not users:
-        raise NotAllowed("no users are configured; add one with "
-                         "`bulkimport users add NAME --role admin --brands '*'`")
+        raise NotAllowed("no users are configured; add one with `bulkimport users add NAME --role admin --brands '*'`")
     if name not in users:
         raise NotAllowed(f"unknown user {name!r}; `bulkimport users list` shows who exists")
     return _user(name, users[name])
@@ -144,8 +143,7 @@ def require_review(user: User, brand: str, created_by: str | None = None, action
     if not user.sees(brand):
         raise NotAllowed(f"{user.name} may not {action} jobs of brand {brand!r}")
     if action == "approve" and created_by == user.name:
-        raise NotAllowed(f"{user.name} uploaded this job and so may not approve it: "
-                         "a second person must (four eyes)")
+        raise NotAllowed(f"{user.name} uploaded this job and so may not approve it: a second person must (four eyes)")
 
 
 def require_view(user: User, brand: str) -> None:

@@ -50,8 +50,10 @@ def safe_file_name(name: str) -> str:
 
 
 def _too_large(name: str, max_bytes: int) -> UploadTooLarge:
-    return UploadTooLarge(f"{name} is larger than the upload limit of {max_bytes / 2**20:.0f} MB "
-                          "(BULKIMPORT_UPLOAD_MAX_MB); submit big files with `bulkimport submit`")
+    return UploadTooLarge(
+        f"{name} is larger than the upload limit of {max_bytes / 2**20:.0f} MB "
+        "(BULKIMPORT_UPLOAD_MAX_MB); submit big files with `bulkimport submit`"
+    )
 
 
 def _store(source: Path | BinaryIO, target: Path, max_bytes: int | None = None) -> tuple[str, int]:
@@ -156,8 +158,9 @@ class Preview:
     sample: pd.DataFrame
 
 
-def preview(upload: Upload, dataset: str, options: dict | None = None, mapping: dict[str, str] | None = None,
-            rows: int = 10) -> Preview:
+def preview(
+    upload: Upload, dataset: str, options: dict | None = None, mapping: dict[str, str] | None = None, rows: int = 10
+) -> Preview:
     """Read the header and first rows the way the worker will; FileRefused if nothing can be read.
 
     Proposes the mapping last chosen for this header, if any, else the automatic one.
@@ -168,18 +171,32 @@ def preview(upload: Upload, dataset: str, options: dict | None = None, mapping: 
     def remembered(header):
         return registry.remembered_mapping(dataset, header)
 
-    source = read.open_source(upload.path, ds, upload.file_name, options, mapping, remembered=remembered,
-                              refuse=False)
+    source = read.open_source(upload.path, ds, upload.file_name, options, mapping, remembered=remembered, refuse=False)
     first = next(read.read_chunks(upload.path, ds, rows, source, sheet=options.get("sheet")), None)
     sample = first.frame.reset_index() if first is not None else pd.DataFrame(columns=["line", *ds.columns])
     match = source.match
-    return Preview(describe(source), match.header, match.mapping, match.suggestions, match.missing, match.extra,
-                   source.remembered, sample)
+    return Preview(
+        describe(source),
+        match.header,
+        match.mapping,
+        match.suggestions,
+        match.missing,
+        match.extra,
+        source.remembered,
+        sample,
+    )
 
 
-def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, created_by: str,
-           file_name: str | None = None, options: dict | None = None, mapping: dict[str, str] | None = None
-           ) -> registry.Job:
+def submit(
+    source: Path | str | BinaryIO | Upload,
+    *,
+    dataset: str,
+    brand: str,
+    created_by: str,
+    file_name: str | None = None,
+    options: dict | None = None,
+    mapping: dict[str, str] | None = None,
+) -> registry.Job:
     """Store the file, record a pending job and send ``validate_and_stage``.
 
     ``options`` override what is detected (encoding, delimiter, quote, escape,
@@ -199,13 +216,23 @@ def submit(source: Path | str | BinaryIO | Upload, *, dataset: str, brand: str, 
     if mapping:
         wrong = {c for c in mapping.values() if c and c not in ds.columns}
         if wrong:
-            raise BulkImportError(f"mapping names unknown column(s) {sorted(wrong)}; "
-                                  f"dataset {dataset!r} has {', '.join(ds.columns)}")
+            raise BulkImportError(
+                f"mapping names unknown column(s) {sorted(wrong)}; dataset {dataset!r} has {', '.join(ds.columns)}"
+            )
     upload = source if isinstance(source, Upload) else store_upload(source, file_name)
     # With the lake's data in object storage the file goes there too, for workers on other hosts.
-    job = registry.create(job_id=upload.job_id, dataset=dataset, brand=brand, file_name=upload.file_name,
-                          file_path=lake.keep_upload(upload.path, upload.job_id), file_sha256=upload.sha256,
-                          file_bytes=upload.size, created_by=created_by, options=options, mapping=mapping)
+    job = registry.create(
+        job_id=upload.job_id,
+        dataset=dataset,
+        brand=brand,
+        file_name=upload.file_name,
+        file_path=lake.keep_upload(upload.path, upload.job_id),
+        file_sha256=upload.sha256,
+        file_bytes=upload.size,
+        created_by=created_by,
+        options=options,
+        mapping=mapping,
+    )
     try:
         dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
     except DispatchError as exc:
@@ -221,8 +248,11 @@ def review_state(job: registry.Job) -> dict:
     with lake.session() as con:
         lake.ensure_tables(con, dataset)
         counts = review.diff(con, job, dataset)
-        return {"diff": counts.to_dict(), "snapshot": review.current_snapshot(con),
-                "fingerprint": review.fingerprint(con, job, dataset)}
+        return {
+            "diff": counts.to_dict(),
+            "snapshot": review.current_snapshot(con),
+            "fingerprint": review.fingerprint(con, job, dataset),
+        }
 
 
 def approve(job_id: str, *, approved_by: str) -> registry.Job:
@@ -238,13 +268,22 @@ def approve(job_id: str, *, approved_by: str) -> registry.Job:
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
     approval = {**review_state(job), "by": approved_by, "at": registry.now()}
-    job = registry.transition(job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None,
-                              approval=approval)
+    job = registry.transition(
+        job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None, approval=approval
+    )
     try:
         dispatch.send(dispatch.COMMIT_TO_PRODUCTION, job.id)
     except DispatchError as exc:
-        registry.transition(job_id, APPROVED, STAGED, actor=approved_by, approved_by=None, approval=None,
-                            error=f"approval undone: {exc}", note="commit not queued")
+        registry.transition(
+            job_id,
+            APPROVED,
+            STAGED,
+            actor=approved_by,
+            approved_by=None,
+            approval=None,
+            error=f"approval undone: {exc}",
+            note="commit not queued",
+        )
         raise
     return job
 
@@ -255,8 +294,7 @@ def reject(job_id: str, *, rejected_by: str, reason: str = "") -> registry.Job:
     users.require_review(users.get(rejected_by), job.brand, action="reject")
     if not reason.strip():
         raise BulkImportError("say why the job is rejected (a reason is required)")
-    return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=f"rejected: {reason}",
-                               note=reason)
+    return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=f"rejected: {reason}", note=reason)
 
 
 def revert(job_id: str, *, reverted_by: str) -> registry.Job:
@@ -282,8 +320,9 @@ def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
     user = users.get(cancelled_by)
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="cancel")
-    return registry.transition(job_id, (PENDING, VALIDATING), CANCELLED, actor=cancelled_by,
-                               error=f"cancelled by {cancelled_by}")
+    return registry.transition(
+        job_id, (PENDING, VALIDATING), CANCELLED, actor=cancelled_by, error=f"cancelled by {cancelled_by}"
+    )
 
 
 def retry(job_id: str, *, retried_by: str) -> registry.Job:
@@ -297,7 +336,8 @@ def retry(job_id: str, *, retried_by: str) -> registry.Job:
     before = [e.from_status for e in registry.events(job_id) if e.to_status == FAILED][-1]
     resume = {COMMITTING: APPROVED, APPROVED: APPROVED, REVERTING: REVERTING}.get(before, PENDING)
     actor = {APPROVED: dispatch.COMMIT_TO_PRODUCTION, REVERTING: dispatch.REVERT_COMMIT}.get(
-        resume, dispatch.VALIDATE_AND_STAGE)
+        resume, dispatch.VALIDATE_AND_STAGE
+    )
     job = registry.transition(job_id, FAILED, resume, actor=retried_by, error=None, attempts=0, note="retry")
     try:
         dispatch.send(actor, job.id)
@@ -314,8 +354,14 @@ def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
     return registry.list_jobs(**filters, brands=None if everything else user.brands)
 
 
-def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 600, poll: float = 0.25,
-         on_change=None, on_poll=None) -> registry.Job:
+def wait(
+    job_id: str,
+    until: Iterable[str] = (STAGED, *FINAL),
+    timeout: float = 600,
+    poll: float = 0.25,
+    on_change=None,
+    on_poll=None,
+) -> registry.Job:
     """Block until the job reaches one of ``until``; TimeoutError names the state it is stuck in.
 
     ``on_change(job)`` runs when the status changes, ``on_poll(job)`` on every poll.
@@ -333,6 +379,7 @@ def wait(job_id: str, until: Iterable[str] = (STAGED, *FINAL), timeout: float = 
         if job.status in until:
             return job
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} is still {job.status} after {timeout:.0f}s; is a worker running? "
-                               "(`bulkimport worker`)")
+            raise TimeoutError(
+                f"job {job_id} is still {job.status} after {timeout:.0f}s; is a worker running? (`bulkimport worker`)"
+            )
         time.sleep(poll)

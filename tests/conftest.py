@@ -89,15 +89,22 @@ class Workers:
         log = open(self.home / f"worker-{len(self.processes)}.log", "wb")
         # A session of its own, so a test can kill the worker and its forked processes at once.
         process = subprocess.Popen(
-            launcher.worker_command(processes, threads), env=dict(os.environ), stdout=log, stderr=log, cwd=REPO,
+            launcher.worker_command(processes, threads),
+            env=dict(os.environ),
+            stdout=log,
+            stderr=log,
+            cwd=REPO,
             start_new_session=True,
         )
         self.processes.append(process)
         deadline = time.monotonic() + 30
         from bulkimport import progress
 
-        while wait and not any(w["pid"] != process.pid and w["host"] for w in progress.health().workers_on_queue
-                               if _child_of(w["pid"], process.pid)):
+        while wait and not any(
+            w["pid"] != process.pid and w["host"]
+            for w in progress.health().workers_on_queue
+            if _child_of(w["pid"], process.pid)
+        ):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start; see {log.name}:\n" + Path(log.name).read_text()[-3000:])
             time.sleep(0.1)
@@ -136,8 +143,14 @@ def worker(workers):
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real `bulkimport` command in a subprocess with the test's environment."""
-    result = subprocess.run([sys.executable, "-m", "bulkimport", *args], capture_output=True, text=True,
-                            env=dict(os.environ), cwd=REPO, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "bulkimport", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=REPO,
+        timeout=300,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"bulkimport {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
@@ -201,12 +214,12 @@ class PostgresServer:
 
     def start(self) -> None:
         data = self.dir / "data"
-        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync")
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-o", options, "-w",
-                  "start")
+        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-o", options, "-w", "start")
 
     def url(self, database: str = "postgres", host: str = "127.0.0.1") -> str:
         return f"postgresql://postgres@{host}:{self.port}/{database}"
@@ -276,8 +289,9 @@ class S3Server:
         import socket
 
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                             str(self.port)], stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -291,8 +305,13 @@ class S3Server:
     def create_bucket(self, name: str) -> None:
         import boto3
 
-        boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="test",
-                     aws_secret_access_key="test").create_bucket(Bucket=name)
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        ).create_bucket(Bucket=name)
 
     def stop(self) -> None:
         if self.process:

@@ -30,9 +30,17 @@ def private_lake(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def make_job(path: Path, job_id: str, options: dict | None = None) -> registry.Job:
-    return registry.create(job_id=job_id, dataset="products", brand="acme", file_name=path.name, file_path=str(path),
-                           file_sha256="0" * 64, file_bytes=path.stat().st_size, created_by="ana",
-                           options=options or None)
+    return registry.create(
+        job_id=job_id,
+        dataset="products",
+        brand="acme",
+        file_name=path.name,
+        file_path=str(path),
+        file_sha256="0" * 64,
+        file_bytes=path.stat().st_size,
+        created_by="ana",
+        options=options or None,
+    )
 
 
 def staged_values(con: duckdb.DuckDBPyConnection, job: registry.Job, dataset: Dataset) -> list[dict]:

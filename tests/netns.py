@@ -82,14 +82,32 @@ class Namespace:
     def argv(self, *argv: str, hostname: str | None = None) -> list[str]:
         """``argv`` run inside; with ``hostname``, in a UTS namespace of its own that has that host name."""
         if hostname:
-            return ["ip", "netns", "exec", self.name, "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"',
-                    hostname, *argv]
+            return [
+                "ip",
+                "netns",
+                "exec",
+                self.name,
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                'hostname "$0" && exec "$@"',
+                hostname,
+                *argv,
+            ]
         return ["ip", "netns", "exec", self.name, *argv]
 
     def popen(self, argv: list[str], env: dict, log: Path, hostname: str | None = None, **kwargs) -> subprocess.Popen:
         with open(log, "ab") as out:
-            return subprocess.Popen(self.argv(*argv, hostname=hostname), env=env, stdout=out, stderr=out, cwd=REPO,
-                                    start_new_session=True, **kwargs)
+            return subprocess.Popen(
+                self.argv(*argv, hostname=hostname),
+                env=env,
+                stdout=out,
+                stderr=out,
+                cwd=REPO,
+                start_new_session=True,
+                **kwargs,
+            )
 
     def pids(self) -> list[int]:
         if not self.created:
@@ -126,9 +144,17 @@ class Agent:
     def __init__(self, namespace: Namespace, env: dict, log: Path):
         self.log = log
         with open(log, "ab") as err:
-            self.process = subprocess.Popen(namespace.argv(sys.executable, "-m", "tests.netns", "agent"), env=env,
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=REPO,
-                                            start_new_session=True, text=True, bufsize=1)
+            self.process = subprocess.Popen(
+                namespace.argv(sys.executable, "-m", "tests.netns", "agent"),
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=REPO,
+                start_new_session=True,
+                text=True,
+                bufsize=1,
+            )
         self.replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.call("ping", timeout=120)
@@ -185,22 +211,32 @@ def _ops() -> dict:
 
     def running() -> list[dict]:
         """Jobs being validated: id, claimed_by and rows read so far."""
-        return [{"id": j.id, "claimed_by": j.claimed_by, "rows_read": progress.read(j.id).get("rows_read", 0)}
-                for j in registry.list_jobs(status=registry.VALIDATING, limit=10_000)]
+        return [
+            {"id": j.id, "claimed_by": j.claimed_by, "rows_read": progress.read(j.id).get("rows_read", 0)}
+            for j in registry.list_jobs(status=registry.VALIDATING, limit=10_000)
+        ]
 
     def events(job_ids: list[str]) -> dict:
-        return {j: [{"actor": e.actor, "from": e.from_status, "to": e.to_status, "note": e.note, "at": e.at}
-                    for e in registry.events(j)] for j in job_ids}
+        return {
+            j: [
+                {"actor": e.actor, "from": e.from_status, "to": e.to_status, "note": e.note, "at": e.at}
+                for e in registry.events(j)
+            ]
+            for j in job_ids
+        }
 
     def staging_counts(job_ids: list[str]) -> dict:
         """job id -> [staged rows, distinct lines, distinct keys, rejected lines]."""
         out = {}
         with session() as con:
             for j in job_ids:
-                staged = con.execute("SELECT count(*), count(DISTINCT line), count(DISTINCT sku) FROM "
-                                     "staging.products WHERE job_id = ?", [j]).fetchone()
-                rejected = con.execute("SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?",
-                                       [j]).fetchone()
+                staged = con.execute(
+                    "SELECT count(*), count(DISTINCT line), count(DISTINCT sku) FROM staging.products WHERE job_id = ?",
+                    [j],
+                ).fetchone()
+                rejected = con.execute(
+                    "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", [j]
+                ).fetchone()
                 out[j] = [*staged, rejected[0]]
         return out
 
@@ -218,9 +254,20 @@ def _ops() -> dict:
     def queue_depth() -> int:
         return progress.health().queue_depth
 
-    return {"ping": lambda: "pong", "submit": submit, "approve": approve, "jobs": jobs, "running": running,
-            "events": events, "staging_counts": staging_counts, "init_lake": init_lake, "workers": workers,
-            "queue_depth": queue_depth, "production": production_rows, "ledger": ledger_order}
+    return {
+        "ping": lambda: "pong",
+        "submit": submit,
+        "approve": approve,
+        "jobs": jobs,
+        "running": running,
+        "events": events,
+        "staging_counts": staging_counts,
+        "init_lake": init_lake,
+        "workers": workers,
+        "queue_depth": queue_depth,
+        "production": production_rows,
+        "ledger": ledger_order,
+    }
 
 
 def agent_main() -> None:

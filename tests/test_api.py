@@ -48,19 +48,39 @@ def imp(con, tmp_path):
         path = source if isinstance(source, Path) else tmp_path / f"{job_id}.csv"
         if not isinstance(source, Path):
             path.write_text(HEADER + source, encoding="utf-8")
-        job = registry.create(job_id=job_id, dataset="products", brand=brand, file_name=path.name,
-                              file_path=str(path), file_sha256="0" * 64, file_bytes=path.stat().st_size,
-                              created_by="ana")
+        job = registry.create(
+            job_id=job_id,
+            dataset="products",
+            brand=brand,
+            file_name=path.name,
+            file_path=str(path),
+            file_sha256="0" * 64,
+            file_bytes=path.stat().st_size,
+            created_by="ana",
+        )
         registry.transition(job_id, "pending", "validating", actor="test")
         counts = stage_file(con, job, PRODUCTS, path, 1000)
-        registry.transition(job_id, "validating", "staged", actor="test", rows_total=counts.rows_total,
-                            rows_valid=counts.rows_valid, rows_rejected=counts.rows_rejected)
+        registry.transition(
+            job_id,
+            "validating",
+            "staged",
+            actor="test",
+            rows_total=counts.rows_total,
+            rows_valid=counts.rows_valid,
+            rows_rejected=counts.rows_rejected,
+        )
         if commit:
             registry.transition(job_id, "staged", "approved", actor="olga", approved_by="olga")
             registry.transition(job_id, "approved", "committing", actor="test")
             result = commit_job(con, registry.get(job_id), PRODUCTS, "olga")
-            registry.transition(job_id, "committing", "committed", actor="test", rows_inserted=result.rows_inserted,
-                                rows_updated=result.rows_updated)
+            registry.transition(
+                job_id,
+                "committing",
+                "committed",
+                actor="test",
+                rows_inserted=result.rows_inserted,
+                rows_updated=result.rows_updated,
+            )
         return registry.get(job_id)
 
     return run
@@ -147,8 +167,11 @@ def test_changes_show_each_row_with_its_production_value_before(three_imports):
     assert pd.isna(pending.iloc[1]["price_before"])
     # Once committed, a job is compared with production just before its commit.
     done = bi.changes("second").df()
-    assert done[["change", "sku"]].values.tolist() == [["update", "AB-0001"], ["unchanged", "AB-0002"],
-                                                       ["insert", "AB-0003"]]
+    assert done[["change", "sku"]].values.tolist() == [
+        ["update", "AB-0001"],
+        ["unchanged", "AB-0002"],
+        ["insert", "AB-0003"],
+    ]
     assert float(done.iloc[0]["price_before"]) == 1.0
 
 
@@ -185,8 +208,7 @@ def test_time_travel_by_snapshot_id_and_by_timestamp(three_imports):
     assert prices(bi.production("products", as_of=between.to_pydatetime())) == AFTER_FIRST
     assert prices(bi.production("products", as_of=second.committed_at.isoformat())) == AFTER_SECOND
     assert bi.production("products", as_of=dt.date(2000, 1, 1)).count("*").fetchone() == (0,)
-    assert bi.production("products", as_of=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).count("*").fetchone() \
-        == (3,)
+    assert bi.production("products", as_of=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).count("*").fetchone() == (3,)
 
 
 def test_time_travel_says_why_when_there_is_nothing_to_travel_to(three_imports):
@@ -226,7 +248,10 @@ def test_history_shows_how_one_row_changed_import_by_import(imp, three_imports):
     imp("other", "AB-0001,mug,9.00,EUR,1,,\n", brand="globex")
     history = bi.history("products", "AB-0001", brand="acme").df()
     assert history[["job_id", "change", "name", "stock"]].values.tolist() == [
-        ["first", "insert", "cup", 1], ["second", "update", "cup", 1], ["fifth", "update", "big cup", 4]]
+        ["first", "insert", "cup", 1],
+        ["second", "update", "cup", 1],
+        ["fifth", "update", "big cup", 4],
+    ]
     assert [float(p) for p in history["price"]] == [1.0, 1.5, 1.5]
     assert (history["action"] == "commit").all() and (history["actor"] == "olga").all()
     assert history["changed_at"].is_monotonic_increasing
@@ -267,13 +292,13 @@ def write_products(path: Path, n: int, price: str, extra: int = 0) -> Path:
 @pytest.mark.e2e
 def test_reads_in_a_loop_never_block_or_fail_while_a_worker_commits(worker, tmp_path):
     n = 200_000
-    first = bi.submit(write_products(tmp_path / "a.csv", n, "1.00"), dataset="products", brand="acme",
-                      created_by="ana")
+    first = bi.submit(write_products(tmp_path / "a.csv", n, "1.00"), dataset="products", brand="acme", created_by="ana")
     assert bi.wait(first.id, timeout=180).status == "staged"
     bi.approve(first.id, approved_by="olga")
     assert bi.wait(first.id, until=["committed", "failed"], timeout=180).status == "committed"
-    second = bi.submit(write_products(tmp_path / "b.csv", n, "2.00", extra=1000), dataset="products", brand="acme",
-                       created_by="ana")
+    second = bi.submit(
+        write_products(tmp_path / "b.csv", n, "2.00", extra=1000), dataset="products", brand="acme", created_by="ana"
+    )
     assert bi.wait(second.id, timeout=180).status == "staged"
 
     def production_totals():
@@ -316,12 +341,16 @@ def test_history_and_imports_show_a_revert(con, imp, three_imports):
     assert prices(bi.production("products")) == AFTER_FIRST
     history = bi.history("products", "AB-0001", brand="acme").df()
     assert history[["job_id", "action", "actor", "change"]].values.tolist() == [
-        ["first", "commit", "olga", "insert"], ["second", "commit", "olga", "update"],
-        ["second", "revert", "root", "update"]]
+        ["first", "commit", "olga", "insert"],
+        ["second", "commit", "olga", "update"],
+        ["second", "revert", "root", "update"],
+    ]
     assert [float(p) for p in history["price"]] == [1.0, 1.5, 1.0]
     gone = bi.history("products", "AB-0003").df()
-    assert gone[["job_id", "action", "change"]].values.tolist() == [["second", "commit", "insert"],
-                                                                    ["second", "revert", "delete"]]
+    assert gone[["job_id", "action", "change"]].values.tolist() == [
+        ["second", "commit", "insert"],
+        ["second", "revert", "delete"],
+    ]
     listed = bi.imports().df().set_index("job_id")
     assert listed.loc["second", "reverted_by"] == "root" and pd.isna(listed.loc["first", "reverted_by"])
     # Time travel still sees what each commit did.

@@ -54,6 +54,9 @@ def test_only_dispatch_sends_messages():
 
 def test_nobody_asks_dramatiq_for_a_default_broker():
     # dramatiq.get_broker() may quietly build a RabbitMQ broker; ours is built in bulkimport/broker.py.
-    offenders = [p.relative_to(REPO).as_posix() for p in [*REPO.glob("bulkimport/**/*.py"), *REPO.glob("views/*.py")]
-                 if "dramatiq.get_broker" in p.read_text()]
+    offenders = [
+        p.relative_to(REPO).as_posix()
+        for p in [*REPO.glob("bulkimport/**/*.py"), *REPO.glob("views/*.py")]
+        if "dramatiq.get_broker" in p.read_text()
+    ]
     assert offenders == []

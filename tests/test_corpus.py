@@ -46,8 +46,10 @@ def con(tmp_path_factory):
 
 def _rejected(con, job) -> list[dict]:
     frame = rejected_rows(con, job).df()
-    return [{k: (None if v is None or v != v else v) for k, v in r.items()} | {"line": int(r["line"])}
-            for r in frame.to_dict("records")]
+    return [
+        {k: (None if v is None or v != v else v) for k, v in r.items()} | {"line": int(r["line"])}
+        for r in frame.to_dict("records")
+    ]
 
 
 def _key(reject: dict) -> tuple:
@@ -88,7 +90,10 @@ def test_corpus_file_stages_and_rejects_exactly_what_is_expected(case, con, monk
     assert not rejected_lines & {r["line"] for r in case["staged"]}
     assert len(case["staged"]) + len(rejected_lines) == case["rows"]
     assert (counts.rows_total, counts.rows_valid, counts.rows_rejected) == (
-        case["rows"], len(case["staged"]), len(rejected_lines))
+        case["rows"],
+        len(case["staged"]),
+        len(rejected_lines),
+    )
 
     for name, value in case.get("dialect", {}).items():
         assert counts.dialect[name] == value, name

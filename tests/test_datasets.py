@@ -16,8 +16,16 @@ def test_unknown_dataset_names_the_known_ones(home):
         get_dataset("prodcuts")
 
 
-@pytest.mark.parametrize("code, valid", [("4006381333931", True), ("4006381333932", False),
-                                         ("5901234123457", True), ("123", False), ("400638133393a", False)])
+@pytest.mark.parametrize(
+    "code, valid",
+    [
+        ("4006381333931", True),
+        ("4006381333932", False),
+        ("5901234123457", True),
+        ("123", False),
+        ("400638133393a", False),
+    ],
+)
 def test_ean13_check_digit(code, valid):
     assert ean13_is_valid(code) is valid
 

@@ -49,8 +49,16 @@ def test_submit_with_redis_down_fails_the_job_with_the_reason(home):
 
 
 def test_approve_with_redis_down_puts_the_job_back_to_staged(home):
-    registry.create(job_id="s1", dataset="products", brand="acme", file_name="a.csv", file_path="/x",
-                    file_sha256="0", file_bytes=1, created_by="ana")
+    registry.create(
+        job_id="s1",
+        dataset="products",
+        brand="acme",
+        file_name="a.csv",
+        file_path="/x",
+        file_sha256="0",
+        file_bytes=1,
+        created_by="ana",
+    )
     registry.transition("s1", "pending", "staged", actor="test")
     with pytest.raises(DispatchError):
         workflow.approve("s1", approved_by="olga")
@@ -60,8 +68,10 @@ def test_approve_with_redis_down_puts_the_job_back_to_staged(home):
     assert [e.to_status for e in registry.events("s1")][-2:] == ["approved", "staged"]
 
 
-@pytest.mark.parametrize("name, stored", [("../../etc/passwd", "passwd"), ("a b\x00c.csv", "a_bc.csv"),
-                                          ("", "upload.csv"), (".hidden.csv", "hidden.csv")])
+@pytest.mark.parametrize(
+    "name, stored",
+    [("../../etc/passwd", "passwd"), ("a b\x00c.csv", "a_bc.csv"), ("", "upload.csv"), (".hidden.csv", "hidden.csv")],
+)
 def test_uploaded_file_names_are_sanitised(name, stored):
     assert workflow.safe_file_name(name) == stored
 

@@ -41,8 +41,13 @@ def _writer(home: str, writer: int, rounds: int) -> None:
 
 def test_concurrent_writers_from_several_processes_all_commit(home):
     with lake.session() as con:
-        lake.write(con, lambda c: (c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
-                                   c.execute("CREATE TABLE IF NOT EXISTS audit.probe (writer INT, i INT)")))
+        lake.write(
+            con,
+            lambda c: (
+                c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
+                c.execute("CREATE TABLE IF NOT EXISTS audit.probe (writer INT, i INT)"),
+            ),
+        )
     # Plain interpreters, not multiprocessing's spawn: after an AppTest ran in this process,
     # spawn would re-run the dashboard script that AppTest left as __main__ in each child.
     code = "import sys; from tests.test_lake import _writer; _writer(sys.argv[1], int(sys.argv[2]), 15)"
@@ -96,8 +101,13 @@ def test_postgres_conflicts_are_retryable():
 
 def test_lake_data_and_uploads_in_s3(home, s3_lake, tmp_path):
     with lake.session() as con:
-        lake.write(con, lambda c: (c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
-                                   c.execute("CREATE TABLE audit.probe AS SELECT range AS i FROM range(1000)")))
+        lake.write(
+            con,
+            lambda c: (
+                c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
+                c.execute("CREATE TABLE audit.probe AS SELECT range AS i FROM range(1000)"),
+            ),
+        )
     with lake.session() as con:
         assert con.sql("SELECT count(*), sum(i) FROM audit.probe").fetchone() == (1000, 499500)
         files = con.sql("SELECT data_file FROM ducklake_list_files('lake', 'probe', schema => 'audit')").fetchall()
@@ -124,7 +134,9 @@ def test_a_local_lake_keeps_uploads_where_they_are(home, tmp_path):
 
 
 def test_two_workers_creating_a_new_catalog_at_once_is_retried_not_an_error():
-    race = duckdb.CatalogException('Failed to initialize DuckLake: ... CREATE TABLE "public"."ducklake_metadata" ...: '
-                                   'ERROR: relation "ducklake_metadata" already exists')
+    race = duckdb.CatalogException(
+        'Failed to initialize DuckLake: ... CREATE TABLE "public"."ducklake_metadata" ...: '
+        'ERROR: relation "ducklake_metadata" already exists'
+    )
     assert lake.is_retryable(race)
     assert not lake.is_retryable(duckdb.CatalogException('Table with name "x" already exists!'))

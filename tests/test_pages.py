@@ -97,6 +97,7 @@ def staged_job(created_by: str = "ana", brand: str = "acme", source: Path | byte
 
 # ---------------------------------------------------------------- login
 
+
 def test_nothing_but_the_login_form_until_a_user_logs_in_with_the_right_password(home):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception, at.exception
@@ -146,10 +147,16 @@ def test_a_user_removed_from_the_users_file_is_logged_out_on_the_next_click(home
     assert [t.value for t in at.title] == ["bulkimport"]
 
 
-OIDC = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-                 "client_id": "bulkimport", "client_secret": "s3cret",
-                 "server_metadata_url": "https://id.example.com/.well-known/openid-configuration"},
-        "oidc_users": {"olga@example.com": "olga"}}
+OIDC = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "bulkimport",
+        "client_secret": "s3cret",
+        "server_metadata_url": "https://id.example.com/.well-known/openid-configuration",
+    },
+    "oidc_users": {"olga@example.com": "olga"},
+}
 
 
 def test_with_oidc_configured_the_provider_identity_is_mapped_to_a_configured_user(home):
@@ -179,6 +186,7 @@ def test_with_oidc_configured_the_provider_identity_is_mapped_to_a_configured_us
 
 
 # ---------------------------------------------------------------- every view
+
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_every_view_renders_with_broker_up_and_no_worker(redis_url, view):
@@ -230,13 +238,15 @@ def test_dashboard_never_loads_actor_code(home):
             assert at.title[0].value != "bulkimport", "not logged in"
         print(sorted(m for m in sys.modules if m in ("bulkimport.actors", "bulkimport.runner")))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                            env=dict(os.environ), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, env=dict(os.environ), timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 # ---------------------------------------------------------------- upload
+
 
 def test_upload_shows_dialect_mapping_and_first_rows_then_queues_a_pending_job(redis_url):
     at = open_view("views/upload.py", "ana")
@@ -249,8 +259,14 @@ def test_upload_shows_dialect_mapping_and_first_rows_then_queues_a_pending_job(r
     assert "Read products.csv with encoding utf-8, delimiter ',', quote '\"', escape none, header on line 1" in shown
     mapping = at.data_editor(key=ui.UPLOAD_MAPPING).value
     assert dict(zip(mapping["file column"], mapping["dataset column"], strict=True)) == {
-        "sku": "sku", "name": "name", "price": "price", "currency": "currency", "stock": "stock", "ean": "ean",
-        "launch_date": "launch_date"}
+        "sku": "sku",
+        "name": "name",
+        "price": "price",
+        "currency": "currency",
+        "stock": "stock",
+        "ean": "ean",
+        "launch_date": "launch_date",
+    }
     sample = table_with(at, "line")
     assert sample["line"].tolist() == list(range(2, 12)), "the first 10 records, by line in the file"
     assert sample["sku"].iloc[0] == "ACME-1001"
@@ -262,7 +278,13 @@ def test_upload_shows_dialect_mapping_and_first_rows_then_queues_a_pending_job(r
     assert not at.exception, at.exception
     [job] = registry.list_jobs()
     assert (job.status, job.dataset, job.brand, job.created_by, job.file_name, job.mapping) == (
-        "pending", "products", "globex", "ana", "products.csv", None)
+        "pending",
+        "products",
+        "globex",
+        "ana",
+        "products.csv",
+        None,
+    )
     assert Path(job.file_path).read_bytes() == EXAMPLE.read_bytes()
     assert f"job {job.id} is queued for validation" in texts(at.success)
     assert f"Job {job.id} is queued, but no worker consumes the queue `bulkimport`" in texts(at.warning)
@@ -272,23 +294,25 @@ def test_upload_shows_dialect_mapping_and_first_rows_then_queues_a_pending_job(r
     assert "was submitted as job" in texts(at.caption) and not at.data_editor, "the same file is not offered again"
 
     at.run()
-    assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(
-        at.warning)
+    assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(at.warning)
     at.switch_page("views/jobs.py").run()
     listed = table_with(at, "status")
     assert listed.loc[listed["id"] == job.id, ["status", "brand", "created_by"]].values.tolist() == [
-        ["pending", "globex", "ana"]]
+        ["pending", "globex", "ana"]
+    ]
 
 
 def home_of() -> Path:
     return Path(os.environ["BULKIMPORT_HOME"])
 
 
-MESSY = ("Export from the ERP, 2024-05-01\n"
-         "\n"
-         "Artikel;Nme;Price (EUR);Currency;Stock;Notes\n"
-         "AB-0001;Cup;1.50;EUR;3;x\n"
-         "AB-0002;Jug;2.00;EUR;4;y\n").encode("cp1252")
+MESSY = (
+    "Export from the ERP, 2024-05-01\n"
+    "\n"
+    "Artikel;Nme;Price (EUR);Currency;Stock;Notes\n"
+    "AB-0001;Cup;1.50;EUR;3;x\n"
+    "AB-0002;Jug;2.00;EUR;4;y\n"
+).encode("cp1252")
 
 
 def test_a_mapping_the_user_fixes_is_sent_with_the_job_and_offered_next_time(redis_url):
@@ -296,7 +320,8 @@ def test_a_mapping_the_user_fixes_is_sent_with_the_job_and_offered_next_time(red
     upload(at, "erp.csv", MESSY)
 
     assert "delimiter ';'" in texts(at.markdown) and "header on line 3 (2 line(s) above it skipped)" in texts(
-        at.markdown)
+        at.markdown
+    )
     assert "'Nme' looks like name" in texts(at.info), "a close name is offered ..."
     mapping = at.data_editor(key=ui.UPLOAD_MAPPING).value.set_index("file column")
     assert mapping.loc["Nme", "dataset column"] == "(ignore)", "... not applied"
@@ -311,12 +336,17 @@ def test_a_mapping_the_user_fixes_is_sent_with_the_job_and_offered_next_time(red
     assert not at.button(key=ui.UPLOAD_SUBMIT).disabled
     at.button(key=ui.UPLOAD_SUBMIT).click().run()
     [job] = registry.list_jobs()
-    assert job.mapping == {"Artikel": "sku", "Nme": "name", "Price (EUR)": "price", "Currency": "currency",
-                           "Stock": "stock", "Notes": None}
+    assert job.mapping == {
+        "Artikel": "sku",
+        "Nme": "name",
+        "Price (EUR)": "price",
+        "Currency": "currency",
+        "Stock": "stock",
+        "Notes": None,
+    }
 
     # A worker remembers a chosen mapping once it has read the file (runner.validate_and_stage does this).
-    registry.remember_mapping("products", ["Artikel", "Nme", "Price (EUR)", "Currency", "Stock", "Notes"],
-                              job.mapping)
+    registry.remember_mapping("products", ["Artikel", "Nme", "Price (EUR)", "Currency", "Stock", "Notes"], job.mapping)
     again = open_view("views/upload.py", "ana")
     upload(again, "erp-june.csv", MESSY)
     assert "This mapping is the one chosen last time for a file with this header." in texts(again.info)
@@ -392,12 +422,22 @@ def test_submit_with_broker_down_shows_error_and_job_is_failed(home):
 
 # ---------------------------------------------------------------- jobs
 
+
 def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
     job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
     # What a worker does when it starts on the job, through the same registry and progress calls.
     registry.transition(job.id, "pending", "validating", actor="worker-1")
-    progress.publish(job.id, {"phase": "validating", "rows_read": 8, "rows_valid": 5, "rows_rejected": 3,
-                              "bytes_read": job.file_bytes // 2, "bytes_total": job.file_bytes})
+    progress.publish(
+        job.id,
+        {
+            "phase": "validating",
+            "rows_read": 8,
+            "rows_valid": 5,
+            "rows_rejected": 3,
+            "bytes_read": job.file_bytes // 2,
+            "bytes_total": job.file_bytes,
+        },
+    )
 
     at = open_view("views/jobs.py", "ana")
 
@@ -434,6 +474,7 @@ def test_users_see_only_the_jobs_of_their_brands(redis_url):
 
 # ---------------------------------------------------------------- review
 
+
 def test_review_an_analyst_sees_rows_and_download_but_only_another_operator_approves_and_can_revert(worker):
     job = staged_job(created_by="ana")
 
@@ -467,8 +508,11 @@ def test_review_an_analyst_sees_rows_and_download_but_only_another_operator_appr
     assert ui.REVIEW_REVERT not in buttons(open_view("views/review.py", "ana", job=job.id)), "analysts do not revert"
 
     # A second file changes two prices: the review shows what the commit would change, cell by cell.
-    changed = EXAMPLE.read_text().replace("ACME-1001,Espresso cup,4.50", "ACME-1001,Espresso cup,4.95").replace(
-        "ACME-1003,Milk jug 350 ml,12.00", "ACME-1003,Milk jug 350 ml,13.00")
+    changed = (
+        EXAMPLE.read_text()
+        .replace("ACME-1001,Espresso cup,4.50", "ACME-1001,Espresso cup,4.95")
+        .replace("ACME-1003,Milk jug 350 ml,12.00", "ACME-1003,Milk jug 350 ml,13.00")
+    )
     second = staged_job(created_by="ana", source=changed.encode())
     review = open_view("views/review.py", "olga", job=second.id)
     shown = metrics(review)
@@ -493,7 +537,8 @@ def test_an_operator_cannot_approve_their_own_upload_but_may_reject_it_with_a_re
     at = open_view("views/review.py", "olga", job=job.id)
     assert ui.REVIEW_APPROVE not in buttons(at)
     assert "You uploaded this job, so you may not approve it: a second operator or admin must (four eyes)" in texts(
-        at.info)
+        at.info
+    )
 
     at.button(key=ui.REVIEW_REJECT).click().run()
     assert "Say why before rejecting" in texts(at.error)
@@ -513,11 +558,25 @@ def test_a_commit_that_lost_a_race_shows_why_it_needs_approving_again(worker):
     assert workflow.wait(job.id, until=registry.FINAL, timeout=120).status == "committed"
     second = staged_job()
     # What a worker does when production changed after the approval (runner.commit_to_production).
-    registry.transition(second.id, "staged", "approved", actor="olga", approved_by="olga",
-                        approval={"diff": {"rows_to_insert": 0}, "by": "olga", "at": registry.now()})
+    registry.transition(
+        second.id,
+        "staged",
+        "approved",
+        actor="olga",
+        approved_by="olga",
+        approval={"diff": {"rows_to_insert": 0}, "by": "olga", "at": registry.now()},
+    )
     registry.transition(second.id, "approved", "committing", actor="worker")
-    registry.transition(second.id, "committing", "staged", actor="worker", approved_by=None, approval=None,
-                        error="production changed since the approval: 3 rows differ", note="approval outdated")
+    registry.transition(
+        second.id,
+        "committing",
+        "staged",
+        actor="worker",
+        approved_by=None,
+        approval=None,
+        error="production changed since the approval: 3 rows differ",
+        note="approval outdated",
+    )
 
     at = open_view("views/review.py", "olga", job=second.id)
 
@@ -563,9 +622,10 @@ def test_the_uploader_cancels_a_pending_job_and_others_of_the_brand_cannot(redis
 
 def test_a_failed_job_shows_its_error_with_the_traceback_folded_and_can_be_retried(redis_url):
     job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
-    trace = "Traceback (most recent call last):\n  File \"runner.py\", line 1\nOSError: disk full"
-    registry.transition(job.id, "pending", "failed", actor="worker",
-                        error=f"gave up after 3 attempts: disk full\n{trace}")
+    trace = 'Traceback (most recent call last):\n  File "runner.py", line 1\nOSError: disk full'
+    registry.transition(
+        job.id, "pending", "failed", actor="worker", error=f"gave up after 3 attempts: disk full\n{trace}"
+    )
     redis.Redis.from_url(redis_url).delete("dramatiq:bulkimport")
 
     at = open_view("views/review.py", "olga", job=job.id)
@@ -582,12 +642,12 @@ def test_a_failed_job_shows_its_error_with_the_traceback_folded_and_can_be_retri
 
 # ---------------------------------------------------------------- health
 
+
 def test_health_page_and_banner_follow_a_worker_starting(workers, redis_url):
     job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
     at = open_view("views/health.py", "otto")
 
-    assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(
-        at.warning)
+    assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(at.warning)
     assert "No worker is alive" in texts(at.warning)
     assert metrics(at)["Waiting"] == "1"
     statuses = table_with(at, "jobs")
@@ -607,6 +667,7 @@ def test_health_page_and_banner_follow_a_worker_starting(workers, redis_url):
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def test_updates_are_shown_before_and_after_with_only_changed_cells_highlighted():
     before = pd.DataFrame({"sku": ["A-1", "A-2"], "price": [1.0, 2.0], "ean": [None, "x"]})

@@ -55,8 +55,9 @@ def _assert_same(path: Path, options: dict, chunk_rows: int) -> dict:
     else:
         pd.testing.assert_frame_equal(bulk["frame"], single["frame"])
     assert bulk["raws"] == single["raws"]
-    assert sorted(bulk["rejects"], key=lambda r: (r.line, r.reason)) == \
-        sorted(single["rejects"], key=lambda r: (r.line, r.reason))
+    assert sorted(bulk["rejects"], key=lambda r: (r.line, r.reason)) == sorted(
+        single["rejects"], key=lambda r: (r.line, r.reason)
+    )
     assert bulk["sizes"] == single["sizes"]  # chunks are filled to the same size
     # bytes_read only drives the progress bar; the bulk path counts whole lines, the other leaves out line ends
     assert single["bytes_read"] <= bulk["bytes_read"] <= path.stat().st_size
@@ -86,8 +87,9 @@ def test_a_large_plain_file_goes_through_the_bulk_path_and_agrees(tmp_path):
     path.write_text("sku,name,price,currency,stock,ean,launch_date\r\n" + "\r\n".join(rows) + "\r\n")
     bulk = _assert_same(path, {}, 5_000)
     source = read.open_source(path, PRODUCTS, path.name, {})
-    in_blocks = sum(len(item.lines) for item in read.text_items(path, source.dialect)
-                    if isinstance(item, read.LineBlock))
+    in_blocks = sum(
+        len(item.lines) for item in read.text_items(path, source.dialect) if isinstance(item, read.LineBlock)
+    )
     # Every data line but the quoted one goes the bulk way, except the first line of each 1 MiB block
     # (read by csv.reader when a run of plain lines reaches the end of the block): this file has two blocks.
     assert 30_000 - 1 - 2 <= in_blocks <= 30_000 - 1
@@ -97,8 +99,8 @@ def test_a_large_plain_file_goes_through_the_bulk_path_and_agrees(tmp_path):
 
 
 LINES = st.lists(
-    st.tuples(st.text(alphabet='ab,;"\t \x00é\\', max_size=12), st.sampled_from(["\n", "\r\n", "\r"])),
-    max_size=40)
+    st.tuples(st.text(alphabet='ab,;"\t \x00é\\', max_size=12), st.sampled_from(["\n", "\r\n", "\r"])), max_size=40
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -121,9 +123,17 @@ def test_buffered_lines_cut_text_into_lines_as_readline_does(lines, block_chars,
 
 
 @settings(max_examples=150, deadline=None)
-@given(lines=st.lists(st.tuples(st.lists(st.text(alphabet='ab,"é \x00', max_size=5), min_size=1, max_size=9),
-                                st.sampled_from(["\n", "\r\n", "\r"])), max_size=30),
-       block_chars=st.sampled_from([3, 11, 1 << 20]), chunk_rows=st.integers(1, 8))
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.lists(st.text(alphabet='ab,"é \x00', max_size=5), min_size=1, max_size=9),
+            st.sampled_from(["\n", "\r\n", "\r"]),
+        ),
+        max_size=30,
+    ),
+    block_chars=st.sampled_from([3, 11, 1 << 20]),
+    chunk_rows=st.integers(1, 8),
+)
 def test_random_files_read_the_same_in_bulk_and_one_record_at_a_time(tmp_path_factory, lines, block_chars, chunk_rows):
     header = "sku,name,price,currency,stock,ean,launch_date\n"
     text = header + "".join(",".join(cells) + end for cells, end in lines)

@@ -79,26 +79,31 @@ def product_rows(draw, encoding: str) -> list[dict]:
         # Small prices and large ones up to the dataset's maximum, 9999999999.99.
         cents = draw(st.integers(0, 10**6) | st.integers(10**9, 999_999_999_999))
         date = draw(st.none() | st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)))
-        rows.append({
-            "sku": sku,
-            "name": draw(name_text(encoding)),
-            "price": (cents, draw(st.sampled_from(("point", "comma", "thousands")))),
-            "currency": draw(st.sampled_from(CURRENCIES)),
-            "stock": draw(st.integers(0, 10**12)),
-            "ean": draw(st.none() | ean13()),
-            "launch_date": (date, draw(st.sampled_from(DATE_FORMATS))),
-            "padding": (draw(st.sampled_from(("", " ", "  "))), draw(st.sampled_from(("", " ")))),
-        })
+        rows.append(
+            {
+                "sku": sku,
+                "name": draw(name_text(encoding)),
+                "price": (cents, draw(st.sampled_from(("point", "comma", "thousands")))),
+                "currency": draw(st.sampled_from(CURRENCIES)),
+                "stock": draw(st.integers(0, 10**12)),
+                "ean": draw(st.none() | ean13()),
+                "launch_date": (date, draw(st.sampled_from(DATE_FORMATS))),
+                "padding": (draw(st.sampled_from(("", " ", "  "))), draw(st.sampled_from(("", " ")))),
+            }
+        )
     return rows
 
 
 def header_names() -> st.SearchStrategy[list[str]]:
     """Each column under its own name or an alias, in some case."""
-    return st.tuples(*(
-        st.tuples(st.sampled_from((c, *PRODUCTS.aliases.get(c, ()))), st.sampled_from((str, str.upper, str.title)))
-        .map(lambda pair: pair[1](pair[0]))
-        for c in PRODUCTS.columns
-    )).map(list)
+    return st.tuples(
+        *(
+            st.tuples(
+                st.sampled_from((c, *PRODUCTS.aliases.get(c, ()))), st.sampled_from((str, str.upper, str.title))
+            ).map(lambda pair: pair[1](pair[0]))
+            for c in PRODUCTS.columns
+        )
+    ).map(list)
 
 
 def write_record(cells: list[str], delimiter: str, quote_all: bool, newline: str) -> str:
@@ -107,6 +112,7 @@ def write_record(cells: list[str], delimiter: str, quote_all: bool, newline: str
     (Python's csv writer leaves a lone CR unquoted when the line ending is LF,
     which makes a broken file; this writer does not.)
     """
+
     def field(value: str) -> str:
         if quote_all or any(c in value for c in (delimiter, '"', "\r", "\n")):
             return '"' + value.replace('"', '""') + '"'
@@ -119,8 +125,14 @@ def cells_of(row: dict) -> list[str]:
     cents, style = row["price"]
     date, date_format = row["launch_date"]
     left, right = row["padding"]  # spaces around the values other than the name, which are trimmed
-    values = [row["sku"], price_text(cents, style), row["currency"], str(row["stock"]), row["ean"] or "",
-              date.strftime(date_format) if date else ""]
+    values = [
+        row["sku"],
+        price_text(cents, style),
+        row["currency"],
+        str(row["stock"]),
+        row["ean"] or "",
+        date.strftime(date_format) if date else "",
+    ]
     sku, price, currency, stock, ean, date = (left + v + right for v in values)
     return [sku, row["name"], price, currency, stock, ean, date]
 
@@ -129,9 +141,16 @@ def staged_form(row: dict, line: int) -> dict:
     """The row as the lake should hold it."""
     cents, _ = row["price"]
     date, _ = row["launch_date"]
-    return {"line": line, "sku": row["sku"], "name": row["name"].strip(), "price": f"{cents // 100}.{cents % 100:02d}",
-            "currency": row["currency"], "stock": row["stock"], "ean": row["ean"],
-            "launch_date": date.isoformat() if date else None}
+    return {
+        "line": line,
+        "sku": row["sku"],
+        "name": row["name"].strip(),
+        "price": f"{cents // 100}.{cents % 100:02d}",
+        "currency": row["currency"],
+        "stock": row["stock"],
+        "ean": row["ean"],
+        "launch_date": date.isoformat() if date else None,
+    }
 
 
 @st.composite
@@ -169,8 +188,11 @@ def files(draw) -> tuple[bytes, dict, list[dict]]:
 # ---------------------------------------------------------------- the property
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(written=files(), chunk_rows=st.sampled_from((3, 1000)))  # across chunks, or one chunk
 def test_the_pipeline_stages_exactly_the_rows_that_were_written(con, folder, written, chunk_rows):
     data, how, expected = written

@@ -10,8 +10,16 @@ pytestmark = pytest.mark.usefixtures("registry_backend")
 
 
 def _job(job_id="j1"):
-    return registry.create(job_id=job_id, dataset="products", brand="acme", file_name="a.csv", file_path="/x/a.csv",
-                           file_sha256="0" * 64, file_bytes=10, created_by="ana")
+    return registry.create(
+        job_id=job_id,
+        dataset="products",
+        brand="acme",
+        file_name="a.csv",
+        file_path="/x/a.csv",
+        file_sha256="0" * 64,
+        file_bytes=10,
+        created_by="ana",
+    )
 
 
 def test_a_new_job_is_pending_with_an_upload_event(home):

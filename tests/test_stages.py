@@ -25,8 +25,16 @@ def con(home):
 
 
 def make_job(path: Path, job_id: str = "job1", brand: str = "acme") -> registry.Job:
-    return registry.create(job_id=job_id, dataset="products", brand=brand, file_name=path.name, file_path=str(path),
-                           file_sha256="0" * 64, file_bytes=path.stat().st_size, created_by="ana")
+    return registry.create(
+        job_id=job_id,
+        dataset="products",
+        brand=brand,
+        file_name=path.name,
+        file_path=str(path),
+        file_sha256="0" * 64,
+        file_bytes=path.stat().st_size,
+        created_by="ana",
+    )
 
 
 def stage(con, text_or_path, tmp_path, job_id="job1", brand="acme", chunk_rows=1000):
@@ -72,8 +80,15 @@ def test_duplicate_keys_across_chunks_reject_every_copy_after_the_first(con, tmp
 
 
 def test_structural_errors_reject_the_row_with_a_reason(con, tmp_path):
-    text = HEADER + "AB-0001,ok,1.00,EUR,1,,\n" + "AB-0002,short,1.00\n" + "\n" + \
-        "AB-0003,long,1.00,EUR,1,,,surprise\n" + 'AB-0004,"multi\nline",1.00,EUR,1,,\n' + "AB-0005,last,1.00,EUR,1,,\n"
+    text = (
+        HEADER
+        + "AB-0001,ok,1.00,EUR,1,,\n"
+        + "AB-0002,short,1.00\n"
+        + "\n"
+        + "AB-0003,long,1.00,EUR,1,,,surprise\n"
+        + 'AB-0004,"multi\nline",1.00,EUR,1,,\n'
+        + "AB-0005,last,1.00,EUR,1,,\n"
+    )
     job, counts = stage(con, text, tmp_path)
     rejects = {r.line: r.reason for r in rejected_rows(con, job).df().itertuples()}
     assert rejects == {3: "missing-cell", 4: "blank-row", 5: "extra-cell"}
@@ -107,11 +122,19 @@ def test_staging_twice_replaces_the_first_attempt(con, tmp_path):
 def test_commit_merges_by_brand_and_key_and_is_idempotent(con, tmp_path):
     first, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\nAB-0002,jug,2.00,EUR,2,,\n", tmp_path, "first")
     assert commit_job(con, first, PRODUCTS, "op").rows_inserted == 2
-    second, _ = stage(con, HEADER + "AB-0001,cup,1.50,EUR,1,,\nAB-0002,jug,2.00,EUR,2,,\nAB-0003,new,3.00,EUR,3,,\n",
-                      tmp_path, "second")
+    second, _ = stage(
+        con,
+        HEADER + "AB-0001,cup,1.50,EUR,1,,\nAB-0002,jug,2.00,EUR,2,,\nAB-0003,new,3.00,EUR,3,,\n",
+        tmp_path,
+        "second",
+    )
     other_brand, _ = stage(con, HEADER + "AB-0001,cup,9.99,EUR,1,,\n", tmp_path, "other", brand="globex")
-    assert diff(con, second, PRODUCTS).to_dict() == {"rows_to_insert": 1, "rows_to_update": 1, "rows_unchanged": 1,
-                                                     "changed_columns": {"price": 1}}
+    assert diff(con, second, PRODUCTS).to_dict() == {
+        "rows_to_insert": 1,
+        "rows_to_update": 1,
+        "rows_unchanged": 1,
+        "changed_columns": {"price": 1},
+    }
     result = commit_job(con, second, PRODUCTS, "op")
     assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 1)
     again = commit_job(con, second, PRODUCTS, "op")
@@ -119,7 +142,9 @@ def test_commit_merges_by_brand_and_key_and_is_idempotent(con, tmp_path):
     commit_job(con, other_brand, PRODUCTS, "op")
     rows = con.sql("SELECT brand, sku, price, job_id FROM production.products ORDER BY brand, sku").fetchall()
     assert [(b, s, float(p), j) for b, s, p, j in rows] == [
-        ("acme", "AB-0001", 1.5, "second"), ("acme", "AB-0002", 2.0, "first"), ("acme", "AB-0003", 3.0, "second"),
+        ("acme", "AB-0001", 1.5, "second"),
+        ("acme", "AB-0002", 2.0, "first"),
+        ("acme", "AB-0003", 3.0, "second"),
         ("globex", "AB-0001", 9.99, "other"),
     ]
     assert con.sql("SELECT count(*) FROM audit.ledger").fetchone()[0] == 3
@@ -127,8 +152,12 @@ def test_commit_merges_by_brand_and_key_and_is_idempotent(con, tmp_path):
 
 def test_extensions_load_from_installed_packages_not_the_network(home):
     with lake.session() as con:
-        loaded = dict(con.sql("SELECT extension_name, loaded FROM duckdb_extensions() "
-                              "WHERE extension_name IN ('ducklake', 'sqlite_scanner')").fetchall())
+        loaded = dict(
+            con.sql(
+                "SELECT extension_name, loaded FROM duckdb_extensions() "
+                "WHERE extension_name IN ('ducklake', 'sqlite_scanner')"
+            ).fetchall()
+        )
         assert loaded == {"ducklake": True, "sqlite_scanner": True}
         assert con.sql("SELECT current_setting('allow_unsigned_extensions')").fetchone()[0] is False
 
@@ -151,8 +180,12 @@ def test_revert_restores_previous_values_and_removes_inserted_rows(con, tmp_path
     first, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\nAB-0002,jug,2.00,EUR,2,,\n", tmp_path, "first")
     commit_job(con, first, PRODUCTS, "op")
     before = con.sql("SELECT * FROM production.products ORDER BY sku").fetchall()
-    second, _ = stage(con, HEADER + "AB-0001,cup,1.50,EUR,9,,\nAB-0003,new,3.00,EUR,3,,\nAB-0002,jug,2.00,EUR,2,,\n",
-                      tmp_path, "second")
+    second, _ = stage(
+        con,
+        HEADER + "AB-0001,cup,1.50,EUR,9,,\nAB-0003,new,3.00,EUR,3,,\nAB-0002,jug,2.00,EUR,2,,\n",
+        tmp_path,
+        "second",
+    )
     commit_job(con, second, PRODUCTS, "op")
     result = revert_job(con, second, PRODUCTS, "op")
     assert (result.rows_deleted, result.rows_restored) == (1, 1)

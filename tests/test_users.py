@@ -78,8 +78,16 @@ def test_rejecting_needs_a_reason_and_an_operator(broker):
 
 
 def test_cli_applies_the_same_rules(home):
-    job = registry.create(job_id="j1", dataset="products", brand="acme", file_name="a.csv", file_path=str(EXAMPLE),
-                          file_sha256="0", file_bytes=1, created_by="ana")
+    job = registry.create(
+        job_id="j1",
+        dataset="products",
+        brand="acme",
+        file_name="a.csv",
+        file_path=str(EXAMPLE),
+        file_sha256="0",
+        file_bytes=1,
+        created_by="ana",
+    )
     registry.transition(job.id, "pending", "staged", actor="test")
     refused = run_cli("approve", "j1", "--as", "ana", check=False)
     assert refused.returncode == 2 and "only an operator or admin may approve" in refused.stderr
@@ -93,9 +101,25 @@ def test_users_can_be_added_and_removed_from_the_cli(home):
 
     from tests.conftest import REPO
 
-    added = subprocess.run([sys.executable, "-m", "bulkimport", "users", "add", "nina", "--role", "analyst",
-                            "--brands", "acme,globex", "--password-stdin"], input="a long secret\n", text=True,
-                           capture_output=True, cwd=REPO)
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulkimport",
+            "users",
+            "add",
+            "nina",
+            "--role",
+            "analyst",
+            "--brands",
+            "acme,globex",
+            "--password-stdin",
+        ],
+        input="a long secret\n",
+        text=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     assert added.returncode == 0, added.stderr
     assert users.authenticate("nina", "a long secret").brands == ("acme", "globex")
     run_cli("users", "remove", "nina")

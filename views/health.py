@@ -26,24 +26,39 @@ def live() -> None:
     waiting.metric("Waiting", stats.waiting, help="Messages ready for a worker")
     delayed.metric("Delayed", stats.delayed, help="Messages waiting for a retry's backoff")
     dead.metric("Dead-lettered", stats.dead_lettered, help="Messages dramatiq gave up on")
-    oldest.metric("Oldest waiting", "-" if stats.oldest_waiting_s is None else f"{stats.oldest_waiting_s:,.0f} s",
-                  help="Age of the oldest message no worker has taken yet")
+    oldest.metric(
+        "Oldest waiting",
+        "-" if stats.oldest_waiting_s is None else f"{stats.oldest_waiting_s:,.0f} s",
+        help="Age of the oldest message no worker has taken yet",
+    )
     st.caption(f"Queue `{stats.queue}`.")
 
     st.subheader("Workers")
     workers = progress.live_workers()
     if workers:
         now = time.time()
-        st.dataframe(pd.DataFrame([{
-            "worker": w.get("id"), "host": w.get("host"), "pid": w.get("pid"),
-            "queues": ", ".join(w.get("queues", [])), "threads": w.get("threads"),
-            "last heartbeat": f"{max(0.0, now - float(w.get('at') or now)):.0f} s ago",
-        } for w in workers]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "worker": w.get("id"),
+                        "host": w.get("host"),
+                        "pid": w.get("pid"),
+                        "queues": ", ".join(w.get("queues", [])),
+                        "threads": w.get("threads"),
+                        "last heartbeat": f"{max(0.0, now - float(w.get('at') or now)):.0f} s ago",
+                    }
+                    for w in workers
+                ]
+            ),
+            hide_index=True,
+        )
         if not health.workers_on_queue:
             st.warning(f"No worker consumes the queue `{settings().queue}`.")
     else:
-        st.warning("No worker is alive. Start one with `bulkimport worker` (or `make run`).",
-                   icon=":material/engineering:")
+        st.warning(
+            "No worker is alive. Start one with `bulkimport worker` (or `make run`).", icon=":material/engineering:"
+        )
 
     letters = healing.dead_letters()
     if letters:
@@ -56,9 +71,14 @@ def live() -> None:
             except Exception:  # noqa: BLE001 - a message that names no job of ours
                 visible = False
             trace = (message.options.get("traceback") or "").strip().splitlines()
-            rows.append({"message": message_id, "actor": message.actor_name,
-                         "job": job_id if visible else "(not one of your brands)",
-                         "error": trace[-1] if trace and visible else ""})
+            rows.append(
+                {
+                    "message": message_id,
+                    "actor": message.actor_name,
+                    "job": job_id if visible else "(not one of your brands)",
+                    "error": trace[-1] if trace and visible else "",
+                }
+            )
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         st.caption("The reaper (in every worker, or `bulkimport reap`) marks their jobs failed.")
 
@@ -68,16 +88,21 @@ live()
 st.subheader("Jobs per status")
 counts = registry.count_by_status()
 if counts:
-    st.dataframe(pd.DataFrame([{"status": s, "jobs": counts[s]} for s in registry.STATUSES if counts.get(s)]),
-                 hide_index=True)
+    st.dataframe(
+        pd.DataFrame([{"status": s, "jobs": counts[s]} for s in registry.STATUSES if counts.get(s)]), hide_index=True
+    )
 else:
     st.caption("No jobs yet.")
 
 st.subheader("Checks")
 st.caption("What `bulkimport doctor` checks.")
 checks = doctor.run()
-st.dataframe(pd.DataFrame([{"": "ok" if c.ok else "PROBLEM", "check": c.name, "detail": c.detail, "hint": c.hint}
-                           for c in checks]), hide_index=True)
+st.dataframe(
+    pd.DataFrame(
+        [{"": "ok" if c.ok else "PROBLEM", "check": c.name, "detail": c.detail, "hint": c.hint} for c in checks]
+    ),
+    hide_index=True,
+)
 if all(c.ok for c in checks):
     st.success("All checks pass.", icon=":material/check_circle:")
 else:

@@ -12,13 +12,13 @@ st.title("Jobs")
 
 left, middle, right = st.columns(3)
 status = left.selectbox("Status", registry.STATUSES, index=None, placeholder="any status", key=ui.JOBS_STATUS)
-dataset = middle.selectbox("Dataset", list(all_datasets()), index=None, placeholder="any dataset",
-                           key=ui.JOBS_DATASET)
+dataset = middle.selectbox("Dataset", list(all_datasets()), index=None, placeholder="any dataset", key=ui.JOBS_DATASET)
 if ui.may_enter_any_brand(user):
     brand = (right.text_input("Brand", key=ui.JOBS_BRAND, placeholder="any brand") or "").strip() or None
 else:
-    brand = right.selectbox("Brand", sorted(user.brands), index=None, placeholder="any of your brands",
-                            key=ui.JOBS_BRAND)
+    brand = right.selectbox(
+        "Brand", sorted(user.brands), index=None, placeholder="any of your brands", key=ui.JOBS_BRAND
+    )
 
 
 @st.fragment(run_every=ui.REFRESH_S)
@@ -39,8 +39,9 @@ def job_list(status: str | None, dataset: str | None, brand: str | None) -> None
     pick, go = st.columns([4, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Open a job in the review page", list(labels), format_func=labels.get, key=ui.JOBS_OPEN)
     with go:
-        st.page_link("views/review.py", label="Review", icon=":material/rate_review:",
-                     query_params={ui.QUERY_JOB: chosen})
+        st.page_link(
+            "views/review.py", label="Review", icon=":material/rate_review:", query_params={ui.QUERY_JOB: chosen}
+        )
 
 
 job_list(status, dataset, brand)

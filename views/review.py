@@ -11,8 +11,15 @@ PREVIEW_ROWS = 200
 REJECTED_SHOWN = 5_000
 UPDATES_SHOWN = 50
 # States in which the job's staged and rejected rows can be looked at.
-REVIEWABLE = (registry.STAGED, registry.APPROVED, registry.COMMITTING, registry.COMMITTED, registry.REJECTED,
-              registry.REVERTING, registry.REVERTED)
+REVIEWABLE = (
+    registry.STAGED,
+    registry.APPROVED,
+    registry.COMMITTING,
+    registry.COMMITTED,
+    registry.REJECTED,
+    registry.REVERTING,
+    registry.REVERTED,
+)
 # States in which the diff against production now is what an approval would do.
 DIFFABLE = (registry.STAGED, registry.APPROVED)
 RUNNING = (registry.VALIDATING, registry.COMMITTING, registry.REVERTING)
@@ -29,8 +36,11 @@ def on_approve(job_id: str) -> None:
     try:
         workflow.approve(job_id, approved_by=user.name)
     except DispatchError as exc:
-        ui.flash("error", f"{exc}\n\nThe approval was undone: job {job_id} is **staged** again. "
-                          "Approve again once the broker is back.")
+        ui.flash(
+            "error",
+            f"{exc}\n\nThe approval was undone: job {job_id} is **staged** again. "
+            "Approve again once the broker is back.",
+        )
     except BulkImportError as exc:
         ui.flash("error", str(exc))
     else:
@@ -57,8 +67,11 @@ def on_revert(job_id: str) -> None:
     except BulkImportError as exc:
         ui.flash("error", str(exc))
     else:
-        ui.flash("success", f"Revert of job {job_id} queued by {user.name}: a worker removes the rows it inserted "
-                            "and restores the rows it updated.")
+        ui.flash(
+            "success",
+            f"Revert of job {job_id} queued by {user.name}: a worker removes the rows it inserted "
+            "and restores the rows it updated.",
+        )
 
 
 def on_cancel(job_id: str) -> None:
@@ -82,8 +95,13 @@ def on_retry(job_id: str) -> None:
 @st.cache_data(ttl=10, show_spinner="Reading staged and rejected rows ...")
 def rows_of(job_id: str, updated_at: str, with_diff: bool) -> review_data.ReviewData:
     """The job's rows and diff, cached per job version (updated_at) for a few seconds."""
-    return review_data.for_review(job_id, with_diff=with_diff, updates_limit=UPDATES_SHOWN,
-                                  rejected_limit=REJECTED_SHOWN, valid_limit=PREVIEW_ROWS)
+    return review_data.for_review(
+        job_id,
+        with_diff=with_diff,
+        updates_limit=UPDATES_SHOWN,
+        rejected_limit=REJECTED_SHOWN,
+        valid_limit=PREVIEW_ROWS,
+    )
 
 
 def fixing_csv(job_id: str) -> bytes:
@@ -109,8 +127,11 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
     valid.metric("Rows valid", job.rows_valid if job.rows_valid is not None else "-")
     rejected.metric("Rows rejected", job.rows_rejected if job.rows_rejected is not None else "-")
     if approval_outdated(job):
-        st.error(f"**The approved commit did not run: production changed after the approval.** {job.error}\n\n"
-                 "The diff below is fresh: review it and approve again.", icon=":material/sync_problem:")
+        st.error(
+            f"**The approved commit did not run: production changed after the approval.** {job.error}\n\n"
+            "The diff below is fresh: review it and approve again.",
+            icon=":material/sync_problem:",
+        )
     elif job.error:
         ui.error_with_details(job.error, failed=job.status == registry.FAILED)
     if job.status in RUNNING:
@@ -144,31 +165,64 @@ def actions(job: registry.Job, diff) -> None:
             approve, reject = st.columns(2)
             if reviewer and not uploader:
                 if diff is not None:
-                    approve.caption(f"Writes {diff.rows_to_insert} new and {diff.rows_to_update} changed rows to "
-                                    f"production.{job.dataset} for brand {job.brand}.")
-                approve.button("Approve and commit to production", type="primary", key=ui.REVIEW_APPROVE,
-                               icon=":material/check:", on_click=on_approve, args=(job.id,))
+                    approve.caption(
+                        f"Writes {diff.rows_to_insert} new and {diff.rows_to_update} changed rows to "
+                        f"production.{job.dataset} for brand {job.brand}."
+                    )
+                approve.button(
+                    "Approve and commit to production",
+                    type="primary",
+                    key=ui.REVIEW_APPROVE,
+                    icon=":material/check:",
+                    on_click=on_approve,
+                    args=(job.id,),
+                )
             elif reviewer:
-                approve.info("You uploaded this job, so you may not approve it: a second operator or admin must "
-                             "(four eyes). You may still reject it.", icon=":material/group:")
+                approve.info(
+                    "You uploaded this job, so you may not approve it: a second operator or admin must "
+                    "(four eyes). You may still reject it.",
+                    icon=":material/group:",
+                )
             else:
-                approve.info(f"An operator or admin of brand {job.brand} approves or rejects this job; you are an "
-                             f"{user.role}.", icon=":material/lock:")
+                approve.info(
+                    f"An operator or admin of brand {job.brand} approves or rejects this job; you are an {user.role}.",
+                    icon=":material/lock:",
+                )
             if reviewer:
-                reject.text_input("Reason for rejecting", key=ui.REVIEW_REASON,
-                                  placeholder="e.g. prices are net, not gross")
-                reject.button("Reject", key=ui.REVIEW_REJECT, icon=":material/block:", on_click=on_reject,
-                              args=(job.id,))
+                reject.text_input(
+                    "Reason for rejecting", key=ui.REVIEW_REASON, placeholder="e.g. prices are net, not gross"
+                )
+                reject.button(
+                    "Reject", key=ui.REVIEW_REJECT, icon=":material/block:", on_click=on_reject, args=(job.id,)
+                )
     elif job.status == registry.COMMITTED and reviewer:
-        st.button("Revert this import", key=ui.REVIEW_REVERT, icon=":material/undo:", on_click=on_revert,
-                  args=(job.id,), help="Removes the rows it inserted and restores the rows it updated, as a new "
-                                       "snapshot; refused if a later import changed the same rows.")
+        st.button(
+            "Revert this import",
+            key=ui.REVIEW_REVERT,
+            icon=":material/undo:",
+            on_click=on_revert,
+            args=(job.id,),
+            help="Removes the rows it inserted and restores the rows it updated, as a new "
+            "snapshot; refused if a later import changed the same rows.",
+        )
     elif job.status in (registry.PENDING, registry.VALIDATING) and (uploader or reviewer):
-        st.button("Cancel this job", key=ui.REVIEW_CANCEL, icon=":material/cancel:", on_click=on_cancel,
-                  args=(job.id,), help="A worker on it stops at its next chunk; nothing is staged.")
+        st.button(
+            "Cancel this job",
+            key=ui.REVIEW_CANCEL,
+            icon=":material/cancel:",
+            on_click=on_cancel,
+            args=(job.id,),
+            help="A worker on it stops at its next chunk; nothing is staged.",
+        )
     elif job.status == registry.FAILED and (uploader or reviewer):
-        st.button("Retry", key=ui.REVIEW_RETRY, icon=":material/replay:", on_click=on_retry, args=(job.id,),
-                  help="Runs the job again from where it failed: same file, same options and mapping.")
+        st.button(
+            "Retry",
+            key=ui.REVIEW_RETRY,
+            icon=":material/replay:",
+            on_click=on_retry,
+            args=(job.id,),
+            help="Runs the job again from where it failed: same file, same options and mapping.",
+        )
 
 
 def rows(job: registry.Job) -> None:
@@ -191,14 +245,15 @@ def rows(job: registry.Job) -> None:
         update.metric("Rows to update", diff.rows_to_update)
         same.metric("Rows unchanged", diff.rows_unchanged)
         if diff.changed_columns:
-            st.caption("Changes per column: " + ", ".join(f"**{c}** in {n} row(s)"
-                                                         for c, n in diff.changed_columns.items()))
+            st.caption(
+                "Changes per column: " + ", ".join(f"**{c}** in {n} row(s)" for c, n in diff.changed_columns.items())
+            )
         if not data.before.empty:
             shown = f"the first {UPDATES_SHOWN}" if diff.rows_to_update > UPDATES_SHOWN else "all"
-            st.markdown(f"**Updates: {shown} of {diff.rows_to_update}, before and after** (changed cells "
-                        "highlighted)")
-            st.dataframe(ui.changes_side_by_side(data.before, data.after, list(get_dataset(job.dataset).key)),
-                         hide_index=True)
+            st.markdown(f"**Updates: {shown} of {diff.rows_to_update}, before and after** (changed cells highlighted)")
+            st.dataframe(
+                ui.changes_side_by_side(data.before, data.after, list(get_dataset(job.dataset).key)), hide_index=True
+            )
     if job.approval:
         show_approval(job)
     actions(job, diff)
@@ -210,22 +265,31 @@ def rows(job: registry.Job) -> None:
         else:
             if len(data.rejected) >= REJECTED_SHOWN:
                 st.caption(f"First {REJECTED_SHOWN:,} problems; download the CSV for all of them.")
-            st.dataframe(data.rejected, hide_index=True, column_config={
-                "line": st.column_config.NumberColumn("line", format="%d"),
-                "raw": st.column_config.TextColumn("raw line", width="large"),
-            })
+            st.dataframe(
+                data.rejected,
+                hide_index=True,
+                column_config={
+                    "line": st.column_config.NumberColumn("line", format="%d"),
+                    "raw": st.column_config.TextColumn("raw line", width="large"),
+                },
+            )
             st.download_button(
-                "Download rejected rows to fix and upload again (CSV)", lambda: fixing_csv(job.id),
-                file_name=f"{job.id}-rejected.csv", mime="text/csv", key=ui.REVIEW_DOWNLOAD_REJECTED,
+                "Download rejected rows to fix and upload again (CSV)",
+                lambda: fixing_csv(job.id),
+                file_name=f"{job.id}-rejected.csv",
+                mime="text/csv",
+                key=ui.REVIEW_DOWNLOAD_REJECTED,
                 icon=":material/download:",
                 help="One row per rejected line in the file's own columns, plus line, reason, column and detail; "
-                     "cells a spreadsheet would run as formulas are neutralised.")
+                "cells a spreadsheet would run as formulas are neutralised.",
+            )
             st.caption(f"Or from a shell: `bulkimport export {job.id} --rejected rejected.csv`")
     with valid_tab:
         if len(data.valid) >= PREVIEW_ROWS:
             st.caption(f"The first {PREVIEW_ROWS} valid rows, by line in the file.")
-        st.dataframe(data.valid, hide_index=True, column_config={
-            "line": st.column_config.NumberColumn("line", format="%d")})
+        st.dataframe(
+            data.valid, hide_index=True, column_config={"line": st.column_config.NumberColumn("line", format="%d")}
+        )
 
 
 st.title("Review")
@@ -256,8 +320,14 @@ elif wanted in labels:
     st.session_state[ui.REVIEW_JOB] = wanted
 elif st.session_state.get(ui.REVIEW_JOB) not in labels:
     st.session_state[ui.REVIEW_JOB] = jobs[0].id
-job_id = st.selectbox("Job", list(labels), format_func=labels.get, key=ui.REVIEW_JOB, on_change=on_pick,
-                      placeholder="choose one of your jobs")
+job_id = st.selectbox(
+    "Job",
+    list(labels),
+    format_func=labels.get,
+    key=ui.REVIEW_JOB,
+    on_change=on_pick,
+    placeholder="choose one of your jobs",
+)
 if not job_id:
     st.stop()
 st.query_params[ui.QUERY_JOB] = job_id
@@ -277,7 +347,9 @@ else:
 
 st.subheader("Timeline")
 st.dataframe(
-    [{"at": e.at[:23], "who": e.actor, "change": f"{e.from_status or '-'} -> {e.to_status}", "note": e.note or ""}
-     for e in registry.events(job.id)],
+    [
+        {"at": e.at[:23], "who": e.actor, "change": f"{e.from_status or '-'} -> {e.to_status}", "note": e.note or ""}
+        for e in registry.events(job.id)
+    ],
     hide_index=True,
 )

@@ -36,11 +36,13 @@ def stored_upload(uploaded) -> workflow.Upload | None:
     return stored[1]
 
 
-def submit(upload: workflow.Upload, file_id: str, dataset: str, brand: str, options: dict,
-           mapping: dict | None) -> None:
+def submit(
+    upload: workflow.Upload, file_id: str, dataset: str, brand: str, options: dict, mapping: dict | None
+) -> None:
     try:
-        job = workflow.submit(upload, dataset=dataset, brand=brand, created_by=user.name, options=options,
-                              mapping=mapping)
+        job = workflow.submit(
+            upload, dataset=dataset, brand=brand, created_by=user.name, options=options, mapping=mapping
+        )
     except DispatchError as exc:
         ui.flash("error", str(exc))
         if getattr(exc, "job_id", None):  # the job exists, marked failed with the reason: it can be retried
@@ -71,26 +73,45 @@ def read_options(kind_xlsx: bool, sheets: list[str], detected: dict) -> dict:
         st.caption("Leave a field empty to keep what was detected.")
         if kind_xlsx:
             left, right = st.columns(2)
-            options["sheet"] = left.selectbox("Sheet", sheets, index=None, key=ui.UPLOAD_SHEET,
-                                              placeholder=f"first sheet ({sheets[0]})" if sheets else "first sheet")
+            options["sheet"] = left.selectbox(
+                "Sheet",
+                sheets,
+                index=None,
+                key=ui.UPLOAD_SHEET,
+                placeholder=f"first sheet ({sheets[0]})" if sheets else "first sheet",
+            )
             header_col = right
         else:
             enc, delim, quote, escape, header_col = st.columns(5)
-            options["encoding"] = enc.text_input("Encoding", key=ui.UPLOAD_ENCODING,
-                                                 placeholder=f"detected: {detected.get('encoding', '?')}",
-                                                 help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...")
-            delimiter = delim.text_input("Delimiter", key=ui.UPLOAD_DELIMITER, max_chars=3,
-                                         placeholder=f"detected: {shown(detected.get('delimiter'))}",
-                                         help="One character; type `tab` for a tab.")
+            options["encoding"] = enc.text_input(
+                "Encoding",
+                key=ui.UPLOAD_ENCODING,
+                placeholder=f"detected: {detected.get('encoding', '?')}",
+                help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...",
+            )
+            delimiter = delim.text_input(
+                "Delimiter",
+                key=ui.UPLOAD_DELIMITER,
+                max_chars=3,
+                placeholder=f"detected: {shown(detected.get('delimiter'))}",
+                help="One character; type `tab` for a tab.",
+            )
             options["delimiter"] = "\t" if delimiter.strip().lower() in ("tab", "\\t") else delimiter
-            options["quote"] = quote.text_input("Quote", key=ui.UPLOAD_QUOTE, max_chars=1,
-                                                placeholder=f"detected: {shown(detected.get('quote'))}")
-            options["escape"] = escape.text_input("Escape", key=ui.UPLOAD_ESCAPE, max_chars=1,
-                                                  placeholder=f"detected: {shown(detected.get('escape'))}")
+            options["quote"] = quote.text_input(
+                "Quote", key=ui.UPLOAD_QUOTE, max_chars=1, placeholder=f"detected: {shown(detected.get('quote'))}"
+            )
+            options["escape"] = escape.text_input(
+                "Escape", key=ui.UPLOAD_ESCAPE, max_chars=1, placeholder=f"detected: {shown(detected.get('escape'))}"
+            )
         options["header_row"] = header_col.number_input(
-            "Header on line", key=ui.UPLOAD_HEADER_ROW, min_value=1, value=None, step=1,
+            "Header on line",
+            key=ui.UPLOAD_HEADER_ROW,
+            min_value=1,
+            value=None,
+            step=1,
             placeholder=f"detected: {detected.get('header_line', '?')}",
-            help="The line (or sheet row) that holds the column names; lines above it are skipped.")
+            help="The line (or sheet row) that holds the column names; lines above it are skipped.",
+        )
     return {k: int(v) if k == "header_row" else v for k, v in options.items() if v not in (None, "")}
 
 
@@ -105,10 +126,12 @@ def describe_dialect(dialect: dict, file_name: str) -> str:
     skipped = f" ({line - 1} line(s) above it skipped)" if line and line > 1 else ""
     if dialect.get("kind") == "xlsx":
         return f"Read **{file_name}** as an Excel workbook, header on row {line}{skipped}."
-    return (f"Read **{file_name}** with encoding **{dialect.get('encoding')}**, "
-            f"delimiter **{shown(dialect.get('delimiter'))}**, quote **{shown(dialect.get('quote'))}**, "
-            f"escape **{shown(dialect.get('escape'))}**, "
-            f"header on line **{line}**{skipped}.")
+    return (
+        f"Read **{file_name}** with encoding **{dialect.get('encoding')}**, "
+        f"delimiter **{shown(dialect.get('delimiter'))}**, quote **{shown(dialect.get('quote'))}**, "
+        f"escape **{shown(dialect.get('escape'))}**, "
+        f"header on line **{line}**{skipped}."
+    )
 
 
 def mapping_editor(found: workflow.Preview, columns: list[str]) -> dict[str, str | None]:
@@ -117,24 +140,36 @@ def mapping_editor(found: workflow.Preview, columns: list[str]) -> dict[str, str
     if st.session_state.get(ui.UPLOAD_MAPPING_BASE) != base:  # another file, dataset or dialect: start afresh
         st.session_state.pop(ui.UPLOAD_MAPPING, None)
         st.session_state[ui.UPLOAD_MAPPING_BASE] = base
-    frame = pd.DataFrame({
-        "file column": found.header,
-        "dataset column": [c for _, c in base],
-        "suggestion": [found.suggestions.get(h, "") for h in found.header],
-    })
+    frame = pd.DataFrame(
+        {
+            "file column": found.header,
+            "dataset column": [c for _, c in base],
+            "suggestion": [found.suggestions.get(h, "") for h in found.header],
+        }
+    )
     edited = st.data_editor(
-        frame, key=ui.UPLOAD_MAPPING, hide_index=True, num_rows="fixed", disabled=["file column", "suggestion"],
+        frame,
+        key=ui.UPLOAD_MAPPING,
+        hide_index=True,
+        num_rows="fixed",
+        disabled=["file column", "suggestion"],
         column_config={
             "file column": st.column_config.TextColumn("file column", help="As written in the file's header"),
             "dataset column": st.column_config.SelectboxColumn(
-                "dataset column", options=[IGNORE, *columns], required=True,
-                help="Where the worker puts this column's values; (ignore) drops it"),
+                "dataset column",
+                options=[IGNORE, *columns],
+                required=True,
+                help="Where the worker puts this column's values; (ignore) drops it",
+            ),
             "suggestion": st.column_config.TextColumn(
-                "suggestion", help="A close name among the dataset's unmatched columns: offered, not applied"),
+                "suggestion", help="A close name among the dataset's unmatched columns: offered, not applied"
+            ),
         },
     )
-    return {row["file column"]: None if row["dataset column"] in (IGNORE, None) else row["dataset column"]
-            for row in edited.to_dict("records")}
+    return {
+        row["file column"]: None if row["dataset column"] in (IGNORE, None) else row["dataset column"]
+        for row in edited.to_dict("records")
+    }
 
 
 st.title("Upload a CSV")
@@ -144,31 +179,50 @@ datasets = all_datasets()
 names = list(datasets)
 left, right = st.columns(2)
 dataset = left.selectbox(
-    "Dataset", names, key=ui.UPLOAD_DATASET, persist_state="session",
+    "Dataset",
+    names,
+    key=ui.UPLOAD_DATASET,
+    persist_state="session",
     index=names.index(ui.DEFAULT_DATASET) if ui.DEFAULT_DATASET in names else 0,
 )
 if ui.may_enter_any_brand(user):
-    brand = (right.text_input("Brand", key=ui.UPLOAD_BRAND, persist_state="session", placeholder="e.g. acme",
-                              help="Any brand (you may import for all): 1-64 letters, digits, '.', '_' or '-'")
-             or "").strip()
+    brand = (
+        right.text_input(
+            "Brand",
+            key=ui.UPLOAD_BRAND,
+            persist_state="session",
+            placeholder="e.g. acme",
+            help="Any brand (you may import for all): 1-64 letters, digits, '.', '_' or '-'",
+        )
+        or ""
+    ).strip()
 elif user.brands:
-    brand = right.selectbox("Brand", sorted(user.brands), key=ui.UPLOAD_BRAND, persist_state="session",
-                            help="The brands you may import for")
+    brand = right.selectbox(
+        "Brand", sorted(user.brands), key=ui.UPLOAD_BRAND, persist_state="session", help="The brands you may import for"
+    )
 else:
     st.error(f"{user.name} may not import for any brand; an admin can add brands with `bulkimport users add`.")
     st.stop()
 ds = datasets[dataset]
-st.caption(f"{ds.description}  \nRequired columns: {', '.join(ds.required)}; key: {', '.join(ds.key)}; "
-           f"all columns: {', '.join(ds.columns)}.")
+st.caption(
+    f"{ds.description}  \nRequired columns: {', '.join(ds.required)}; key: {', '.join(ds.key)}; "
+    f"all columns: {', '.join(ds.columns)}."
+)
 
-uploaded = st.file_uploader("CSV or Excel file", type=["csv", "tsv", "txt", "xlsx"], key=ui.UPLOAD_FILE,
-                            max_upload_size=settings().upload_max_mb,
-                            help="The file is stored as it is and validated by a worker, row by row. "
-                                 "Bigger files: `bulkimport submit` streams them.")
+uploaded = st.file_uploader(
+    "CSV or Excel file",
+    type=["csv", "tsv", "txt", "xlsx"],
+    key=ui.UPLOAD_FILE,
+    max_upload_size=settings().upload_max_mb,
+    help="The file is stored as it is and validated by a worker, row by row. "
+    "Bigger files: `bulkimport submit` streams them.",
+)
 upload = stored_upload(uploaded)
 if uploaded is not None and upload is None:
-    st.caption(f"{uploaded.name} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
-               "Choose another file for a new upload.")
+    st.caption(
+        f"{uploaded.name} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
+        "Choose another file for a new upload."
+    )
 
 if upload is not None:
     summary = st.container()
@@ -187,8 +241,7 @@ if upload is not None:
         summary.markdown(describe_dialect(found.dialect, upload.file_name))
         st.subheader("Column mapping")
         if found.remembered:
-            st.info("This mapping is the one chosen last time for a file with this header.",
-                    icon=":material/history:")
+            st.info("This mapping is the one chosen last time for a file with this header.", icon=":material/history:")
         chosen = mapping_editor(found, list(ds.columns))
         automatic = {h: found.mapping.get(h) for h in found.header}
         if chosen != automatic:  # the whole mapping, so nothing remembered or matched is lost
@@ -200,26 +253,38 @@ if upload is not None:
         twice = sorted({c for c in chosen.values() if c and list(chosen.values()).count(c) > 1})
         for column in twice:
             sources = [h for h, c in chosen.items() if c == column]
-            st.warning(f"**{column}** is chosen for {', '.join(map(repr, sources))}: only "
-                       f"{sources[-1]!r} is used.")
+            st.warning(f"**{column}** is chosen for {', '.join(map(repr, sources))}: only {sources[-1]!r} is used.")
         offered = {h: c for h, c in found.suggestions.items() if not chosen.get(h)}
         if offered:
-            st.info("Suggestions, not applied: " + "; ".join(f"{h!r} looks like **{c}**" for h, c in offered.items())
-                    + ". Pick them under *dataset column* to use them.", icon=":material/lightbulb:")
+            st.info(
+                "Suggestions, not applied: "
+                + "; ".join(f"{h!r} looks like **{c}**" for h, c in offered.items())
+                + ". Pick them under *dataset column* to use them.",
+                icon=":material/lightbulb:",
+            )
         if found.missing:
-            problem = (f"Required column(s) missing: **{', '.join(found.missing)}**. Map a file column to "
-                       f"{'it' if len(found.missing) == 1 else 'them'} above; the file cannot be submitted without.")
+            problem = (
+                f"Required column(s) missing: **{', '.join(found.missing)}**. Map a file column to "
+                f"{'it' if len(found.missing) == 1 else 'them'} above; the file cannot be submitted without."
+            )
         ignored = [h for h in found.header if h not in found.mapping]
         if ignored:
             st.caption(f"Ignored file columns: {', '.join(map(repr, ignored))}.")
         st.subheader("First rows as the worker will read them")
-        st.dataframe(found.sample, hide_index=True,
-                     column_config={"line": st.column_config.NumberColumn("line", format="%d")})
+        st.dataframe(
+            found.sample, hide_index=True, column_config={"line": st.column_config.NumberColumn("line", format="%d")}
+        )
     if problem:
         st.error(problem)
-    st.button("Submit for validation", type="primary", key=ui.UPLOAD_SUBMIT, icon=":material/send:",
-              disabled=bool(problem) or found is None or not brand, on_click=submit,
-              args=(upload, uploaded.file_id, dataset, brand, options, mapping))
+    st.button(
+        "Submit for validation",
+        type="primary",
+        key=ui.UPLOAD_SUBMIT,
+        icon=":material/send:",
+        disabled=bool(problem) or found is None or not brand,
+        on_click=submit,
+        args=(upload, uploaded.file_id, dataset, brand, options, mapping),
+    )
     if not brand:
         st.caption("Type the brand first.")
 
@@ -237,12 +302,18 @@ def recent_jobs() -> None:
                 st.markdown(f"**Your last upload**: job `{last.id}` ({last.file_name}, {last.dataset}/{last.brand})")
                 ui.status_badge(last.status)
                 if last.error:
-                    ui.error_with_details(f"Job {last.id} failed: {last.error}" if last.status == registry.FAILED
-                                          else last.error, failed=last.status == registry.FAILED)
+                    ui.error_with_details(
+                        f"Job {last.id} failed: {last.error}" if last.status == registry.FAILED else last.error,
+                        failed=last.status == registry.FAILED,
+                    )
                 if last.status in (registry.VALIDATING, registry.PENDING):
                     ui.job_progress(last)
-                st.page_link("views/review.py", label=f"Review job {last.id}", icon=":material/rate_review:",
-                             query_params={ui.QUERY_JOB: last.id})
+                st.page_link(
+                    "views/review.py",
+                    label=f"Review job {last.id}",
+                    icon=":material/rate_review:",
+                    query_params={ui.QUERY_JOB: last.id},
+                )
     st.subheader("Recent jobs")
     ui.job_table(workflow.visible_jobs(user.name)[:20])
 

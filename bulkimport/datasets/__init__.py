@@ -103,6 +103,4 @@ def get_dataset(name: str) -> Dataset:
     try:
         return datasets[name]
     except KeyError:
-        raise UnknownDataset(
-            f"unknown dataset {name!r}; known datasets: {', '.join(datasets) or 'none'}"
-        ) from None
+        raise UnknownDataset(f"unknown dataset {name!r}; known datasets: {', '.join(datasets) or 'none'}") from None

@@ -50,7 +50,8 @@ class Products(pa.DataFrameModel):
             digits = np.zeros((len(codes), 13), dtype=np.int64)
             if well_formed.any():
                 digits[well_formed.to_numpy()] = np.frombuffer(
-                    "".join(codes[well_formed]).encode("ascii"), dtype=np.uint8).reshape(-1, 13) - ord("0")
+                    "".join(codes[well_formed]).encode("ascii"), dtype=np.uint8
+                ).reshape(-1, 13) - ord("0")
             weighted = digits[:, :12] @ np.array([1, 3] * 6)
             ok[present] = well_formed.to_numpy() & ((10 - weighted % 10) % 10 == digits[:, 12])
         return ok

@@ -37,9 +37,14 @@ def _ledger_entry(con: duckdb.DuckDBPyConnection, job: Job) -> CommitResult | No
 
 
 def _committed_since(con: duckdb.DuckDBPyConnection, job: Job, snapshot: int | None) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT job_id FROM audit.ledger WHERE dataset = ? AND brand = ? AND job_id <> ? AND snapshot_id >= ?"
-        " ORDER BY snapshot_id", [job.dataset, job.brand, job.id, snapshot or 0]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT job_id FROM audit.ledger WHERE dataset = ? AND brand = ? AND job_id <> ? AND snapshot_id >= ?"
+            " ORDER BY snapshot_id",
+            [job.dataset, job.brand, job.id, snapshot or 0],
+        ).fetchall()
+    ]
 
 
 def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, approved_by: str) -> CommitResult:
@@ -86,8 +91,16 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
         )
         c.execute(
             "INSERT INTO audit.ledger VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
-            [job.id, dataset.name, job.brand, approved_by, counts.rows_to_insert, counts.rows_to_update,
-             counts.rows_unchanged, snapshot],
+            [
+                job.id,
+                dataset.name,
+                job.brand,
+                approved_by,
+                counts.rows_to_insert,
+                counts.rows_to_update,
+                counts.rows_unchanged,
+                snapshot,
+            ],
         )
         return CommitResult(counts.rows_to_insert, counts.rows_to_update, counts.rows_unchanged)
 
@@ -134,21 +147,29 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
             [job.id, job.id, before],
         ).fetchall()
         if later:
-            raise RevertRefused(f"job {', '.join(sorted(r[0] for r in later))} committed later and changed rows "
-                                f"that job {job.id} wrote; revert that job first")
+            raise RevertRefused(
+                f"job {', '.join(sorted(r[0] for r in later))} committed later and changed rows "
+                f"that job {job.id} wrote; revert that job first"
+            )
         old = f"(SELECT * FROM {table} AT (VERSION => {before}))"
         written = f"(SELECT {_quoted(key)} FROM {table} WHERE job_id = $job)"
         restored = c.sql(
             f"SELECT count(*) FROM {written} p WHERE EXISTS (SELECT 1 FROM {old} o WHERE {key_match})",
-            params={"job": job.id}).fetchone()[0]
+            params={"job": job.id},
+        ).fetchone()[0]
         total = c.sql(f"SELECT count(*) FROM {table} WHERE job_id = $job", params={"job": job.id}).fetchone()[0]
-        c.execute(f"CREATE OR REPLACE TEMP TABLE revert_previous AS SELECT o.* FROM {old} o "
-                  f"WHERE EXISTS (SELECT 1 FROM {table} p WHERE p.job_id = ? AND {key_match})", [job.id])
+        c.execute(
+            f"CREATE OR REPLACE TEMP TABLE revert_previous AS SELECT o.* FROM {old} o "
+            f"WHERE EXISTS (SELECT 1 FROM {table} p WHERE p.job_id = ? AND {key_match})",
+            [job.id],
+        )
         c.execute(f"DELETE FROM {table} WHERE job_id = ?", [job.id])
         c.execute(f"INSERT INTO {table} ({_quoted(all_columns)}) SELECT {_quoted(all_columns)} FROM revert_previous")
         c.execute("DROP TABLE revert_previous")
-        c.execute("INSERT INTO audit.reverts VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
-                  [job.id, dataset.name, job.brand, reverted_by, total - restored, restored, current_snapshot(c)])
+        c.execute(
+            "INSERT INTO audit.reverts VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
+            [job.id, dataset.name, job.brand, reverted_by, total - restored, restored, current_snapshot(c)],
+        )
         return RevertResult(total - restored, restored)
 
     return lake.write(con, work)

@@ -41,8 +41,9 @@ def _others(dataset: Dataset) -> list[str]:
 def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
     """How many staged rows would be inserted, updated or left unchanged, and which columns change."""
     changed = changed_condition(dataset)
-    per_column = ", ".join(f'count(*) FILTER (WHERE p.brand IS NOT NULL AND p."{c}" IS DISTINCT FROM s."{c}")'
-                           for c in _others(dataset))
+    per_column = ", ".join(
+        f'count(*) FILTER (WHERE p.brand IS NOT NULL AND p."{c}" IS DISTINCT FROM s."{c}")' for c in _others(dataset)
+    )
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE p.brand IS NULL),"
         f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND ({changed})),"
@@ -56,17 +57,19 @@ def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
     return Diff(row[0], row[1], row[2], columns)
 
 
-def updates(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, limit: int = 50
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def updates(
+    con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, limit: int = 50
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A sample of rows the commit would change: (before, after), aligned row by row."""
     key = [f's."{c}"' for c in dataset.key]
     before = ", ".join(f'p."{c}" AS "{c}"' for c in dataset.columns)
     after = ", ".join(f's."{c}" AS "{c}"' for c in dataset.columns)
-    sql = (f' FROM staging."{dataset.name}" s JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
-           f" WHERE s.job_id = $job AND ({changed_condition(dataset)}) ORDER BY {', '.join(key)} LIMIT {int(limit)}")
+    sql = (
+        f' FROM staging."{dataset.name}" s JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
+        f" WHERE s.job_id = $job AND ({changed_condition(dataset)}) ORDER BY {', '.join(key)} LIMIT {int(limit)}"
+    )
     params = {"job": job.id}
-    return (con.sql(f"SELECT {before}" + sql, params=params).df(),
-            con.sql(f"SELECT {after}" + sql, params=params).df())
+    return (con.sql(f"SELECT {before}" + sql, params=params).df(), con.sql(f"SELECT {after}" + sql, params=params).df())
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> str:
@@ -78,9 +81,9 @@ def fingerprint(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> s
     columns = ", ".join(f's."{c}"' for c in dataset.columns)
     production = ", ".join(["p.brand", *(f'p."{c}"' for c in dataset.columns), "p.job_id"])
     staged, touched = con.execute(
-        f"SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging.\"{dataset.name}\" s WHERE s.job_id = $1),"
-        f" (SELECT bit_xor(hash({production})) FROM production.\"{dataset.name}\" p"
-        f"  WHERE EXISTS (SELECT 1 FROM staging.\"{dataset.name}\" s WHERE s.job_id = $1 AND {_key_join(dataset)}))",
+        f'SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging."{dataset.name}" s WHERE s.job_id = $1),'
+        f' (SELECT bit_xor(hash({production})) FROM production."{dataset.name}" p'
+        f'  WHERE EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $1 AND {_key_join(dataset)}))',
         [job.id],
     ).fetchone()
     return f"{staged or 0:x}-{touched or 0:x}"
@@ -99,14 +102,17 @@ def literal(value) -> str:
 def staged_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> duckdb.DuckDBPyRelation:
     """The job's staged rows, lazily: ``.limit(200).df()`` reads 200 rows."""
     columns = ", ".join(f'"{c}"' for c in dataset.columns)
-    return con.sql(f'SELECT line, brand, {columns} FROM staging."{dataset.name}" '
-                   f"WHERE job_id = {literal(job.id)} ORDER BY line")
+    return con.sql(
+        f'SELECT line, brand, {columns} FROM staging."{dataset.name}" WHERE job_id = {literal(job.id)} ORDER BY line'
+    )
 
 
 def rejected_rows(con: duckdb.DuckDBPyConnection, job: Job) -> duckdb.DuckDBPyRelation:
     """The job's rejected rows (one per failing cell), lazily."""
-    return con.sql('SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows '
-                   f'WHERE job_id = {literal(job.id)} ORDER BY line, "column"')
+    return con.sql(
+        'SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows '
+        f'WHERE job_id = {literal(job.id)} ORDER BY line, "column"'
+    )
 
 
 # A spreadsheet runs a cell starting with one of these as a formula.
@@ -129,8 +135,15 @@ def _original_cells(raw: str | None, reason: str, job: Job) -> list[str] | dict 
     if dialect.get("kind") == "xlsx":
         return json.loads(raw)
     try:
-        return next(csv.reader([raw], delimiter=dialect.get("delimiter", ","), quotechar=dialect.get("quote", '"'),
-                               escapechar=dialect.get("escape"), doublequote=dialect.get("escape") is None))
+        return next(
+            csv.reader(
+                [raw],
+                delimiter=dialect.get("delimiter", ","),
+                quotechar=dialect.get("quote", '"'),
+                escapechar=dialect.get("escape"),
+                doublequote=dialect.get("escape") is None,
+            )
+        )
     except (csv.Error, StopIteration):
         return None
 
@@ -143,7 +156,7 @@ def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFram
     header = list((job.dialect or {}).get("header") or [])
     by_column = {column: name for name, column in (job.mapping or {}).items()}
     rows = con.execute(
-        'SELECT line, string_agg(DISTINCT reason, \'; \'), string_agg("column", \'; \'), '
+        "SELECT line, string_agg(DISTINCT reason, '; '), string_agg(\"column\", '; '), "
         "string_agg(detail, '; '), any_value(raw), any_value(reason) FROM staging.rejected_rows "
         "WHERE job_id = ? GROUP BY line ORDER BY line",
         [job.id],

@@ -30,8 +30,12 @@ class StageCounts:
 
 def describe(source: Source) -> dict:
     """What was found in the file, for the job record (`dialect` in --json)."""
-    found = {"kind": source.kind, "header_line": source.header_line, "header": source.match.header,
-             "ignored_columns": source.match.extra}
+    found = {
+        "kind": source.kind,
+        "header_line": source.header_line,
+        "header": source.match.header,
+        "ignored_columns": source.match.extra,
+    }
     if source.dialect:
         found.update(source.dialect.to_dict())
     if source.match.suggestions:
@@ -72,8 +76,7 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, job: Job, rejects: list[Reje
         return
     # Bytes the encoding could not decode may sit in any rejected line (a broken quote,
     # say), as lone surrogates that cannot be stored: show them as \xNN.
-    frame = pd.DataFrame([[_storable(getattr(r, c)) for c in REJECT_COLUMNS] for r in rejects],
-                         columns=REJECT_COLUMNS)
+    frame = pd.DataFrame([[_storable(getattr(r, c)) for c in REJECT_COLUMNS] for r in rejects], columns=REJECT_COLUMNS)
     frame = frame.astype({"line": "int64"}).astype({c: object for c in REJECT_COLUMNS if c != "line"})
     con.register("reject_chunk", frame)
     try:
@@ -127,9 +130,15 @@ def drop_job_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) ->
     lake.write(con, work)
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path: Path, chunk_rows: int,
-               on_progress: ProgressFn | None = None,
-               remembered: Callable[[list[str]], dict[str, str] | None] | None = None) -> StageCounts:
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    job: Job,
+    dataset: Dataset,
+    path: Path,
+    chunk_rows: int,
+    on_progress: ProgressFn | None = None,
+    remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
+) -> StageCounts:
     """Validate the job's file and write its valid and rejected rows to the lake.
 
     Each chunk is written in its own short transaction, so memory stays flat
@@ -156,8 +165,15 @@ def stage_file(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, path:
         total += len(chunk.frame) + len({r.line for r in chunk.rejects})
         valid += len(checked.valid)
         if on_progress:
-            on_progress({"phase": "validating", "rows_read": total, "rows_valid": valid,
-                         "rows_rejected": total - valid, "bytes_read": chunk.bytes_read})
+            on_progress(
+                {
+                    "phase": "validating",
+                    "rows_read": total,
+                    "rows_valid": valid,
+                    "rows_rejected": total - valid,
+                    "bytes_read": chunk.bytes_read,
+                }
+            )
 
     def finish(c: duckdb.DuckDBPyConnection) -> StageCounts:
         _reject_duplicate_keys(c, dataset, job)

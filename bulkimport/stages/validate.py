@@ -31,8 +31,12 @@ def _reason(check: str) -> str:
     return "constraint-error"
 
 
-def _failures(error: pa.errors.SchemaErrors, original: pd.DataFrame, raws: dict[int, str],
-              date_formats: tuple[str, ...] = ("%Y-%m-%d",)) -> tuple[list[Reject], set[int]]:
+def _failures(
+    error: pa.errors.SchemaErrors,
+    original: pd.DataFrame,
+    raws: dict[int, str],
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",),
+) -> tuple[list[Reject], set[int]]:
     cases = error.failure_cases
     row_level = cases[cases["index"].notna()]
     if len(row_level) < len(cases):
@@ -47,9 +51,17 @@ def _failures(error: pa.errors.SchemaErrors, original: pd.DataFrame, raws: dict[
         # Show the cell as the file had it, not as pandera coerced it.
         value = original.at[line, case.column] if case.column in original else case.failure_case
         value = None if pd.isna(value) else str(value)
-        rejects.append(Reject(line, _reason(case.check), column=case.column, check=case.check,
-                              value=value, detail=_detail(case.column, case.check, value, date_formats),
-                              raw=raws.get(line)))
+        rejects.append(
+            Reject(
+                line,
+                _reason(case.check),
+                column=case.column,
+                check=case.check,
+                value=value,
+                detail=_detail(case.column, case.check, value, date_formats),
+                raw=raws.get(line),
+            )
+        )
         lines.add(line)
     return rejects, lines
 
@@ -128,8 +140,9 @@ _FLOAT_TYPES = ("DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC")
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 
 
-def _unreadable_numbers(dataset: Dataset, frame: pd.DataFrame, original: pd.DataFrame,
-                        raws: dict[int, str]) -> tuple[list[Reject], set[int]]:
+def _unreadable_numbers(
+    dataset: Dataset, frame: pd.DataFrame, original: pd.DataFrame, raws: dict[int, str]
+) -> tuple[list[Reject], set[int]]:
     """Type errors in numeric columns, found vectorised.
 
     pandera finds them too, but once a column fails coercion it tries every
@@ -153,8 +166,17 @@ def _unreadable_numbers(dataset: Dataset, frame: pd.DataFrame, original: pd.Data
         check = f"coerce_dtype('{dtype}')"
         for line in wrong.index[wrong.to_numpy()]:
             value = original.at[line, column]
-            rejects.append(Reject(int(line), "type-error", column=column, check=check, value=value,
-                                  detail=_detail(column, check, value), raw=raws.get(line)))
+            rejects.append(
+                Reject(
+                    int(line),
+                    "type-error",
+                    column=column,
+                    check=check,
+                    value=value,
+                    detail=_detail(column, check, value),
+                    raw=raws.get(line),
+                )
+            )
             bad.add(line)
     return rejects, bad
 

@@ -23,8 +23,15 @@ from tests.conftest import EXAMPLE, PASSWORD, REPO
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = os.environ.get("BULKIMPORT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = REPO / "test-artifacts"
 TIMEOUT_MS = 60_000
 
@@ -55,8 +62,9 @@ def dashboard(redis_url, home) -> str:
     """The real dashboard (`streamlit run app.py`) on a free port, with the test's environment."""
     port = launcher.free_port()
     log = open(home / "dashboard.log", "wb")
-    process = subprocess.Popen(launcher.dashboard_command(port), env=dict(os.environ), cwd=REPO, stdout=log,
-                               stderr=log, start_new_session=True)
+    process = subprocess.Popen(
+        launcher.dashboard_command(port), env=dict(os.environ), cwd=REPO, stdout=log, stderr=log, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -77,8 +85,10 @@ def dashboard(redis_url, home) -> str:
 
 def settle(page) -> None:
     """Until the script run is over and no element from the previous run is left (Streamlit fades those)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-                           " && !document.querySelector('[data-stale=\"true\"]')")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')"
+    )
     page.wait_for_timeout(500)  # tables draw on a canvas a moment later
 
 

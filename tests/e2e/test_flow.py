@@ -13,8 +13,22 @@ from tests.conftest import EXAMPLE, run_cli
 # With BULKIMPORT_SCALE_OUT=1 the registry and lake catalog are in PostgreSQL, data and uploads in S3.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("scale_out")]
 
-STATUS_FIELDS = {"id", "dataset", "brand", "status", "file_name", "file_sha256", "rows_total", "rows_valid",
-                 "rows_rejected", "error", "created_by", "approved_by", "created_at", "updated_at"}
+STATUS_FIELDS = {
+    "id",
+    "dataset",
+    "brand",
+    "status",
+    "file_name",
+    "file_sha256",
+    "rows_total",
+    "rows_valid",
+    "rows_rejected",
+    "error",
+    "created_by",
+    "approved_by",
+    "created_at",
+    "updated_at",
+}
 
 
 def submit_and_wait(path=EXAMPLE, brand="acme") -> dict:
@@ -38,8 +52,19 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
     rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-").stdout)))
     assert {int(r["line"]) for r in rejected} == {6, 7, 8, 9, 10, 11, 12, 14, 17}
     # Ready to fix and re-upload: the file's own columns, then where and why.
-    assert list(rejected[0].keys()) == ["sku", "name", "price", "currency", "stock", "ean", "launch_date", "line",
-                                        "reason", "column", "detail"]
+    assert list(rejected[0].keys()) == [
+        "sku",
+        "name",
+        "price",
+        "currency",
+        "stock",
+        "ean",
+        "launch_date",
+        "line",
+        "reason",
+        "column",
+        "detail",
+    ]
     knock_box = next(r for r in rejected if r["line"] == "6")
     assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "'-3.00", "constraint-error")
     duplicate = next(r for r in rejected if r["line"] == "14")
@@ -54,8 +79,12 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
 
     again = submit_and_wait()
     assert again["status"] == "staged"
-    assert bi.diff(again["id"]).to_dict() == {"rows_to_insert": 0, "rows_to_update": 0, "rows_unchanged": 7,
-                                              "changed_columns": {}}
+    assert bi.diff(again["id"]).to_dict() == {
+        "rows_to_insert": 0,
+        "rows_to_update": 0,
+        "rows_unchanged": 7,
+        "changed_columns": {},
+    }
     json.loads(run_cli("approve", again["id"], "--as", "olga", "--wait", "--json").stdout)
     rows = bi.connect().sql("SELECT count(*), count(DISTINCT sku) FROM production.products WHERE brand = 'acme'")
     assert rows.fetchone() == (7, 7)

@@ -42,8 +42,10 @@ from tests.conftest import PASSWORD, REPO, SCALE_OUT, postgres_bin, skip_or_fail
 from tests.reliability.support import SEED, Figures, ProductionModel, compare_production, wait_for, write_product_file
 
 if not SCALE_OUT:
-    pytest.skip("multi-host test (network namespaces, needs root): run it with `make test-multi-host` "
-                "(BULKIMPORT_SCALE_OUT=1)", allow_module_level=True)
+    pytest.skip(
+        "multi-host test (network namespaces, needs root): run it with `make test-multi-host` (BULKIMPORT_SCALE_OUT=1)",
+        allow_module_level=True,
+    )
 
 pytestmark = pytest.mark.e2e
 
@@ -73,22 +75,73 @@ class Services:
         self.ns.ip("link", "set", "br0", "up")
         env = dict(os.environ)
         (self.folder / "redis").mkdir()
-        self.ns.popen([launcher.redis_server_binary(), "--port", str(REDIS_PORT), "--bind", SERVICES,
-                       "--dir", str(self.folder / "redis"), "--appendonly", "yes", "--appendfsync", "everysec",
-                       "--maxmemory-policy", "noeviction", "--save", "", "--daemonize", "no",
-                       "--protected-mode", "no"], env, self.folder / "redis.log")
-        self.ns.popen([sys.executable, "-m", "moto.server", "-H", SERVICES, "-p", str(S3_PORT)], env,
-                      self.folder / "moto.log")
+        self.ns.popen(
+            [
+                launcher.redis_server_binary(),
+                "--port",
+                str(REDIS_PORT),
+                "--bind",
+                SERVICES,
+                "--dir",
+                str(self.folder / "redis"),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--maxmemory-policy",
+                "noeviction",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            env,
+            self.folder / "redis.log",
+        )
+        self.ns.popen(
+            [sys.executable, "-m", "moto.server", "-H", SERVICES, "-p", str(S3_PORT)], env, self.folder / "moto.log"
+        )
         shutil.chown(self.pg_dir, "postgres", "postgres")
         data = self.pg_dir / "data"
-        netns.run([*self.as_postgres, str(self.pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                   "-E", "UTF8", "--no-sync"], timeout=120)
+        netns.run(
+            [
+                *self.as_postgres,
+                str(self.pg_bin / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            timeout=120,
+        )
         with open(data / "pg_hba.conf", "a") as hba:
             hba.write("host all all 198.18.0.0/24 trust\n")
-        options = (f"-p {PG_PORT} -k {self.pg_dir} -c listen_addresses={SERVICES} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        netns.run(self.ns.argv(*self.as_postgres, str(self.pg_bin / "pg_ctl"), "-D", str(data), "-l",
-                               str(self.pg_dir / "log"), "-o", options, "-w", "start"), timeout=120)
+        options = (
+            f"-p {PG_PORT} -k {self.pg_dir} -c listen_addresses={SERVICES} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        netns.run(
+            self.ns.argv(
+                *self.as_postgres,
+                str(self.pg_bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.pg_dir / "log"),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ),
+            timeout=120,
+        )
         self.python(
             "import socket, sys, time\n"
             "deadline = time.monotonic() + 60\n"
@@ -103,7 +156,8 @@ class Services:
             "            time.sleep(0.1)\n"
             "import boto3\n"
             f"boto3.client('s3', endpoint_url={self.s3_endpoint!r}, region_name='us-east-1', aws_access_key_id='test',"
-            f" aws_secret_access_key='test').create_bucket(Bucket={BUCKET!r})\n")
+            f" aws_secret_access_key='test').create_bucket(Bucket={BUCKET!r})\n"
+        )
 
     @property
     def s3_endpoint(self) -> str:
@@ -116,8 +170,11 @@ class Services:
         return result.stdout
 
     def create_database(self, name: str) -> str:
-        netns.run(self.ns.argv(*self.as_postgres, str(self.pg_bin / "createdb"), "-h", str(self.pg_dir), "-p",
-                               str(PG_PORT), name))
+        netns.run(
+            self.ns.argv(
+                *self.as_postgres, str(self.pg_bin / "createdb"), "-h", str(self.pg_dir), "-p", str(PG_PORT), name
+            )
+        )
         return f"postgresql://postgres@{SERVICES}:{PG_PORT}/{name}"
 
     def logs(self) -> str:
@@ -131,8 +188,11 @@ class Services:
         data = self.pg_dir / "data"
         try:
             if (data / "postmaster.pid").exists():
-                netns.run([*self.as_postgres, str(self.pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                           "stop"], check=False, timeout=60)
+                netns.run(
+                    [*self.as_postgres, str(self.pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                    check=False,
+                    timeout=60,
+                )
         finally:
             self.ns.delete()  # SIGKILLs whatever is left in it (Redis, moto, the driver's processes)
             shutil.rmtree(self.pg_dir, ignore_errors=True)
@@ -155,8 +215,23 @@ class WorkerHost:
     def create(self) -> None:
         self.ns.create()
         # Both ends are made inside the namespaces: the root namespace never sees the lab.
-        netns.run(["ip", "link", "add", self.veth, "netns", self.services.ns.name, "type", "veth", "peer", "name",
-                   "eth0", "netns", self.ns.name])
+        netns.run(
+            [
+                "ip",
+                "link",
+                "add",
+                self.veth,
+                "netns",
+                self.services.ns.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.ns.name,
+            ]
+        )
         self.services.ns.ip("link", "set", self.veth, "master", "br0")
         self.services.ns.ip("link", "set", self.veth, "up")
         self.ns.ip("addr", "add", f"{self.address}/24", "dev", "eth0")
@@ -167,8 +242,12 @@ class WorkerHost:
         home = self.folder / f"{self.short}-{run}"
         home.mkdir(parents=True)
         self.log = home / "worker.log"
-        self.process = self.ns.popen([str(BIN / "bulkimport"), "worker", "--processes", "1", "--threads", "2"],
-                                     {**env, "BULKIMPORT_HOME": str(home)}, self.log, hostname=self.name)
+        self.process = self.ns.popen(
+            [str(BIN / "bulkimport"), "worker", "--processes", "1", "--threads", "2"],
+            {**env, "BULKIMPORT_HOME": str(home)},
+            self.log,
+            hostname=self.name,
+        )
 
     def stop_worker(self) -> None:
         if self.process and self.process.poll() is None:
@@ -204,26 +283,32 @@ class Cluster:
     def __init__(self, services: Services, hosts: list[WorkerHost], run: str, driver_home: Path, **settings: str):
         self.services, self.hosts, self.run = services, hosts, run
         name = f"{run}_{TAG}".replace("-", "_")
-        self.env = {key: value for key, value in os.environ.items()
-                    if key not in ("BULKIMPORT_USERS_FILE", "BULKIMPORT_DATASETS")}
-        self.env.update({
-            "REDIS_URL": f"redis://{SERVICES}:{REDIS_PORT}/{next(services.redis_dbs)}",
-            "BULKIMPORT_DB_URL": services.create_database(f"jobs_{name}"),
-            "BULKIMPORT_LAKE_CATALOG": services.create_database(f"lake_{name}"),
-            "BULKIMPORT_LAKE_DATA": f"s3://{BUCKET}/{name}",
-            "BULKIMPORT_S3_ENDPOINT": services.s3_endpoint,
-            "BULKIMPORT_S3_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "BULKIMPORT_HOME": str(driver_home),
-            **settings,
-        })
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("BULKIMPORT_USERS_FILE", "BULKIMPORT_DATASETS")
+        }
+        self.env.update(
+            {
+                "REDIS_URL": f"redis://{SERVICES}:{REDIS_PORT}/{next(services.redis_dbs)}",
+                "BULKIMPORT_DB_URL": services.create_database(f"jobs_{name}"),
+                "BULKIMPORT_LAKE_CATALOG": services.create_database(f"lake_{name}"),
+                "BULKIMPORT_LAKE_DATA": f"s3://{BUCKET}/{name}",
+                "BULKIMPORT_S3_ENDPOINT": services.s3_endpoint,
+                "BULKIMPORT_S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "BULKIMPORT_HOME": str(driver_home),
+                **settings,
+            }
+        )
         self.agent = netns.Agent(services.ns, self.env, services.folder / f"agent-{run}.log")
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """The real `bulkimport` command, run on the services host (the root namespace cannot reach the lab)."""
-        result = netns.run(self.services.ns.argv(str(BIN / "bulkimport"), *args), check=False, timeout=300,
-                           env=self.env, cwd=REPO)
+        result = netns.run(
+            self.services.ns.argv(str(BIN / "bulkimport"), *args), check=False, timeout=300, env=self.env, cwd=REPO
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"bulkimport {' '.join(args)} exited {result.returncode}:\n{result.stderr[-2000:]}")
         return result
@@ -245,6 +330,7 @@ class Cluster:
 
     def wait_all(self, job_ids: list[str], status: str, timeout: float, tick=None) -> dict[str, dict]:
         """Poll until every job has ``status``; a failed job fails the test at once."""
+
         def done():
             jobs = self.jobs()
             failed = [f"{j}: {jobs[j]['error']}" for j in job_ids if jobs[j]["status"] == "failed"]
@@ -293,9 +379,11 @@ def check_staged(cluster: Cluster, jobs: dict[str, dict], files: dict) -> list[s
             problems.append(f"job {job_id} counts {got} != {want}")
         staged, lines, skus, rejected = counts[job_id]
         if not staged == lines == skus == len(product_file.valid) or rejected != product_file.rows_rejected:
-            problems.append(f"job {job_id} staged {staged} rows ({lines} lines, {skus} keys) and rejected "
-                            f"{rejected} lines; the file has {len(product_file.valid)} valid and "
-                            f"{product_file.rows_rejected} rejected")
+            problems.append(
+                f"job {job_id} staged {staged} rows ({lines} lines, {skus} keys) and rejected "
+                f"{rejected} lines; the file has {len(product_file.valid)} valid and "
+                f"{product_file.rows_rejected} rejected"
+            )
         if not job["file_path"].startswith(f"s3://{BUCKET}/"):
             problems.append(f"job {job_id} reads {job['file_path']}, not the object store")
     return problems
@@ -303,8 +391,12 @@ def check_staged(cluster: Cluster, jobs: dict[str, dict], files: dict) -> list[s
 
 def handled_by(cluster: Cluster, events: dict[str, list[dict]], to_status: str) -> collections.Counter:
     """How many transitions to ``to_status`` each host made."""
-    return collections.Counter(cluster.host_of(e["actor"]) for evs in events.values() for e in evs
-                               if e["to"] == to_status and cluster.host_of(e["actor"]))
+    return collections.Counter(
+        cluster.host_of(e["actor"])
+        for evs in events.values()
+        for e in evs
+        if e["to"] == to_status and cluster.host_of(e["actor"])
+    )
 
 
 # ---------------------------------------------------------------- fixtures
@@ -318,8 +410,9 @@ def lab(tmp_path_factory):
         skip_or_fail(f"multi-host test: {reason}")
     pg_bin = postgres_bin()
     if pg_bin is None:
-        skip_or_fail("multi-host test: PostgreSQL server binaries (initdb, pg_ctl) not found: "
-                     "apt-get install postgresql")
+        skip_or_fail(
+            "multi-host test: PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
+        )
     try:
         import boto3  # noqa: F401
         import moto  # noqa: F401
@@ -375,16 +468,29 @@ def test_twenty_imports_spread_over_worker_hosts_and_a_killed_host_loses_nothing
     users.add("ana", "analyst", brands, PASSWORD)
     skus = {b: [f"{b[:3].upper()}-{i:06d}" for i in range(12_000)] for b in brands}
     cluster = clusters("kill", BULKIMPORT_REAP_INTERVAL="2", BULKIMPORT_CHUNK_ROWS="2000")
-    product_files = [(brands[i % len(brands)],
-                      write_product_file(tmp_path / f"import{i:02d}.csv", rng, skus[brands[i % len(brands)]],
-                                         rng.randint(5_000, 10_000), tag=f"i{i}", bad_share=0.02))
-                     for i in range(20)]
+    product_files = [
+        (
+            brands[i % len(brands)],
+            write_product_file(
+                tmp_path / f"import{i:02d}.csv",
+                rng,
+                skus[brands[i % len(brands)]],
+                rng.randint(5_000, 10_000),
+                tag=f"i{i}",
+                bad_share=0.02,
+            ),
+        )
+        for i in range(20)
+    ]
 
     # A backlog of twenty imports, submitted with the CLI on the services host (two at a time) ...
     def submit(item):
         brand, product_file = item
-        job = json.loads(cluster.cli("submit", str(product_file.path), "--dataset", "products", "--brand", brand,
-                                     "--as", "ana", "--json").stdout)
+        job = json.loads(
+            cluster.cli(
+                "submit", str(product_file.path), "--dataset", "products", "--brand", brand, "--as", "ana", "--json"
+            ).stdout
+        )
         return job["id"], (brand, product_file)
 
     with ThreadPoolExecutor(2) as pool:
@@ -407,8 +513,10 @@ def test_twenty_imports_spread_over_worker_hosts_and_a_killed_host_loses_nothing
     killed = victim.kill()
     killed_at = time.monotonic()
     figures.failures_injected = 1
-    print(f"\nkilled host {victim_name} ({len(killed)} processes) with {len(running)} jobs validating, "
-          f"{len(on_victim)} of them there: {on_victim}")
+    print(
+        f"\nkilled host {victim_name} ({len(killed)} processes) with {len(running)} jobs validating, "
+        f"{len(on_victim)} of them there: {on_victim}"
+    )
 
     def recovered():
         jobs = cluster.jobs()
@@ -448,17 +556,32 @@ def test_twenty_imports_spread_over_worker_hosts_and_a_killed_host_loses_nothing
     committed_by = handled_by(cluster, events, "committed")
     retried = sum(e["note"] == "will retry" for evs in events.values() for e in evs)
     # Who did what, from the registry's events (worker ids are host:pid:thread).
-    claimed_on_victim = {j for j, evs in events.items()
-                         if any(e["to"] == "validating" and cluster.host_of(e["actor"]) == victim_name for e in evs)}
-    staged_on_victim = {j for j, evs in events.items()
-                        if any(e["to"] == "staged" and cluster.host_of(e["actor"]) == victim_name for e in evs)}
-    taken_over = {j for j, evs in events.items()
-                  if any((e["note"] or "").startswith(f"taken over from {victim.name}:") for e in evs)}
+    claimed_on_victim = {
+        j
+        for j, evs in events.items()
+        if any(e["to"] == "validating" and cluster.host_of(e["actor"]) == victim_name for e in evs)
+    }
+    staged_on_victim = {
+        j
+        for j, evs in events.items()
+        if any(e["to"] == "staged" and cluster.host_of(e["actor"]) == victim_name for e in evs)
+    }
+    taken_over = {
+        j
+        for j, evs in events.items()
+        if any((e["note"] or "").startswith(f"taken over from {victim.name}:") for e in evs)
+    }
     figures.extra = {
-        "hosts": len(hosts), "killed_host": victim_name, "validating_at_kill": len(running),
-        "on_killed_host": len(on_victim), "taken_over": len(taken_over), "recovery_s": round(recovery_s, 1),
-        "staged_by": dict(sorted(staged_by.items())), "committed_by": dict(sorted(committed_by.items())),
-        "re_approvals": sum(approvals.values()) - len(files), "production_rows": len(production),
+        "hosts": len(hosts),
+        "killed_host": victim_name,
+        "validating_at_kill": len(running),
+        "on_killed_host": len(on_victim),
+        "taken_over": len(taken_over),
+        "recovery_s": round(recovery_s, 1),
+        "staged_by": dict(sorted(staged_by.items())),
+        "committed_by": dict(sorted(committed_by.items())),
+        "re_approvals": sum(approvals.values()) - len(files),
+        "production_rows": len(production),
         "attempts_failed": retried,
     }
     figures.show()
@@ -471,7 +594,8 @@ def test_twenty_imports_spread_over_worker_hosts_and_a_killed_host_loses_nothing
     assert taken_over, f"no job was taken over from {victim_name}: the kill did not land mid-job"
     assert claimed_on_victim == staged_on_victim | taken_over, (
         f"every job {victim_name} took is staged by it before it died, or taken over by another host: "
-        f"took {sorted(claimed_on_victim)}, staged {sorted(staged_on_victim)}, taken over {sorted(taken_over)}")
+        f"took {sorted(claimed_on_victim)}, staged {sorted(staged_on_victim)}, taken over {sorted(taken_over)}"
+    )
     for job_id in taken_over:
         [staged] = [e for e in events[job_id] if e["to"] == "staged"]
         assert cluster.host_of(staged["actor"]) not in (None, victim_name), staged
@@ -487,10 +611,15 @@ def test_throughput_of_one_two_and_three_worker_hosts(hosts, clusters, tmp_path)
     rng = random.Random(SEED + 1)
     brands = ("acme", "globex", "marker")
     # Keys of each file are its own: no approval goes stale, production holds every valid row.
-    product_files = [(brands[i % 3], write_product_file(tmp_path / f"load{i:02d}.csv", rng,
-                                                        [f"L{i:02d}-{k:06d}" for k in range(ROWS)], ROWS,
-                                                        tag=f"l{i}"))
-                     for i in range(FILES)]
+    product_files = [
+        (
+            brands[i % 3],
+            write_product_file(
+                tmp_path / f"load{i:02d}.csv", rng, [f"L{i:02d}-{k:06d}" for k in range(ROWS)], ROWS, tag=f"l{i}"
+            ),
+        )
+        for i in range(FILES)
+    ]
     rows = FILES * ROWS
     valid = sum(len(f.valid) for _, f in product_files)
     results = []
@@ -522,22 +651,30 @@ def test_throughput_of_one_two_and_three_worker_hosts(hosts, clusters, tmp_path)
         order = cluster.agent.call("ledger")
         assert sorted(order) == sorted(files), "each job is in the ledger exactly once"
         expected = ProductionModel(files).expected(order)
-        lost, duplicated, differences = compare_production(expected, [tuple(r) for r in cluster.agent.call(
-            "production")])
+        lost, duplicated, differences = compare_production(
+            expected, [tuple(r) for r in cluster.agent.call("production")]
+        )
         assert (lost, duplicated) == (0, 0), differences
         events = cluster.agent.call("events", list(files))
         staged_by = handled_by(cluster, events, "staged")
         committed_by = handled_by(cluster, events, "committed")
         assert set(staged_by) <= {h.short for h in working}
         result = {
-            "hosts": count, "files": FILES, "rows": rows, "rows_valid": valid,
-            "seconds_submit": round(submitted_s, 1), "seconds_to_staged": round(staged_s, 1),
+            "hosts": count,
+            "files": FILES,
+            "rows": rows,
+            "rows_valid": valid,
+            "seconds_submit": round(submitted_s, 1),
+            "seconds_to_staged": round(staged_s, 1),
             # Approvals are one after another, as one operator would (each computes the diff and fingerprint).
-            "seconds_approve": round(approve_s, 1), "seconds_to_committed": round(committed_s, 1),
+            "seconds_approve": round(approve_s, 1),
+            "seconds_to_committed": round(committed_s, 1),
             "seconds_committed_after_last_approval": round(committed_s - approve_s, 1),
-            "rows_per_s_staged": round(rows / staged_s), "rows_per_s_committed": round(valid / committed_s),
+            "rows_per_s_staged": round(rows / staged_s),
+            "rows_per_s_committed": round(valid / committed_s),
             "rows_per_s_overall": round(rows / (staged_s + committed_s)),
-            "staged_by": dict(sorted(staged_by.items())), "committed_by": dict(sorted(committed_by.items())),
+            "staged_by": dict(sorted(staged_by.items())),
+            "committed_by": dict(sorted(committed_by.items())),
         }
         result["attempts_failed"] = sum(cluster.failed_attempts().values())
         results.append(result)
@@ -546,14 +683,24 @@ def test_throughput_of_one_two_and_three_worker_hosts(hosts, clusters, tmp_path)
 
     print("\nhosts  rows     to staged  to committed  rows/s staged  rows/s committed  rows/s overall")
     for r in results:
-        print(f"{r['hosts']:>5}  {r['rows']:<7}  {r['seconds_to_staged']:>8.1f}s  {r['seconds_to_committed']:>11.1f}s"
-              f"  {r['rows_per_s_staged']:>13}  {r['rows_per_s_committed']:>16}  {r['rows_per_s_overall']:>14}")
+        print(
+            f"{r['hosts']:>5}  {r['rows']:<7}  {r['seconds_to_staged']:>8.1f}s  {r['seconds_to_committed']:>11.1f}s"
+            f"  {r['rows_per_s_staged']:>13}  {r['rows_per_s_committed']:>16}  {r['rows_per_s_overall']:>14}"
+        )
     ARTIFACT.parent.mkdir(exist_ok=True)
-    ARTIFACT.write_text(json.dumps({
-        "what": "the same import set staged and committed by 1, 2 and 3 worker hosts (network namespaces on one "
-                "machine; Redis, PostgreSQL and moto S3 in another); every host shares the same cores",
-        "cpus": os.cpu_count(), "worker": "bulkimport worker --processes 1 --threads 2",
-        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results,
-    }, indent=2) + "\n")
+    ARTIFACT.write_text(
+        json.dumps(
+            {
+                "what": "the same import set staged and committed by 1, 2 and 3 worker hosts (network namespaces on "
+                "one machine; Redis, PostgreSQL and moto S3 in another); every host shares the same cores",
+                "cpus": os.cpu_count(),
+                "worker": "bulkimport worker --processes 1 --threads 2",
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     # Work spread: with more than one host, more than one host staged jobs.
     assert all(len(r["staged_by"]) > 1 for r in results if r["hosts"] > 1), results

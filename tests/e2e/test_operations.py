@@ -41,13 +41,16 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another_worker(fast_healing
     assert done.status == "staged", done.error
     assert (done.rows_total, done.rows_valid, done.rows_rejected) == (150_000, 149_850, 150)
     assert bi.staged(job.id).count("*").fetchone()[0] == 149_850
-    assert bi.connect().sql("SELECT count(DISTINCT sku) FROM staging.products WHERE job_id = ?",
-                            params=[job.id]).fetchone()[0] == 149_850
+    assert (
+        bi.connect()
+        .sql("SELECT count(DISTINCT sku) FROM staging.products WHERE job_id = ?", params=[job.id])
+        .fetchone()[0]
+        == 149_850
+    )
     assert [e.to_status for e in registry.events(job.id)].count("validating") == 2
 
 
-def test_a_file_that_kills_every_worker_fails_after_the_bounded_attempts(fast_healing, workers, tmp_path,
-                                                                         monkeypatch):
+def test_a_file_that_kills_every_worker_fails_after_the_bounded_attempts(fast_healing, workers, tmp_path, monkeypatch):
     # A dataset whose check kills its own process, as the OOM killer would on a poison file.
     folder = tmp_path / "datasets"
     folder.mkdir()

@@ -10,8 +10,7 @@ pytestmark = pytest.mark.e2e
 
 
 def stage(tmp_path, name, rows, brand="acme"):
-    job = workflow.submit(write_csv(tmp_path / f"{name}.csv", rows), dataset="products", brand=brand,
-                          created_by="ana")
+    job = workflow.submit(write_csv(tmp_path / f"{name}.csv", rows), dataset="products", brand=brand, created_by="ana")
     job = workflow.wait(job.id, timeout=120)
     assert job.status == "staged", job.error
     return job

@@ -53,10 +53,13 @@ class Figures:
     def show(self) -> None:
         elapsed = time.monotonic() - self.started
         extra = "".join(f" {k}={v}" for k, v in self.extra.items())
-        print(f"\nRELIABILITY {self.suite} [{MODE}, seed {SEED}]: trials={self.trials} "
-              f"failures_injected={self.failures_injected} jobs_completed={self.jobs_completed} "
-              f"rows_lost={self.rows_lost} rows_duplicated={self.rows_duplicated}{extra} "
-              f"seconds={elapsed:.1f}", flush=True)
+        print(
+            f"\nRELIABILITY {self.suite} [{MODE}, seed {SEED}]: trials={self.trials} "
+            f"failures_injected={self.failures_injected} jobs_completed={self.jobs_completed} "
+            f"rows_lost={self.rows_lost} rows_duplicated={self.rows_duplicated}{extra} "
+            f"seconds={elapsed:.1f}",
+            flush=True,
+        )
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.1, tick=None):
@@ -88,9 +91,18 @@ class ProductFile:
     rows_rejected: int
 
 
-def write_product_file(path: Path, rng: random.Random, skus: list[str], rows: int, *, tag: str,
-                       bad_share: float = 0.01, duplicate_share: float = 0.01,
-                       unchanged_from: dict[str, Row] | None = None, name_len: int = 0) -> ProductFile:
+def write_product_file(
+    path: Path,
+    rng: random.Random,
+    skus: list[str],
+    rows: int,
+    *,
+    tag: str,
+    bad_share: float = 0.01,
+    duplicate_share: float = 0.01,
+    unchanged_from: dict[str, Row] | None = None,
+    name_len: int = 0,
+) -> ProductFile:
     """``rows`` rows over keys drawn from ``skus``: some bad (price ``n/a``), some repeated keys.
 
     ``unchanged_from`` gives, for keys already in production, the values to write again
@@ -108,8 +120,12 @@ def write_product_file(path: Path, rng: random.Random, skus: list[str], rows: in
             sku = chosen[i % len(chosen)]
         written.append(sku)
         padding = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(name_len))
-        values: Row = (f"{tag} {i}{padding}", f"{rng.randint(0, 99_999) / 100:.2f}", rng.choice(("EUR", "USD")),
-                       rng.randint(0, 999))
+        values: Row = (
+            f"{tag} {i}{padding}",
+            f"{rng.randint(0, 99_999) / 100:.2f}",
+            rng.choice(("EUR", "USD")),
+            rng.randint(0, 999),
+        )
         if unchanged_from and sku in unchanged_from and rng.random() < 0.2:
             values = unchanged_from[sku]
         bad = rng.random() < bad_share
@@ -149,19 +165,28 @@ def production_rows(brands: list[str] | None = None) -> list[tuple]:
     if brands:
         where = " WHERE brand IN (" + ", ".join("'" + b.replace("'", "''") + "'" for b in brands) + ")"
     with lake.session() as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' "
-                                            "AND schema_name = 'production'").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = 'production'"
+            ).fetchall()
+        }
         if "products" not in tables:
             return []
-        return con.execute("SELECT brand, sku, name, CAST(price AS VARCHAR), currency, stock, job_id "
-                           f"FROM production.products{where}").fetchall()
+        return con.execute(
+            f"SELECT brand, sku, name, CAST(price AS VARCHAR), currency, stock, job_id FROM production.products{where}"
+        ).fetchall()
 
 
 def ledger_order() -> list[str]:
     """Job ids in the order they committed."""
     with lake.session() as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' "
-                                            "AND schema_name = 'audit'").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = 'audit'"
+            ).fetchall()
+        }
         if "ledger" not in tables:
             return []
         return [r[0] for r in con.execute("SELECT job_id FROM audit.ledger ORDER BY snapshot_id").fetchall()]
@@ -194,19 +219,27 @@ def compare_production(expected: dict[tuple[str, str], tuple], rows: list[tuple]
 def staging_problems(job: registry.Job, product_file: ProductFile) -> list[str]:
     """What is wrong with a job's counts and staged rows, against what its file holds."""
     problems = []
-    if (job.rows_total, job.rows_valid, job.rows_rejected) != (product_file.rows_total, len(product_file.valid),
-                                                                product_file.rows_rejected):
-        problems.append(f"job {job.id} counts {(job.rows_total, job.rows_valid, job.rows_rejected)} != "
-                        f"{(product_file.rows_total, len(product_file.valid), product_file.rows_rejected)}")
+    if (job.rows_total, job.rows_valid, job.rows_rejected) != (
+        product_file.rows_total,
+        len(product_file.valid),
+        product_file.rows_rejected,
+    ):
+        problems.append(
+            f"job {job.id} counts {(job.rows_total, job.rows_valid, job.rows_rejected)} != "
+            f"{(product_file.rows_total, len(product_file.valid), product_file.rows_rejected)}"
+        )
     with lake.session() as con:
         staged, lines, skus = con.execute(
             "SELECT count(*), count(DISTINCT line), count(DISTINCT sku) FROM staging.products WHERE job_id = ?",
-            [job.id]).fetchone()
-        rejected = con.execute("SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?",
-                               [job.id]).fetchone()[0]
+            [job.id],
+        ).fetchone()
+        rejected = con.execute(
+            "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", [job.id]
+        ).fetchone()[0]
     if not staged == lines == skus == len(product_file.valid):
-        problems.append(f"job {job.id} staged {staged} rows ({lines} lines, {skus} keys), "
-                        f"expected {len(product_file.valid)}")
+        problems.append(
+            f"job {job.id} staged {staged} rows ({lines} lines, {skus} keys), expected {len(product_file.valid)}"
+        )
     if rejected != product_file.rows_rejected:
         problems.append(f"job {job.id} rejected {rejected} lines, expected {product_file.rows_rejected}")
     return problems
@@ -214,8 +247,15 @@ def staging_problems(job: registry.Job, product_file: ProductFile) -> list[str]:
 
 # ---------------------------------------------------------------- workers
 
-def start_worker(workers: Workers, processes: int = 1, threads: int = 2, wait: bool = True,
-                 file_size_limit: int | None = None, env: dict | None = None) -> subprocess.Popen:
+
+def start_worker(
+    workers: Workers,
+    processes: int = 1,
+    threads: int = 2,
+    wait: bool = True,
+    file_size_limit: int | None = None,
+    env: dict | None = None,
+) -> subprocess.Popen:
     """A worker like ``workers.start``, optionally under RLIMIT_FSIZE (what a full disk looks like,
     even to root: a write past the limit fails with EFBIG, "File too large")."""
     if file_size_limit is None and not env:
@@ -226,8 +266,15 @@ def start_worker(workers: Workers, processes: int = 1, threads: int = 2, wait: b
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
     log = open(workers.home / f"worker-{len(workers.processes)}.log", "wb")
-    process = subprocess.Popen(launcher.worker_command(processes, threads), env={**os.environ, **(env or {})},
-                               stdout=log, stderr=log, cwd=REPO, start_new_session=True, preexec_fn=limit)
+    process = subprocess.Popen(
+        launcher.worker_command(processes, threads),
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=log,
+        cwd=REPO,
+        start_new_session=True,
+        preexec_fn=limit,
+    )
     workers.processes.append(process)
     if wait:
         from bulkimport import progress

@@ -81,8 +81,9 @@ def test_every_job_survives_sigkill_of_its_worker_in_validation_and_commit(crash
         figures.trials += 1
         brand = BRANDS[trial % len(BRANDS)]
         phase = rng.choice(("validating", "committing"))
-        product_file = write_product_file(tmp_path / f"trial{trial}.csv", rng, skus[brand],
-                                          rng.randint(6_000, 12_000), tag=f"t{trial}")
+        product_file = write_product_file(
+            tmp_path / f"trial{trial}.csv", rng, skus[brand], rng.randint(6_000, 12_000), tag=f"t{trial}"
+        )
         job = workflow.submit(product_file.path, dataset="products", brand=brand, created_by="ana")
         files[job.id] = (brand, product_file)
 
@@ -118,10 +119,14 @@ def test_every_job_survives_sigkill_of_its_worker_in_validation_and_commit(crash
     events = {j: registry.events(j) for j in files}
     takeovers = sum(1 for evs in events.values() for e in evs if (e.note or "").startswith("taken over"))
     figures.extra = {
-        "kills_landed": dict(landed), "takeovers": takeovers, "re_approvals": sum(approvals.values()) - len(files),
-        "production_rows": len(expected), "approval_errors": dict(operator_errors),
-        "max_claims_of_a_job": max(sum(e.to_status in (registry.VALIDATING, registry.COMMITTING) for e in evs)
-                                   for evs in events.values()),
+        "kills_landed": dict(landed),
+        "takeovers": takeovers,
+        "re_approvals": sum(approvals.values()) - len(files),
+        "production_rows": len(expected),
+        "approval_errors": dict(operator_errors),
+        "max_claims_of_a_job": max(
+            sum(e.to_status in (registry.VALIDATING, registry.COMMITTING) for e in evs) for evs in events.values()
+        ),
     }
     figures.show()
 

@@ -48,8 +48,9 @@ def disk_settings(monkeypatch):
 
 
 def _wait_final(job_id: str, until=(registry.STAGED, *registry.FINAL)) -> registry.Job:
-    return wait_for(lambda: (j := registry.get(job_id)).status in until and j, 180, f"job {job_id} to finish",
-                    poll=0.25)
+    return wait_for(
+        lambda: (j := registry.get(job_id)).status in until and j, 180, f"job {job_id} to finish", poll=0.25
+    )
 
 
 def _skus(n: int) -> list[str]:
@@ -74,7 +75,8 @@ def test_a_full_disk_while_staging_fails_the_job_with_the_reason(disk_settings, 
 
 
 def test_a_full_disk_during_commit_leaves_production_as_it_was_and_retry_commits_later(
-        disk_settings, workers, tmp_path):
+    disk_settings, workers, tmp_path
+):
     figures = Figures("disk-full-commit")
     rng = random.Random(SEED)
     skus = _skus(BIG_ROWS)
@@ -127,8 +129,13 @@ def test_a_lake_data_folder_that_cannot_be_created_fails_the_job_naming_the_path
     example = write_product_file(tmp_path / "small.csv", random.Random(SEED), _skus(100), 100, tag="small")
     job = workflow.submit(example.path, dataset="products", brand="acme", created_by="ana")
     done = _wait_final(job.id)
-    Figures("unwritable-lake-data", started=started, trials=1, failures_injected=1,
-            extra={"status": done.status, "error": repr((done.error or "")[:90])}).show()
+    Figures(
+        "unwritable-lake-data",
+        started=started,
+        trials=1,
+        failures_injected=1,
+        extra={"status": done.status, "error": repr((done.error or "")[:90])},
+    ).show()
     assert done.status == registry.FAILED
     assert str(bad) in done.error and "Not a directory" in done.error, done.error
     assert worker.poll() is None
@@ -139,9 +146,27 @@ def _cli_submit(path: Path, file_size_limit: int | None = None) -> subprocess.Co
         if file_size_limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
-    return subprocess.run([sys.executable, "-m", "bulkimport", "submit", str(path), "--dataset", "products",
-                           "--brand", "acme", "--as", "ana"], capture_output=True, text=True, env=dict(os.environ),
-                          cwd=REPO, timeout=120, preexec_fn=limit)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulkimport",
+            "submit",
+            str(path),
+            "--dataset",
+            "products",
+            "--brand",
+            "acme",
+            "--as",
+            "ana",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=REPO,
+        timeout=120,
+        preexec_fn=limit,
+    )
 
 
 def test_an_uploads_folder_that_cannot_be_written_gives_a_clear_error_and_no_job(redis_server, home, tmp_path):
@@ -155,12 +180,15 @@ def test_an_uploads_folder_that_cannot_be_written_gives_a_clear_error_and_no_job
 
 
 def test_a_disk_that_fills_up_while_storing_an_upload_leaves_nothing_half_written(redis_server, home, tmp_path):
-    big = write_product_file(tmp_path / "big.csv", random.Random(SEED), _skus(BIG_ROWS), BIG_ROWS, tag="big",
-                             name_len=60)
+    big = write_product_file(
+        tmp_path / "big.csv", random.Random(SEED), _skus(BIG_ROWS), BIG_ROWS, tag="big", name_len=60
+    )
     started = time.monotonic()
     result = _cli_submit(big.path, file_size_limit=LIMIT)
-    print(f"\nsubmit with a full disk: exit {result.returncode} in {time.monotonic() - started:.1f}s; "
-          f"stderr ends {result.stderr[-200:]!r}")
+    print(
+        f"\nsubmit with a full disk: exit {result.returncode} in {time.monotonic() - started:.1f}s; "
+        f"stderr ends {result.stderr[-200:]!r}"
+    )
     left = [p for p in (home / "uploads").rglob("*") if p.is_file()] if (home / "uploads").exists() else []
     assert left == [], f"half-written uploads left behind: {left}"
     assert registry.list_jobs() == []

@@ -87,11 +87,16 @@ class Tally:
 
     def figures(self, suite: str) -> Figures:
         files = sum(self.outcomes.values())
-        return Figures(suite, started=self.started, trials=files, failures_injected=files,
-                       jobs_completed=self.outcomes["staged"] + self.outcomes["refused"], rows_lost=self.lost,
-                       rows_duplicated=self.duplicated,
-                       extra={"outcomes": dict(self.outcomes), "rows": self.rows,
-                              "slowest_file_s": round(self.slowest, 2)})
+        return Figures(
+            suite,
+            started=self.started,
+            trials=files,
+            failures_injected=files,
+            jobs_completed=self.outcomes["staged"] + self.outcomes["refused"],
+            rows_lost=self.lost,
+            rows_duplicated=self.duplicated,
+            extra={"outcomes": dict(self.outcomes), "rows": self.rows, "slowest_file_s": round(self.slowest, 2)},
+        )
 
     def verdict(self) -> None:
         assert not self.failures, self.failures[:5]
@@ -133,12 +138,28 @@ class StagingLake:
         self.files += 1
         path = self.inputs / f"{self.files:05d}{Path(name).suffix or '.csv'}"
         path.write_bytes(data)
-        return registry.create(job_id=f"fz{self.files:05d}", dataset="products", brand="acme", file_name=name,
-                               file_path=str(path), file_sha256="0" * 64, file_bytes=len(data), created_by="ana",
-                               options=options, mapping=mapping)
+        return registry.create(
+            job_id=f"fz{self.files:05d}",
+            dataset="products",
+            brand="acme",
+            file_name=name,
+            file_path=str(path),
+            file_sha256="0" * 64,
+            file_bytes=len(data),
+            created_by="ana",
+            options=options,
+            mapping=mapping,
+        )
 
-    def stage(self, data: bytes, name: str = "fuzz.csv", options: dict | None = None, mapping: dict | None = None,
-              bound_s: float = FILE_BOUND_S, chunk_rows: int = 7) -> Outcome:
+    def stage(
+        self,
+        data: bytes,
+        name: str = "fuzz.csv",
+        options: dict | None = None,
+        mapping: dict | None = None,
+        bound_s: float = FILE_BOUND_S,
+        chunk_rows: int = 7,
+    ) -> Outcome:
         job = self.job(data, name, options, mapping)
 
         def expire(signum, frame):
@@ -172,16 +193,29 @@ class StagingLake:
             "(SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = $j), "
             "(SELECT count(*) FROM (SELECT DISTINCT line FROM staging.products WHERE job_id = $j "
             " INTERSECT SELECT DISTINCT line FROM staging.rejected_rows WHERE job_id = $j))",
-            {"j": job.id}).fetchone()
+            {"j": job.id},
+        ).fetchone()
         lost = max(0, counts.rows_total - lines - rejected + both)
         duplicated = (staged - lines) + both
-        outcome = Outcome("staged", f"{counts.rows_valid} valid, {counts.rows_rejected} rejected", seconds,
-                          counts.rows_total, lost, duplicated)
-        if (counts.rows_valid, counts.rows_rejected) != (staged, rejected) or lost or duplicated \
-                or counts.rows_total != staged + rejected:
+        outcome = Outcome(
+            "staged",
+            f"{counts.rows_valid} valid, {counts.rows_rejected} rejected",
+            seconds,
+            counts.rows_total,
+            lost,
+            duplicated,
+        )
+        if (
+            (counts.rows_valid, counts.rows_rejected) != (staged, rejected)
+            or lost
+            or duplicated
+            or counts.rows_total != staged + rejected
+        ):
             outcome.kind = "accounting"
-            outcome.detail = (f"counts {counts.rows_total}={counts.rows_valid}+{counts.rows_rejected}, lake: "
-                              f"{staged} staged rows on {lines} lines, {rejected} rejected lines, {both} both")
+            outcome.detail = (
+                f"counts {counts.rows_total}={counts.rows_valid}+{counts.rows_rejected}, lake: "
+                f"{staged} staged rows on {lines} lines, {rejected} rejected lines, {both} both"
+            )
         return outcome
 
 
@@ -200,12 +234,32 @@ def expect_handled(outcome: Outcome) -> None:
 
 # ---------------------------------------------------------------- valid seeds and their mutations
 
+
 def _rows(n: int, rng: random.Random) -> list[list[str]]:
-    names = ("Crème brûlée", "Café", "Straße", "Smörgås", "naïve", "Ørsted", "plain", "with, comma", 'say "hi"',
-             "two\nlines")
-    return [[f"AB-{i:04d}", rng.choice(names), f"{rng.randint(0, 9999)}.{rng.randint(0, 99):02d}",
-             rng.choice(("EUR", "USD")), str(rng.randint(0, 99)), "", rng.choice(("", "2024-03-01"))]
-            for i in range(n)]
+    names = (
+        "Crème brûlée",
+        "Café",
+        "Straße",
+        "Smörgås",
+        "naïve",
+        "Ørsted",
+        "plain",
+        "with, comma",
+        'say "hi"',
+        "two\nlines",
+    )
+    return [
+        [
+            f"AB-{i:04d}",
+            rng.choice(names),
+            f"{rng.randint(0, 9999)}.{rng.randint(0, 99):02d}",
+            rng.choice(("EUR", "USD")),
+            str(rng.randint(0, 99)),
+            "",
+            rng.choice(("", "2024-03-01")),
+        ]
+        for i in range(n)
+    ]
 
 
 def _csv_text(rows: list[list[str]], delimiter: str = ",", newline: str = "\n", decimal_comma: bool = False) -> str:
@@ -246,8 +300,27 @@ def seed_files(rng: random.Random) -> list[tuple[str, bytes]]:
     ]
 
 
-SPECIAL_BYTES = (b'"', b",", b";", b"\t", b"\n", b"\r", b"\r\n", b"\x00", b"\xff", b"\xef\xbb\xbf", b"\xc3",
-                 b"\\", b"'", b"=", b'""', b"\xe2\x80\xa8", b"\x1a", b"\xfe\xff", b"\x00\x00")
+SPECIAL_BYTES = (
+    b'"',
+    b",",
+    b";",
+    b"\t",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"\xc3",
+    b"\\",
+    b"'",
+    b"=",
+    b'""',
+    b"\xe2\x80\xa8",
+    b"\x1a",
+    b"\xfe\xff",
+    b"\x00\x00",
+)
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
@@ -261,7 +334,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         elif op == 1:
             data[pos:pos] = rng.choice(SPECIAL_BYTES) * rng.randint(1, 3)
         elif op == 2:
-            del data[pos:pos + rng.randint(1, 20)]
+            del data[pos : pos + rng.randint(1, 20)]
         elif op == 3:
             end = min(len(data), pos + rng.randint(1, 200))
             data[pos:pos] = data[pos:end] * rng.randint(1, 4)
@@ -285,15 +358,57 @@ def test_randomly_mutated_valid_files_are_staged_or_refused(staging):
 
 # ---------------------------------------------------------------- generated files (hypothesis)
 
-HEADER_WORDS = (*PRODUCTS.columns, *(a for aliases in PRODUCTS.aliases.values() for a in aliases),
-                "SKU", " Price (EUR) ", "price", "", "x", '"; DROP TABLE products; --', "=1+1", "sku")
-CELLS = ("AB-0001", "ACME-1002", "ab-1", "1.00", "1,50", "1.234,50", "-3.00", "7.499", "9999999999.99", "1e3",
-         "EUR", "USD", "eur", "XXX", "0", "12", "ten", "-1", "4006381333931", "4006381333932",
-         "2024-03-01", "01.03.2024", "31/12/2024", "2024-02-30", "", " ", "NULL", "=HYPERLINK(\"http://x\")",
-         "+1", "@SUM(A1)", "\ttab")
+HEADER_WORDS = (
+    *PRODUCTS.columns,
+    *(a for aliases in PRODUCTS.aliases.values() for a in aliases),
+    "SKU",
+    " Price (EUR) ",
+    "price",
+    "",
+    "x",
+    '"; DROP TABLE products; --',
+    "=1+1",
+    "sku",
+)
+CELLS = (
+    "AB-0001",
+    "ACME-1002",
+    "ab-1",
+    "1.00",
+    "1,50",
+    "1.234,50",
+    "-3.00",
+    "7.499",
+    "9999999999.99",
+    "1e3",
+    "EUR",
+    "USD",
+    "eur",
+    "XXX",
+    "0",
+    "12",
+    "ten",
+    "-1",
+    "4006381333931",
+    "4006381333932",
+    "2024-03-01",
+    "01.03.2024",
+    "31/12/2024",
+    "2024-02-30",
+    "",
+    " ",
+    "NULL",
+    '=HYPERLINK("http://x")',
+    "+1",
+    "@SUM(A1)",
+    "\ttab",
+)
 text_cells = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-cells = st.one_of(st.sampled_from(CELLS), text_cells, st.sampled_from(('"', '""', ",", ";", "\n", "\r", "\x00",
-                                                                      "\\", "'", '"a""b"', '"open')))
+cells = st.one_of(
+    st.sampled_from(CELLS),
+    text_cells,
+    st.sampled_from(('"', '""', ",", ";", "\n", "\r", "\x00", "\\", "'", '"a""b"', '"open')),
+)
 
 
 @st.composite
@@ -332,8 +447,12 @@ def test_generated_files_are_staged_or_refused(staging):
     failed: list[Outcome] = []
 
     @seed(SEED)
-    @settings(max_examples=GENERATED_FILES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+    @settings(
+        max_examples=GENERATED_FILES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
     @given(generated_files())
     def one(case):
         name, data = case
@@ -352,6 +471,7 @@ def test_generated_files_are_staged_or_refused(staging):
 
 
 # ---------------------------------------------------------------- named cases
+
 
 def _products(rows: int, rng: random.Random | None = None) -> list[str]:
     rng = rng or random.Random(SEED)
@@ -431,7 +551,7 @@ SQL_NAMES = ('"; DROP TABLE products; --', "'); DROP TABLE staging.products; --"
 def test_column_names_that_are_sql_are_data_not_code(staging):
     header = HEADER_ROW + "," + ",".join(f'"{n.replace(chr(34), chr(34) * 2)}"' for n in SQL_NAMES)
     lines = [line + ",a,b,c" for line in _products(10)]
-    lines.append("AB-99999,\"'; DELETE FROM production.products; --\",1.00,EUR,1,,,a,b,c")
+    lines.append('AB-99999,"\'; DELETE FROM production.products; --",1.00,EUR,1,,,a,b,c')
     outcome = staging.stage(_file(lines, header), "sql.csv")
     expect_handled(outcome)
     assert (outcome.kind, outcome.detail) == ("staged", "11 valid, 0 rejected")
@@ -440,24 +560,43 @@ def test_column_names_that_are_sql_are_data_not_code(staging):
     mapped = staging.stage(_file(_products(10), mapped_header), "mapped.csv", mapping={SQL_NAMES[0]: "name"})
     expect_handled(mapped)
     assert (mapped.kind, mapped.detail) == ("staged", "10 valid, 0 rejected")
-    tables = {r[0] for r in staging.con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()}
+    tables = {
+        r[0]
+        for r in staging.con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'lake'"
+        ).fetchall()
+    }
     assert {"staging.products", "production.products", "staging.rejected_rows", "audit.ledger"} <= tables
-    assert staging.con.execute("SELECT count(*) FROM staging.products WHERE name LIKE '%DELETE FROM%'"
-                               ).fetchone()[0] == 1
+    assert (
+        staging.con.execute("SELECT count(*) FROM staging.products WHERE name LIKE '%DELETE FROM%'").fetchone()[0] == 1
+    )
 
 
-FORMULAS = ("=HYPERLINK(\"http://evil.example\",\"click\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1")
+FORMULAS = (
+    '=HYPERLINK("http://evil.example","click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+)
 
 
 def _staged_job(staging, data: bytes, name: str) -> registry.Job:
     """Stage a file and record on its job what the worker records (dialect, mapping, counts)."""
     job = staging.job(data, name)
     counts = stage_file(staging.con, job, PRODUCTS, Path(job.file_path), 100)
-    return registry.transition(job.id, registry.PENDING, registry.STAGED, actor="test", dialect=counts.dialect,
-                               mapping=counts.mapping, rows_total=counts.rows_total, rows_valid=counts.rows_valid,
-                               rows_rejected=counts.rows_rejected)
+    return registry.transition(
+        job.id,
+        registry.PENDING,
+        registry.STAGED,
+        actor="test",
+        dialect=counts.dialect,
+        mapping=counts.mapping,
+        rows_total=counts.rows_total,
+        rows_valid=counts.rows_valid,
+        rows_rejected=counts.rows_rejected,
+    )
 
 
 def _formula_rows() -> list[list[str]]:
@@ -537,11 +676,18 @@ ADDRESS_SPACE = 2 << 30
 RSS_BOUND_MB = 1024
 
 
-def stage_in_a_process(path: Path, name: str, home: Path, address_space: int = ADDRESS_SPACE,
-                       bound_s: float = 300) -> dict:
+def stage_in_a_process(
+    path: Path, name: str, home: Path, address_space: int = ADDRESS_SPACE, bound_s: float = 300
+) -> dict:
     env = {**os.environ, "BULKIMPORT_HOME": str(home), "REDIS_URL": f"redis://127.0.0.1:{launcher.free_port()}/0"}
-    done = subprocess.run([sys.executable, "-c", _STAGE_SCRIPT, str(path), name, str(address_space)], env=env,
-                          cwd=REPO, capture_output=True, text=True, timeout=bound_s)
+    done = subprocess.run(
+        [sys.executable, "-c", _STAGE_SCRIPT, str(path), name, str(address_space)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=bound_s,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"the staging process died (exit {done.returncode}): {done.stderr[-2000:]}"
     return json.loads(lines[-1][7:])
@@ -559,9 +705,14 @@ def test_a_single_line_of_many_megabytes_is_rejected_alone(tmp_path):
             out.write(block)
         out.write(b",1.00,EUR,1,,\n" + ("\n".join(_products(100)[50:]) + "\n").encode())
     result = stage_in_a_process(path, "long-line.csv", tmp_path / "home")
-    Figures("hostile-long-line", started=started, trials=1, failures_injected=1,
-            jobs_completed=int(result["outcome"] in ("staged", "refused")),
-            extra={"megabytes": megabytes, **result}).show()
+    Figures(
+        "hostile-long-line",
+        started=started,
+        trials=1,
+        failures_injected=1,
+        jobs_completed=int(result["outcome"] in ("staged", "refused")),
+        extra={"megabytes": megabytes, **result},
+    ).show()
     assert result["outcome"] == "staged", result
     assert (result["rows_total"], result["rows_valid"], result["rejected"]) == (101, 100, {"line-too-long": 1})
     assert result["maxrss_mb"] < RSS_BOUND_MB
@@ -597,8 +748,10 @@ def _zip_bomb(path: Path, megabytes: int) -> None:
             book.writestr(name, text)
         with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             header = "".join(f'<c t="inlineStr"><is><t>{n}</t></is></c>' for n in HEADER_ROW.split(","))
-            sheet.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
-                        b'spreadsheetml/2006/main"><sheetData>')
+            sheet.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main"><sheetData>'
+            )
             sheet.write(f'<row r="1">{header}</row><row r="2"><c t="inlineStr"><is><t>'.encode())
             block = b"A" * (1 << 20)
             for _ in range(megabytes):
@@ -611,14 +764,20 @@ def test_a_zip_bomb_disguised_as_xlsx_is_refused_within_bounded_memory(tmp_path)
     path = tmp_path / "prices.xlsx"
     _zip_bomb(path, 1024)
     result = stage_in_a_process(path, "prices.xlsx", tmp_path / "home", bound_s=180)
-    Figures("hostile-zip-bomb", started=started, trials=1, failures_injected=1,
-            jobs_completed=int(result["outcome"] in ("staged", "refused")),
-            extra={"file_mb": round(path.stat().st_size / 2**20, 1), "inflates_mb": 1024, **result}).show()
+    Figures(
+        "hostile-zip-bomb",
+        started=started,
+        trials=1,
+        failures_injected=1,
+        jobs_completed=int(result["outcome"] in ("staged", "refused")),
+        extra={"file_mb": round(path.stat().st_size / 2**20, 1), "inflates_mb": 1024, **result},
+    ).show()
     assert result["outcome"] in ("staged", "refused"), result
     assert result["maxrss_mb"] < RSS_BOUND_MB, result
 
 
 # ---------------------------------------------------------------- bugs this suite found (now fixed), and one limit
+
 
 def _multibyte_lines(n: int) -> list[str]:
     return [f"AB-{i:05d},Crème brûlée {i},1.00,EUR,1,," for i in range(n)]
@@ -635,8 +794,10 @@ def _damaged_workbook() -> bytes:
     """A valid workbook whose compressed sheet has a few bytes flipped (a bad download, a bad disk)."""
     data = bytearray(_xlsx(_rows(30, random.Random(SEED))))
     entry = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")
-    name_len, extra_len = int.from_bytes(data[entry.header_offset + 26:entry.header_offset + 28], "little"), \
-        int.from_bytes(data[entry.header_offset + 28:entry.header_offset + 30], "little")
+    name_len, extra_len = (
+        int.from_bytes(data[entry.header_offset + 26 : entry.header_offset + 28], "little"),
+        int.from_bytes(data[entry.header_offset + 28 : entry.header_offset + 30], "little"),
+    )
     start = entry.header_offset + 30 + name_len + extra_len
     for k in range(start + 2, start + 12):
         data[k] ^= 0xFF
@@ -650,21 +811,32 @@ def test_a_workbook_with_a_damaged_compressed_sheet_is_refused(staging):
     assert "not a readable .xlsx workbook" in outcome.detail, outcome.detail
 
 
-@pytest.mark.parametrize("damage", [
-    pytest.param("one byte lost mid-file", marks=pytest.mark.xfail(strict=True, reason=(
-        "a byte lost mid-file misaligns the rest of a UTF-16 file: reading does not resynchronise, so the rest "
-        "of the file decodes as other characters and ends up as one rejected line (no crash, rows accounted)"))),
-    "a stray trailing byte",
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(
+            "one byte lost mid-file",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "a byte lost mid-file misaligns the rest of a UTF-16 file: reading does not resynchronise, so "
+                    "the rest of the file decodes as other characters and ends up as one rejected line "
+                    "(no crash, rows accounted)"
+                ),
+            ),
+        ),
+        "a stray trailing byte",
+    ],
+)
 def test_a_damaged_utf16_file_rejects_the_damaged_rows_not_the_file(staging, damage):
-    body = ("\r\n".join([HEADER_ROW, *(f"AB-{i:05d},Straße {i},1.00,EUR,1,," for i in range(20))]) + "\r\n"
-            ).encode("utf-16-be")
+    body = ("\r\n".join([HEADER_ROW, *(f"AB-{i:05d},Straße {i},1.00,EUR,1,," for i in range(20))]) + "\r\n").encode(
+        "utf-16-be"
+    )
     if damage == "one byte lost mid-file":
         middle = len(body) // 2 + 1
-        data = codecs.BOM_UTF16_BE + body[:middle] + body[middle + 1:] + b"\x00"
+        data = codecs.BOM_UTF16_BE + body[:middle] + body[middle + 1 :] + b"\x00"
     else:
         data = codecs.BOM_UTF16_BE + body + b"\n"
     outcome = staging.stage(data, "damaged-utf16.csv")
     assert outcome.kind == "staged", outcome.detail
     assert outcome.rows_total >= 19
-

@@ -65,10 +65,13 @@ def child(function: str, *args) -> subprocess.Popen:
     Not multiprocessing's spawn: after an AppTest ran in this process (make test runs them
     first), spawn would re-run the dashboard script AppTest left as __main__ in each child.
     """
-    code = (f"import json, sys; from tests.reliability.test_lake_contention import {function}; "
-            f"{function}(*json.loads(sys.argv[1]))")
-    return subprocess.Popen([sys.executable, "-c", code, json.dumps([str(a) for a in args])], cwd=REPO,
-                            env=dict(os.environ))
+    code = (
+        f"import json, sys; from tests.reliability.test_lake_contention import {function}; "
+        f"{function}(*json.loads(sys.argv[1]))"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps([str(a) for a in args])], cwd=REPO, env=dict(os.environ)
+    )
 
 
 def notebook_reader(home: str, redis_url: str, stop_path: str, out_path: str) -> None:
@@ -126,20 +129,29 @@ def test_imports_of_many_brands_at_once_all_commit_while_a_notebook_reads(monkey
         files = {}
         for n in range(IMPORTS):
             brand = f"brand{n:02d}"
-            product_file = write_product_file(tmp_path / f"{brand}.csv", rng, [f"CT-{i:06d}" for i in range(ROWS)],
-                                              ROWS, tag=brand)
+            product_file = write_product_file(
+                tmp_path / f"{brand}.csv", rng, [f"CT-{i:06d}" for i in range(ROWS)], ROWS, tag=brand
+            )
             files[brand] = product_file
         started = time.monotonic()
         jobs = {}
         for brand, product_file in files.items():  # root uploads for any brand; olga approves
             jobs[workflow.submit(product_file.path, dataset="products", brand=brand, created_by="root").id] = brand
-        wait_for(lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in jobs), 600,
-                 "every import to be staged", poll=0.5)
+        wait_for(
+            lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in jobs),
+            600,
+            "every import to be staged",
+            poll=0.5,
+        )
         staged_after = time.monotonic() - started
         for job_id in jobs:
             workflow.approve(job_id, approved_by="olga")
-        wait_for(lambda: all(registry.get(j).status in registry.FINAL for j in jobs), 600,
-                 "every import to be committed", poll=0.5)
+        wait_for(
+            lambda: all(registry.get(j).status in registry.FINAL for j in jobs),
+            600,
+            "every import to be committed",
+            poll=0.5,
+        )
         committed_after = time.monotonic() - started
     finally:
         stop.set()
@@ -154,12 +166,20 @@ def test_imports_of_many_brands_at_once_all_commit_while_a_notebook_reads(monkey
     figures.rows_lost, figures.rows_duplicated, differences = compare_production(expected, production_rows())
     retried = [f"job {j}: {e.note}" for j in jobs for e in registry.events(j) if e.note == "will retry"]
     worker_errors = _attempt_errors(home)
-    locked = [e for e in [*worker_errors, *reader_errors, *(job.error or "" for job in final.values())]
-              if LOCKED.search(e)]
-    figures.extra = {"workers": "2x4", "notebook_queries": queries, "notebook_errors": sum(reader_errors.values()),
-                     "lake_retries_in_workers": _lake_retries(home), "attempts_failed": len(retried),
-                     "attempt_errors": _kinds(worker_errors), "database_is_locked_shown": len(locked),
-                     "staged_s": round(staged_after, 1), "committed_s": round(committed_after, 1)}
+    locked = [
+        e for e in [*worker_errors, *reader_errors, *(job.error or "" for job in final.values())] if LOCKED.search(e)
+    ]
+    figures.extra = {
+        "workers": "2x4",
+        "notebook_queries": queries,
+        "notebook_errors": sum(reader_errors.values()),
+        "lake_retries_in_workers": _lake_retries(home),
+        "attempts_failed": len(retried),
+        "attempt_errors": _kinds(worker_errors),
+        "database_is_locked_shown": len(locked),
+        "staged_s": round(staged_after, 1),
+        "committed_s": round(committed_after, 1),
+    }
     figures.show()
     if reader_errors:
         print("  notebook errors:", reader_errors)
@@ -196,8 +216,10 @@ def lake_hammer(home: str, threads: str, seconds: str, stop_path: str, out_path:
         while time.monotonic() < deadline and not stop.is_set():
             try:
                 with lake.session() as con:
-                    lake.write(con, lambda c, i=i: c.execute("INSERT INTO audit.probe VALUES (?, ?, ?)",
-                                                             [os.getpid(), thread, i]))
+                    lake.write(
+                        con,
+                        lambda c, i=i: c.execute("INSERT INTO audit.probe VALUES (?, ?, ?)", [os.getpid(), thread, i]),
+                    )
                     committed.append((os.getpid(), thread, i))
                     con.execute("SELECT count(*) FROM audit.probe").fetchone()
             except LakeBusy:
@@ -221,8 +243,13 @@ def test_lake_sessions_from_several_processes_and_threads_never_fail_nor_lose_a_
     SQLite library in the process dropped DuckDB's locks ('database disk image is malformed', 'disk I/O error',
     a process failing every later connection). Here 2 processes x 4 threads hammer the lake."""
     with lake.session() as con:
-        lake.write(con, lambda c: (c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
-                                   c.execute("CREATE TABLE IF NOT EXISTS audit.probe (pid INT, thread INT, i INT)")))
+        lake.write(
+            con,
+            lambda c: (
+                c.execute("CREATE SCHEMA IF NOT EXISTS audit"),
+                c.execute("CREATE TABLE IF NOT EXISTS audit.probe (pid INT, thread INT, i INT)"),
+            ),
+        )
     seconds = scale(10, 60)
     started = time.monotonic()
     stop = tmp_path / "stop"
@@ -238,10 +265,21 @@ def test_lake_sessions_from_several_processes_and_threads_never_fail_nor_lose_a_
     counts = {(pid, thread, i): n for pid, thread, i, n in stored}
     lost = [w for w in committed if w not in counts]
     duplicated = sum(n - 1 for n in counts.values())
-    Figures("lake-sessions", started=started, trials=sessions, failures_injected=0, jobs_completed=len(committed),
-            rows_lost=len(lost), rows_duplicated=duplicated,
-            extra={"processes_x_threads": "2x4", "gave_up_busy": sum(o[1] for o in outcomes),
-                   "errors": len(errors), "first_error": repr(errors[0][:80]) if errors else None,
-                   "seconds_to_first_error": round(time.monotonic() - started, 1) if errors else None}).show()
+    Figures(
+        "lake-sessions",
+        started=started,
+        trials=sessions,
+        failures_injected=0,
+        jobs_completed=len(committed),
+        rows_lost=len(lost),
+        rows_duplicated=duplicated,
+        extra={
+            "processes_x_threads": "2x4",
+            "gave_up_busy": sum(o[1] for o in outcomes),
+            "errors": len(errors),
+            "first_error": repr(errors[0][:80]) if errors else None,
+            "seconds_to_first_error": round(time.monotonic() - started, 1) if errors else None,
+        },
+    ).show()
     assert not errors, errors[:3]
     assert (lost, duplicated) == ([], 0)

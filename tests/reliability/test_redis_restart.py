@@ -46,8 +46,9 @@ def _submit_files(tmp_path, rng, count: int, rows: int) -> dict:
     files = {}
     for n in range(count):
         brand = BRANDS[n % len(BRANDS)]
-        product_file = write_product_file(tmp_path / f"f{n}.csv", rng, [f"RS-{i:06d}" for i in range(rows * 2)],
-                                          rows, tag=f"f{n}")
+        product_file = write_product_file(
+            tmp_path / f"f{n}.csv", rng, [f"RS-{i:06d}" for i in range(rows * 2)], rows, tag=f"f{n}"
+        )
         job = workflow.submit(product_file.path, dataset="products", brand=brand, created_by="ana")
         files[job.id] = (brand, product_file)
     return files
@@ -77,14 +78,22 @@ def test_jobs_queued_and_running_finish_across_redis_restarts(fast_healing, redi
         figures.extra.setdefault("restarted_while", []).append(when)
 
     # Restart while one job runs and the rest wait in the queue.
-    wait_for(lambda: any(registry.get(j).status == registry.VALIDATING and registry.get(j).claimed_by for j in files),
-             60, "a job to be validating")
+    wait_for(
+        lambda: any(registry.get(j).status == registry.VALIDATING and registry.get(j).claimed_by for j in files),
+        60,
+        "a job to be validating",
+    )
     queued = sum(registry.get(j).status == registry.PENDING for j in files)
     restart(f"validating, {queued} queued")
     # And again while commits run.
-    wait_for(lambda: (_approve_staged(files, errors) or
-                      any(registry.get(j).status in (registry.APPROVED, registry.COMMITTING) for j in files)),
-             300, "a commit to be under way")
+    wait_for(
+        lambda: (
+            _approve_staged(files, errors)
+            or any(registry.get(j).status in (registry.APPROVED, registry.COMMITTING) for j in files)
+        ),
+        300,
+        "a commit to be under way",
+    )
     restart("committing")
     started = time.monotonic()
 
@@ -98,8 +107,11 @@ def test_jobs_queued_and_running_finish_across_redis_restarts(fast_healing, redi
     figures.jobs_completed = sum(j.status == registry.COMMITTED for j in final.values())
     expected = ProductionModel(files).expected(ledger_order())
     figures.rows_lost, figures.rows_duplicated, differences = compare_production(expected, production_rows())
-    figures.extra.update(jobs=len(files), approval_refusals=dict(errors),
-                         finished_s_after_last_restart=round(time.monotonic() - started, 1))
+    figures.extra.update(
+        jobs=len(files),
+        approval_refusals=dict(errors),
+        finished_s_after_last_restart=round(time.monotonic() - started, 1),
+    )
     figures.show()
 
     assert figures.jobs_completed == len(files), {j: (job.status, job.error) for j, job in final.items()}
@@ -117,7 +129,8 @@ def _banner_text() -> str:
 
 
 def test_while_redis_is_gone_cli_and_dashboard_say_so_and_jobs_resume_after(
-        fast_healing, redis_server, workers, tmp_path):
+    fast_healing, redis_server, workers, tmp_path
+):
     rng = random.Random(SEED + 1)
     figures = Figures("redis-outage")
     workers.start(processes=1, threads=2)
@@ -127,8 +140,7 @@ def test_while_redis_is_gone_cli_and_dashboard_say_so_and_jobs_resume_after(
 
     redis_server.stop()
     gone = time.monotonic()
-    submitted = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--as", "ana",
-                        check=False)
+    submitted = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--as", "ana", check=False)
     banner = _banner_text()
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - gone)))
     redis_server.start()
@@ -144,20 +156,30 @@ def test_while_redis_is_gone_cli_and_dashboard_say_so_and_jobs_resume_after(
 
     # After Redis returns: what was queued or running finishes; what could not be queued is retried.
     retried = run_cli("retry", refused.id, "--as", "ana", "--wait", "--timeout", "240", check=False)
-    wait_for(lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in files),
-             scale(240, 600), "the jobs to resume", poll=0.5)
+    wait_for(
+        lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in files),
+        scale(240, 600),
+        "the jobs to resume",
+        poll=0.5,
+    )
     resumed_after = time.monotonic() - back
     final = {j: registry.get(j) for j in files}
     figures.trials = 1
     figures.jobs_completed = sum(j.status == registry.STAGED for j in final.values()) + (
-        registry.get(refused.id).status == registry.STAGED)
-    figures.extra = {"outage_s": OUTAGE_S, "states_when_redis_went": dict(collections.Counter(before.values())),
-                     "cli_exit_code": submitted.returncode, "all_staged_s_after_return": round(resumed_after, 1)}
+        registry.get(refused.id).status == registry.STAGED
+    )
+    figures.extra = {
+        "outage_s": OUTAGE_S,
+        "states_when_redis_went": dict(collections.Counter(before.values())),
+        "cli_exit_code": submitted.returncode,
+        "all_staged_s_after_return": round(resumed_after, 1),
+    }
     figures.show()
 
     assert retried.returncode == 0, retried.stderr
     assert registry.get(refused.id).status == registry.STAGED
-    assert all(job.status == registry.STAGED for job in final.values()), {j: (x.status, x.error)
-                                                                         for j, x in final.items()}
+    assert all(job.status == registry.STAGED for job in final.values()), {
+        j: (x.status, x.error) for j, x in final.items()
+    }
     problems = [p for j, (_, product_file) in files.items() for p in staging_problems(final[j], product_file)]
     assert not problems, problems

@@ -21,9 +21,25 @@ from tests.reliability.support import Figures
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,119}$")
 HOSTILE_NAMES = (
-    "../../etc/passwd", "..\\..\\windows\\win.ini", "a/../../b.csv", "evil\x00.csv", "\x00", "..", ".", "", "/",
-    "....csv", ".bashrc", "C:\\Users\\x\\evil.csv", "ü" * 300 + ".csv", "line\nbreak.csv", "%2e%2e%2fetc.csv",
-    "../" * 50 + "deep.csv", "x" * 5000 + ".csv", "nul\x00/../../escape.csv", "\u202egnp.csv",
+    "../../etc/passwd",
+    "..\\..\\windows\\win.ini",
+    "a/../../b.csv",
+    "evil\x00.csv",
+    "\x00",
+    "..",
+    ".",
+    "",
+    "/",
+    "....csv",
+    ".bashrc",
+    "C:\\Users\\x\\evil.csv",
+    "ü" * 300 + ".csv",
+    "line\nbreak.csv",
+    "%2e%2e%2fetc.csv",
+    "../" * 50 + "deep.csv",
+    "x" * 5000 + ".csv",
+    "nul\x00/../../escape.csv",
+    "\u202egnp.csv",
 )
 
 
@@ -51,9 +67,12 @@ def _upload_too_big(monkeypatch) -> tuple[AppTest, int]:
 
 def test_a_dashboard_upload_over_the_cap_is_refused_and_nothing_is_kept(monkeypatch, redis_url):
     at, size = _upload_too_big(monkeypatch)
-    Figures("upload-cap", trials=1, failures_injected=1,
-            extra={"bytes": size, "cap_mb": 1, "kept_files": len(_kept_files()), "jobs": len(registry.list_jobs())}
-            ).show()
+    Figures(
+        "upload-cap",
+        trials=1,
+        failures_injected=1,
+        extra={"bytes": size, "cap_mb": 1, "kept_files": len(_kept_files()), "jobs": len(registry.list_jobs())},
+    ).show()
     assert _kept_files() == []
     assert registry.list_jobs() == []
 
@@ -103,8 +122,7 @@ def test_a_hostile_file_name_is_stored_under_a_safe_name_inside_the_uploads_fold
 def test_a_hostile_name_through_the_dashboard_is_stored_inside_uploads_and_queued(redis_url):
     at = _upload_view()
     # (Streamlit itself refuses a name with NUL before the view sees it; the library cases above cover NUL.)
-    at.file_uploader(key=ui.UPLOAD_FILE).upload("../../../etc/cron.d/..x.csv", EXAMPLE.read_bytes(),
-                                                "text/csv").run()
+    at.file_uploader(key=ui.UPLOAD_FILE).upload("../../../etc/cron.d/..x.csv", EXAMPLE.read_bytes(), "text/csv").run()
     assert not at.exception, at.exception
     at.button(key=ui.UPLOAD_SUBMIT).click().run()
     assert not at.exception, at.exception

@@ -28,7 +28,6 @@ class Reject:
     raw: str | None = None
 
 
-
 @dataclass
 class Chunk:
     """Records of one chunk: text cells indexed by line, and structural rejects."""
@@ -37,7 +36,6 @@ class Chunk:
     raws: dict[int, str]
     rejects: list[Reject] = field(default_factory=list)
     bytes_read: int = 0
-
 
 
 @dataclass(frozen=True)
@@ -55,10 +53,15 @@ def records(path: Path, kind: str, dialect: Dialect | None, sheet: str | None) -
     return xlsx_records(path, sheet) if kind == "xlsx" else text_records(path, dialect)
 
 
-def open_source(path: Path, dataset: Dataset, file_name: str, overrides: dict | None = None,
-                mapping: dict[str, str] | None = None,
-                remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
-                refuse: bool = True) -> Source:
+def open_source(
+    path: Path,
+    dataset: Dataset,
+    file_name: str,
+    overrides: dict | None = None,
+    mapping: dict[str, str] | None = None,
+    remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
+    refuse: bool = True,
+) -> Source:
     """Detect how the file is written and match its header; FileRefused if nothing can be read.
 
     ``mapping`` is the user's choice; else ``remembered(header)`` may offer the
@@ -74,8 +77,10 @@ def open_source(path: Path, dataset: Dataset, file_name: str, overrides: dict | 
     else:
         kind, dialect = "text", detect_dialect(path, dataset, overrides)
         if _looks_binary(path, dialect.encoding):
-            raise FileRefused(f"{file_name}: this is not a text file (it holds binary data); "
-                              f"upload a CSV or an .xlsx workbook with columns {', '.join(dataset.columns)}")
+            raise FileRefused(
+                f"{file_name}: this is not a text file (it holds binary data); "
+                f"upload a CSV or an .xlsx workbook with columns {', '.join(dataset.columns)}"
+            )
     if kind == "xlsx":
         first = _xlsx_header(path, sheet, dataset, overrides.get("header_row"))
     else:
@@ -90,9 +95,9 @@ def open_source(path: Path, dataset: Dataset, file_name: str, overrides: dict | 
     return Source(kind, dialect, match, first.line, remembered=bool(earlier))
 
 
-
-def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None,
-                blocks: bool = True) -> Iterator[Chunk]:
+def read_chunks(
+    path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None, blocks: bool = True
+) -> Iterator[Chunk]:
     """Yield chunks of records after the header; structural problems become rejects.
 
     ``blocks=False`` reads one record at a time, never in bulk: the slower reference
@@ -110,8 +115,7 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
     bytes_read = 0
 
     def flush() -> Chunk:
-        frame = pd.DataFrame(dict(zip(columns, values, strict=True)), index=pd.Index(lines, name="line"),
-                             dtype=object)
+        frame = pd.DataFrame(dict(zip(columns, values, strict=True)), index=pd.Index(lines, name="line"), dtype=object)
         for column in dataset.columns:
             if column not in frame:
                 frame[column] = None
@@ -130,9 +134,15 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
         elif source.dialect and not raw.isascii() and (bad := _UNDECODABLE.search(raw)):
             offset = record.byte_offset + byte_length(raw[: bad.start()], _size_codec(source.dialect.encoding))
             byte = ord(bad.group()) - 0xDC00
-            rejects.append(Reject(line, "invalid-encoding", value=f"\\x{byte:02x}",
-                                  detail=f"byte {offset} (0x{byte:02x}) is not valid {source.dialect.encoding}",
-                                  raw=escape_undecodable(raw)))
+            rejects.append(
+                Reject(
+                    line,
+                    "invalid-encoding",
+                    value=f"\\x{byte:02x}",
+                    detail=f"byte {offset} (0x{byte:02x}) is not valid {source.dialect.encoding}",
+                    raw=escape_undecodable(raw),
+                )
+            )
         elif not cells or not "".join(cells).strip():
             rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
         elif problem := shape.problem(cells):
@@ -147,8 +157,11 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
     def add_block(first: int, block_raws: list[str], offset: int) -> None:
         """Plain lines: split in bulk; the few that do not fit the header go through ``add``, in order."""
         rows = [raw.split(delimiter) for raw in block_raws]
-        odd = [k for k, (raw, cells) in enumerate(zip(block_raws, rows, strict=True))
-               if not shape.needed <= len(cells) <= width or raw.strip(blank) == ""]
+        odd = [
+            k
+            for k, (raw, cells) in enumerate(zip(block_raws, rows, strict=True))
+            if not shape.needed <= len(cells) <= width or raw.strip(blank) == ""
+        ]
         start = 0
         for stop in [*odd, len(rows)]:
             for column_values, i in zip(values, positions, strict=True):
@@ -174,7 +187,7 @@ def read_chunks(path: Path, dataset: Dataset, chunk_rows: int, source: Source, s
             done = 0
             while done < len(item.lines):  # in pieces that fill the chunk exactly
                 room = chunk_rows - len(lines) - len(rejects)
-                piece = item.lines[done:done + room]
+                piece = item.lines[done : done + room]
                 add_block(item.first_line + done, [line.rstrip("\r\n") for line in piece], item.byte_offset)
                 done += len(piece)
                 if len(lines) + len(rejects) >= chunk_rows:

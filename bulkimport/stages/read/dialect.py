@@ -33,7 +33,6 @@ class Dialect:
         return asdict(self)
 
 
-
 def _sniffed(value) -> str | None:
     return None if value in (None, "", "(empty)") else value
 
@@ -69,9 +68,14 @@ def sniff(path: Path, encoding: str, bom: int) -> Dialect:
     delimiter, quote, escape, skip = row
     quote = _sniffed(quote) or '"'
     escape = _sniffed(escape)
-    return Dialect(encoding=encoding, bom_bytes=bom, delimiter=_sniffed(delimiter) or ",", quote=quote,
-                   escape=None if escape == quote else escape, header_row=int(skip or 0) + 1)
-
+    return Dialect(
+        encoding=encoding,
+        bom_bytes=bom,
+        delimiter=_sniffed(delimiter) or ",",
+        quote=quote,
+        escape=None if escape == quote else escape,
+        header_row=int(skip or 0) + 1,
+    )
 
 
 def _skip_bom_character(stream, dialect: Dialect) -> None:
@@ -132,4 +136,3 @@ def detect_dialect(path: Path, dataset: Dataset, overrides: dict | None = None) 
     overrides["encoding"] = encoding
     dialect = replace(sniff(path, encoding, bom_bytes), **overrides, bom_bytes=bom_bytes)
     return locate_header(path, dialect, dataset, fixed=set(overrides) - {"encoding"})
-

@@ -18,9 +18,9 @@ def _keep_bad_bytes(error: UnicodeError):
     surrogateescape refuses bytes below 0x80, which a damaged UTF-16 file has.
     """
     if isinstance(error, UnicodeDecodeError):
-        return "".join(chr(0xDC00 + b) for b in error.object[error.start:error.end]), error.end
+        return "".join(chr(0xDC00 + b) for b in error.object[error.start : error.end]), error.end
     if isinstance(error, UnicodeEncodeError):
-        text = error.object[error.start:error.end]
+        text = error.object[error.start : error.end]
         if all(0xDC00 <= ord(c) <= 0xDCFF for c in text):
             return bytes(ord(c) - 0xDC00 for c in text), error.end
     raise error
@@ -34,9 +34,15 @@ def byte_length(text: str, codec: str) -> int:
     will not write a lone byte back, so they are counted, not encoded)."""
     clean = _UNDECODABLE.sub("", text)
     return len(clean.encode(codec)) + len(text) - len(clean)
+
+
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-_BOM_OF = {"utf-8": codecs.BOM_UTF8, "utf-8-sig": codecs.BOM_UTF8, "utf-16-le": codecs.BOM_UTF16_LE,
-           "utf-16-be": codecs.BOM_UTF16_BE}
+_BOM_OF = {
+    "utf-8": codecs.BOM_UTF8,
+    "utf-8-sig": codecs.BOM_UTF8,
+    "utf-16-le": codecs.BOM_UTF16_LE,
+    "utf-16-be": codecs.BOM_UTF16_BE,
+}
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16-le", "utf-16-be", "cp1252", "latin-1")
 
 
@@ -89,7 +95,6 @@ def escape_undecodable(text: str) -> str:
     return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
 
 
-
 def _check_encoding(name: str) -> str:
     try:
         return codecs.lookup(name).name
@@ -103,4 +108,3 @@ def _check_encoding(name: str) -> str:
 def _size_codec(encoding: str) -> str:
     """The codec that measures text in the file's bytes: utf-8-sig would count a BOM for every line."""
     return "utf-8" if encoding == "utf-8-sig" else encoding
-

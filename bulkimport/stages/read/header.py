@@ -24,7 +24,6 @@ def _known_names(dataset: Dataset) -> dict[str, str]:
     return names
 
 
-
 @dataclass(frozen=True)
 class HeaderMatch:
     """How a file's header lines up with a dataset's columns."""
@@ -81,4 +80,3 @@ def refuse_missing(match: HeaderMatch, dataset: Dataset, file_name: str) -> None
         f"Found columns: {', '.join(map(repr, match.header)) or 'none'}. "
         f"Dataset {dataset.name!r} expects: {', '.join(dataset.columns)}."
     )
-

@@ -37,7 +37,6 @@ class LineBlock:
     byte_size: int
 
 
-
 BLOCK_CHARS = 1 << 20
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")  # what readline() calls a line with newline=""
 
@@ -97,9 +96,12 @@ class _BufferedLines:
         if self.not_plain is None:
             search = self._special.search
             self.not_plain = [k for k, line in enumerate(self.lines) if search(line) or len(line) > max_chars]
-        stop = self.not_plain[bisect.bisect_left(self.not_plain, self.next)] \
-            if self.not_plain and self.not_plain[-1] >= self.next else len(self.lines)
-        run = self.lines[self.next:stop]
+        stop = (
+            self.not_plain[bisect.bisect_left(self.not_plain, self.next)]
+            if self.not_plain and self.not_plain[-1] >= self.next
+            else len(self.lines)
+        )
+        run = self.lines[self.next : stop]
         self.next = stop
         return run
 
@@ -173,8 +175,14 @@ class _LineTap:
 
 
 def _reader(tap: _LineTap, dialect: Dialect):
-    return csv.reader(tap, delimiter=dialect.delimiter, quotechar=dialect.quote, escapechar=dialect.escape,
-                      doublequote=dialect.escape is None, strict=True)
+    return csv.reader(
+        tap,
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote,
+        escapechar=dialect.escape,
+        doublequote=dialect.escape is None,
+        strict=True,
+    )
 
 
 def named_width(header: list[str]) -> int:
@@ -198,7 +206,7 @@ class RowShape:
         has values beyond the header; None when it fits."""
         if len(cells) < self.needed:
             return "missing-cell"
-        if len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
+        if len(cells) > self.width and any(c.strip() for c in cells[self.width :]):
             return "extra-cell"
         return None
 
@@ -221,8 +229,9 @@ def text_items(path: Path, dialect: Dialect) -> Iterator[Record | LineBlock]:
 def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
     with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
-        tap = _LineTap(_BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"),
-                       dialect.encoding, dialect.bom_bytes)
+        tap = _LineTap(
+            _BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"), dialect.encoding, dialect.bom_bytes
+        )
         for _ in range(dialect.header_row - 1):
             next(tap, None)
         tap.take()
@@ -256,8 +265,14 @@ def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record |
                 if first_too_long:
                     yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
                 else:
-                    yield Record(line, None, raw, offset, "malformed-quote",
-                                 f"a quote opened on line {line} is not closed on that line; the line was not parsed")
+                    yield Record(
+                        line,
+                        None,
+                        raw,
+                        offset,
+                        "malformed-quote",
+                        f"a quote opened on line {line} is not closed on that line; the line was not parsed",
+                    )
                 continue
             span = set(range(line, line + len(lines)))
             if span & tap.oversize:
@@ -270,4 +285,3 @@ def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record |
             if shape is None:
                 shape = RowShape.of(cells)
             yield Record(line, cells, raw, offset)
-

@@ -20,7 +20,6 @@ def is_xlsx(path: Path) -> bool:
         return stream.read(4) == b"PK\x03\x04" and zipfile.is_zipfile(path)
 
 
-
 MAX_XLSX_PART_BYTES = 512 << 20
 MAX_XLSX_RATIO = 200
 
@@ -38,7 +37,8 @@ def _refuse_zip_bomb(path: Path) -> None:
             raise FileRefused(
                 f"{path.name}: refused: its part {part.filename} would inflate to {part.file_size / 2**20:,.0f} MB "
                 f"(from {part.compress_size / 2**20:,.1f} MB); a real sheet is not like that. "
-                "Export the sheet as CSV and upload that instead")
+                "Export the sheet as CSV and upload that instead"
+            )
 
 
 # What a damaged workbook raises, from opening it or while its sheet is inflated and parsed
@@ -88,8 +88,10 @@ def _sheet_rows(ws, path: Path) -> Iterator[tuple]:
         except StopIteration:
             return
         except _DAMAGED_WORKBOOK as exc:
-            raise FileRefused(f"{path.name}: not a readable .xlsx workbook: the sheet is damaged after row "
-                              f"{number} ({type(exc).__name__}: {exc})") from exc
+            raise FileRefused(
+                f"{path.name}: not a readable .xlsx workbook: the sheet is damaged after row "
+                f"{number} ({type(exc).__name__}: {exc})"
+            ) from exc
         number += 1
         yield values
 
@@ -100,7 +102,6 @@ def _cell_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
 
 
 def _xlsx_header(path: Path, sheet: str | None, dataset: Dataset, header_row: int | str | None) -> Record | None:
@@ -119,4 +120,3 @@ def _xlsx_header(path: Path, sheet: str | None, dataset: Dataset, header_row: in
         if best is None or not best.cells or score > best_score:
             best, best_score = record, score
     return best
-

@@ -11,7 +11,8 @@
     bi.history("products", "ACME-1001", brand="acme").df()
 
 Reading: jobs, job, events, staged, rejected, diff, changes, production, imports,
-history, snapshot, connect (raw SQL), export. Sending: submit, approve, reject,
+history, snapshot, connect (raw SQL), export, suggestions, fixes. Sending: submit
+(mode="upsert"|"append"|"replace"), approve, reject, fix (rejected rows, in place),
 wait. Nothing here imports actor code: work is sent to workers by name.
 """
 
@@ -22,6 +23,8 @@ from bulkimport.api import (
     diff,
     events,
     export,
+    fix,
+    fixes,
     history,
     imports,
     job,
@@ -30,6 +33,7 @@ from bulkimport.api import (
     rejected,
     snapshot,
     staged,
+    suggestions,
 )
 from bulkimport.errors import BulkImportError
 from bulkimport.workflow import approve, reject, submit, wait
@@ -43,6 +47,8 @@ __all__ = [
     "diff",
     "events",
     "export",
+    "fix",
+    "fixes",
     "history",
     "imports",
     "job",
@@ -53,5 +59,6 @@ __all__ = [
     "snapshot",
     "staged",
     "submit",
+    "suggestions",
     "wait",
 ]

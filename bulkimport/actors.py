@@ -60,3 +60,16 @@ def commit_to_production(job_id: str) -> None:
 )
 def revert_commit(job_id: str) -> None:
     runner.revert_commit(job_id)
+
+
+# Fixed rows are few: minutes at most.
+@dramatiq.actor(
+    actor_name="recheck_rows",
+    queue_name=QUEUE,
+    time_limit=10 * MINUTE_MS,
+    max_retries=RETRIES,
+    min_backoff=5_000,
+    max_backoff=60_000,
+)
+def recheck_rows(job_id: str) -> None:
+    runner.recheck_rows(job_id)

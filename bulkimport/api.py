@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bulkimport import exports, lake, registry
+from bulkimport import exports, fixing, lake, registry
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets, get_dataset
 from bulkimport.errors import BulkImportError, JobNotFound
@@ -545,3 +545,42 @@ def export(job_id: str, what: str, target: str | Path, fmt: str = "csv") -> None
     >>> bi.export("3f2a9c1b7d4e", "staged", "rows.parquet", fmt="parquet")
     """
     exports.export(job_id, what, target, fmt)
+
+
+# ---------------------------------------------------------------- fixing rejected rows
+
+
+def fix(job_id: str, rows=None, *, fixed_by: str, accept_suggestions: bool | list[int] = False) -> registry.Job:
+    """Fix rejected rows of a staged job in place; a worker checks them again with the dataset's schema.
+
+    ``rows`` gives new values by line (``{6: {"price": "3.00"}}``, or records / a DataFrame with a
+    ``line`` column); cells not given keep what the row had. ``accept_suggestions=True`` (or a list
+    of lines) takes the repair suggestions (``bi.suggestions``). Rows that pass join the staged rows,
+    the others stay rejected with their new reasons; ``bi.fixes`` lists every changed cell. The job is
+    ``rechecking`` until then: ``bi.wait(job_id)``.
+
+    >>> bi.fix("3f2a9c1b7d4e", {6: {"price": "3.00"}, 8: {"stock": "10"}}, fixed_by="ana")
+    >>> bi.wait("3f2a9c1b7d4e").rows_rejected
+    7
+    """
+    return fixing.fix(job_id, rows, fixed_by=fixed_by, accept_suggestions=accept_suggestions)
+
+
+def suggestions(job_id: str) -> pd.DataFrame:
+    """Repair suggestions for rejected rows whose cells broke (one too many or too few, a stray quote).
+
+    One row per line with exactly one repair that passes the schema: ``line``, ``change`` (what it
+    does), ``cells_before`` and ``cells_after`` (the file's cells). Accept them with
+    ``bi.fix(job_id, accept_suggestions=True, fixed_by=...)``; they are never applied on their own.
+
+    >>> bi.suggestions("3f2a9c1b7d4e")[["line", "change"]]
+    """
+    return fixing.suggestions(job_id)
+
+
+def fixes(job_id: str) -> pd.DataFrame:
+    """Every cell a fix changed: ``fixed_at, fixed_by, line, column, before, after, suggestion, outcome``.
+
+    >>> bi.fixes("3f2a9c1b7d4e")
+    """
+    return fixing.history(job_id)

@@ -18,6 +18,7 @@ JOB_COLUMNS = (
     "id",
     "dataset",
     "brand",
+    "mode",
     "status",
     "rows_total",
     "rows_valid",
@@ -38,11 +39,12 @@ def _print_job(job: registry.Job, as_json: bool) -> None:
     if as_json:
         print(json.dumps(job.to_dict()))
         return
-    print(f"job {job.id}: {job.status}  ({job.dataset}, brand {job.brand}, file {job.file_name})")
+    print(f"job {job.id}: {job.status}  ({job.dataset}, brand {job.brand}, {job.mode}, file {job.file_name})")
     if job.rows_total is not None:
         print(f"  rows: {job.rows_total} total, {job.rows_valid} valid, {job.rows_rejected} rejected")
     if job.rows_inserted is not None:
-        print(f"  production: {job.rows_inserted} inserted, {job.rows_updated} updated")
+        deleted = f", {job.rows_deleted} deleted" if job.rows_deleted else ""
+        print(f"  production: {job.rows_inserted} inserted, {job.rows_updated} updated{deleted}")
     if job.error:
         print(f"  error: {job.error}")
 
@@ -175,6 +177,8 @@ def cmd_submit(args) -> int:
         created_by=args.user,
         options=_options(args),
         mapping=_mapping(args.map),
+        mode=args.mode,
+        allow_duplicate=args.allow_duplicate,
     )
     if not args.json:
         print(f"job {job.id} queued", file=sys.stderr)
@@ -190,7 +194,16 @@ def cmd_status(args) -> int:
     if not args.json:
         for event in registry.events(job.id):
             note = f"  ({event.note})" if event.note else ""
-            print(f"  {event.at}  {event.from_status or '-'} -> {event.to_status}  by {event.actor}{note}")
+            who = progress.actor_label(event.actor)
+            print(f"  {event.at}  {event.from_status or '-'} -> {event.to_status}  by {who}{note}")
+        if job.status == STAGED and job.rows_rejected:
+            from bulkimport import fixing
+
+            found = fixing.suggestions(job.id)
+            if len(found):
+                print(f"repair suggestions (take them with `bulkimport fix {job.id} --accept-suggestions`):")
+                for row in found.itertuples():
+                    print(f"  line {row.line}: {row.change}")
     return 0
 
 
@@ -206,7 +219,7 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_approve(args) -> int:
-    job = workflow.approve(args.job, approved_by=args.user)
+    job = workflow.approve(args.job, approved_by=args.user, confirm_deletes=args.confirm_deletes)
     if args.wait:
         job = _wait(job, FINAL, args)
     _print_job(job, args.json)
@@ -235,13 +248,47 @@ def cmd_users(args) -> int:
         users.remove(args.name)
         print(f"removed {args.name}")
         return 0
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise BulkImportError(
+                f"no password for {args.name}: without a terminal to ask on, give it on standard input "
+                f"(echo PASSWORD | bulkimport users add {args.name} ... --password-stdin)"
+            )
     else:
-        password = getpass.getpass(f"password for {args.name}: ")
+        try:
+            password = getpass.getpass(f"password for {args.name}: ")
+        except EOFError:
+            raise BulkImportError("no password given; use --password-stdin to read it from standard input") from None
     brands = [b.strip() for b in args.brands.split(",") if b.strip()]
     user = users.add(args.name, args.role, brands, password)
     print(f"{user.name}: {user.role} of {', '.join(user.brands)}")
+    return 0
+
+
+def cmd_fix(args) -> int:
+    from bulkimport import fixing
+
+    rows, problems = fixing.rows_from_error_file(args.job, args.from_file) if args.from_file else ({}, [])
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if not rows and not args.accept_suggestions:
+        raise BulkImportError("nothing to fix: give the fixed error file with --from, or --accept-suggestions")
+    job = fixing.fix(args.job, rows, fixed_by=args.user, accept_suggestions=args.accept_suggestions, skip_unknown=True)
+    if not args.json:
+        print(f"job {job.id}: {registry.events(job.id)[-1].note}", file=sys.stderr)
+    if args.wait:
+        job = _wait(job, (STAGED, *FINAL), args)
+        done = registry.fixes(job.id)[-1]
+        if not args.json:
+            result = done.result or {}
+            if done.status == registry.FIX_FAILED:
+                print(f"  not applied: {result.get('error')}", file=sys.stderr)
+            else:
+                print(f"  staged now: line(s) {', '.join(map(str, result.get('staged') or [])) or 'none'}")
+                if result.get("rejected"):
+                    print(f"  still rejected: line(s) {', '.join(map(str, result['rejected']))}")
+    _print_job(job, args.json)
     return 0
 
 
@@ -332,7 +379,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait until the job is staged or failed")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument(
+        "--mode",
+        choices=registry.MODES,
+        default=registry.UPSERT,
+        help="upsert (default): insert and update; append: insert only, existing keys are rejected as "
+        "conflicts; replace: also delete the brand's rows that are not in the file",
+    )
+    p.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="import a file even if the same file is already staged, approved or committed for this dataset and brand",
+    )
     reading_options(p)
+
+    p = add(
+        "fix",
+        cmd_fix,
+        "check fixed rejected rows of a staged job again: the downloaded error file, fixed, and/or the "
+        "repair suggestions",
+    )
+    p.add_argument("job")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FIXED.csv",
+        help="the file `bulkimport export JOB --rejected` wrote, with rows fixed (matched by its line column)",
+    )
+    p.add_argument(
+        "--accept-suggestions", action="store_true", help="take every repair suggestion (see `bulkimport status`)"
+    )
+    p.add_argument("--as", dest="user", default=_default_user())
+    p.add_argument("--wait", action="store_true", help="wait until the worker has checked them")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3600)
 
     p = add("status", cmd_status, "show a job and its history")
     p.add_argument("job")
@@ -347,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("approve", cmd_approve, "approve a staged job and queue its commit")
     p.add_argument("job")
     p.add_argument("--as", dest="user", required=True)
+    p.add_argument(
+        "--confirm-deletes",
+        action="store_true",
+        help="a replace that deletes more than BULKIMPORT_REPLACE_GUARD_PERCENT of the brand's rows needs this",
+    )
     p.add_argument("--wait", action="store_true", help="wait until the job is committed or failed")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3600)

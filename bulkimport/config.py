@@ -34,6 +34,9 @@ class Settings:
     lake_busy_s: int = 120
     s3_endpoint: str | None = None  # host:port or URL of an S3-compatible server; None: AWS
     s3_region: str = "us-east-1"
+    # A replace import that would delete more than this share of its brand's production rows
+    # is approved only with an explicit confirmation.
+    replace_guard_share: float = 0.20
 
 
 def is_postgres(location: Path | str) -> bool:
@@ -88,4 +91,5 @@ def settings() -> Settings:
         lake_busy_s=_int("BULKIMPORT_LAKE_BUSY_SECONDS", 120),
         s3_endpoint=os.environ.get("BULKIMPORT_S3_ENDPOINT") or None,
         s3_region=os.environ.get("BULKIMPORT_S3_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        replace_guard_share=_int("BULKIMPORT_REPLACE_GUARD_PERCENT", 20) / 100,
     )

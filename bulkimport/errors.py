@@ -36,3 +36,15 @@ class LakeBusy(BulkImportError):
 
 class UploadTooLarge(BulkImportError):
     """An upload over BULKIMPORT_UPLOAD_MAX_MB; nothing of it is kept."""
+
+
+class DuplicateFile(BulkImportError):
+    """The same file (by content) is already staged, approved or committed for this dataset and brand."""
+
+    def __init__(self, message: str, job_id: str):
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class ConfirmationNeeded(BulkImportError):
+    """The action is allowed but drastic (a replace deleting many rows): the user must confirm it."""

@@ -31,7 +31,9 @@ def _write(relation: duckdb.DuckDBPyRelation, target: str | Path, fmt: str) -> N
         except (AttributeError, OSError, ValueError):  # stdout replaced (a notebook, a test)
             relation.df().to_csv(sys.stdout, index=False)
             return
-        relation.write_csv(f"/dev/fd/{descriptor}", header=True)  # streams, however large
+        # Streams, however large. Straight into the descriptor: DuckDB's default writes a temporary file next
+        # to the target and renames it, which fails for stdout redirected to a file (`> rows.csv`).
+        relation.write_csv(f"/dev/fd/{descriptor}", header=True, use_tmp_file=False)
     elif fmt == "csv":
         relation.write_csv(str(target), header=True)
     else:

@@ -305,8 +305,19 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, dataset) -> None:
         c.execute(
             "CREATE TABLE IF NOT EXISTS audit.ledger (job_id VARCHAR, dataset VARCHAR, brand VARCHAR, "
             "approved_by VARCHAR, committed_at TIMESTAMP, rows_inserted BIGINT, rows_updated BIGINT, "
-            "rows_unchanged BIGINT, snapshot_id BIGINT)"
+            "rows_unchanged BIGINT, snapshot_id BIGINT, rows_deleted BIGINT, mode VARCHAR)"
         )
+        # Ledgers from before write modes lack the last two columns.
+        present = {
+            r[0]
+            for r in c.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' "
+                "AND schema_name = 'audit' AND table_name = 'ledger'"
+            ).fetchall()
+        }
+        for column, sql_type in (("rows_deleted", "BIGINT"), ("mode", "VARCHAR")):
+            if column not in present:
+                c.execute(f"ALTER TABLE audit.ledger ADD COLUMN {column} {sql_type}")
         c.execute(
             "CREATE TABLE IF NOT EXISTS audit.reverts (job_id VARCHAR, dataset VARCHAR, brand VARCHAR, "
             "reverted_by VARCHAR, reverted_at TIMESTAMP, rows_deleted BIGINT, rows_restored BIGINT, "

@@ -118,6 +118,14 @@ def dashboard_command(port: int) -> list[str]:
         os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost"),
         "--server.maxUploadSize",
         str(settings().upload_max_mb),
+        # Quiet when idle (as .streamlit/config.toml, which `streamlit run` reads only from its working folder):
+        # no file watcher over the project and .venv, no rerun on save, no Deploy button.
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 
@@ -125,6 +133,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    """True when something already listens on ``port`` (another dashboard, say)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return True
+    return False
 
 
 def stop(processes: list[subprocess.Popen], timeout: float = 10) -> None:
@@ -143,6 +162,13 @@ def stop(processes: list[subprocess.Popen], timeout: float = 10) -> None:
 
 def up(processes: int | None = None, threads: int | None = None, port: int | None = None) -> int:
     s = settings()
+    port = port or s.dashboard_port
+    if port_in_use(port):
+        raise BulkImportError(
+            f"port {port} is already in use (is another `make run` or `bulkimport up` running?). Stop it, or "
+            f"start this one on another port: `bulkimport up --port {port + 1}` or "
+            f"BULKIMPORT_DASHBOARD_PORT={port + 1} make run"
+        )
     s.home.mkdir(parents=True, exist_ok=True)
     password = users.ensure_initial_admin()
     if password:
@@ -167,7 +193,6 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
             subprocess.Popen(worker_command(processes or s.worker_processes, threads or s.worker_threads), env=env)
         )
         print("worker: started (dramatiq bulkimport.actors)")
-        port = port or s.dashboard_port
         started.append(subprocess.Popen(dashboard_command(port), env=env, stdout=subprocess.DEVNULL))
         host = os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost")
         print(f"dashboard: http://{host}:{port}   (Ctrl-C stops everything)", flush=True)

@@ -36,6 +36,14 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def actor_label(actor: str) -> str:
+    """Who did something, for people: a worker's ``host:pid:thread`` id becomes "worker 28951 on vm"."""
+    parts = actor.split(":")
+    if len(parts) in (2, 3) and parts[1].isdigit():  # user names hold no ':'
+        return f"worker {parts[1]} on {parts[0]}"
+    return actor
+
+
 def publish(job_id: str, values: dict) -> None:
     """Record a job's live progress; never fails the job if Redis hiccups."""
     try:

@@ -3,6 +3,7 @@
 A job moves through::
 
     pending -> validating -> staged -> approved -> committing -> committed
+    staged -> rechecking -> staged (fixed rejected rows checked again)
     and failed, rejected (operator said no), cancelled, reverted
 
 Every change is a compare-and-set from an expected state that appends an
@@ -21,7 +22,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -32,10 +33,12 @@ from bulkimport.errors import InvalidTransition, JobNotFound
 PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
 COMMITTING, COMMITTED, FAILED, REJECTED = "committing", "committed", "failed", "rejected"
 CANCELLED, REVERTING, REVERTED = "cancelled", "reverting", "reverted"
+RECHECKING = "rechecking"  # a staged job whose fixed rejected rows a worker checks again
 STATUSES = (
     PENDING,
     VALIDATING,
     STAGED,
+    RECHECKING,
     APPROVED,
     COMMITTING,
     COMMITTED,
@@ -47,7 +50,10 @@ STATUSES = (
 )
 FINAL = (COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
 # Jobs a worker still has to move: what the dashboard watches and a reaper re-sends.
-IN_FLIGHT = (PENDING, VALIDATING, APPROVED, COMMITTING, REVERTING)
+IN_FLIGHT = (PENDING, VALIDATING, RECHECKING, APPROVED, COMMITTING, REVERTING)
+# How a job writes to production (see bulkimport.stages.modes).
+UPSERT, APPEND, REPLACE = "upsert", "append", "replace"
+MODES = (UPSERT, APPEND, REPLACE)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -74,9 +80,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     mapping TEXT,
     dialect TEXT,
     approval TEXT,
-    claimed_by TEXT
+    claimed_by TEXT,
+    mode TEXT,
+    rows_deleted INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE INDEX IF NOT EXISTS jobs_file ON jobs(file_sha256);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL REFERENCES jobs(id),
@@ -94,6 +103,16 @@ CREATE TABLE IF NOT EXISTS header_mappings (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (dataset, header)
 );
+CREATE TABLE IF NOT EXISTS fixes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    rows TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS fixes_job ON fixes(job_id);
 """
 # Columns added after the first release: (name, SQL type). Added on open when missing.
 _ADDED_COLUMNS = (
@@ -102,6 +121,8 @@ _ADDED_COLUMNS = (
     ("dialect", "TEXT"),
     ("approval", "TEXT"),
     ("claimed_by", "TEXT"),
+    ("mode", "TEXT"),
+    ("rows_deleted", "INTEGER"),
 )
 
 
@@ -131,6 +152,8 @@ class Job:
     dialect: dict | None = None  # what was detected and used to read the file
     approval: dict | None = None  # what the approver saw: diff counts, lake snapshot, fingerprint
     claimed_by: str | None = None  # host:pid:thread of the worker running it now
+    mode: str = UPSERT  # how the commit writes: upsert, append or replace (bulkimport.stages.modes)
+    rows_deleted: int | None = None  # production rows a replace commit deleted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,6 +182,7 @@ _UPDATABLE = {
     "rows_rejected",
     "rows_inserted",
     "rows_updated",
+    "rows_deleted",
     "error",
     "approved_by",
     "attempts",
@@ -299,6 +323,7 @@ def _job(row: sqlite3.Row) -> Job:
     values = {k: row[k] for k in _JOB_FIELDS}
     for name in _JSON_FIELDS:
         values[name] = json.loads(values[name]) if values[name] else None
+    values["mode"] = values["mode"] or UPSERT  # jobs from before write modes upserted
     return Job(**values)
 
 
@@ -318,12 +343,15 @@ def create(
     created_by: str,
     options: dict | None = None,
     mapping: dict | None = None,
+    mode: str = UPSERT,
 ) -> Job:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     stamp = now()
     with _transaction() as con:
         con.execute(
             "INSERT INTO jobs (id, dataset, brand, status, file_name, file_path, file_sha256, file_bytes,"
-            " created_by, created_at, updated_at, options, mapping) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " created_by, created_at, updated_at, options, mapping, mode) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job_id,
                 dataset,
@@ -338,6 +366,7 @@ def create(
                 stamp,
                 _json(options),
                 _json(mapping),
+                mode,
             ),
         )
         con.execute(
@@ -395,11 +424,14 @@ def transition(
     actor: str,
     note: str | None = None,
     count_attempt: bool = False,
+    also: Callable | None = None,
     **updates,
 ) -> Job:
     """Move a job to ``to_status`` if it is in ``from_status`` (compare-and-set).
 
     Raises InvalidTransition (naming the current state) when it is not.
+    ``also(con)`` runs in the same transaction (a row of another table that
+    must change with the job, or not at all).
     """
     allowed = (from_status,) if isinstance(from_status, str) else tuple(from_status)
     unknown = set(updates) - _UPDATABLE
@@ -429,6 +461,8 @@ def transition(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, actor, current, to_status, note),
         )
+        if also is not None:
+            also(con)
     return get(job_id)
 
 
@@ -483,3 +517,80 @@ def remembered_mapping(dataset: str, header: list[str]) -> dict[str, str] | None
             "SELECT mapping FROM header_mappings WHERE dataset = ? AND header = ?", (dataset, json.dumps(header))
         ).fetchone()
     return json.loads(row["mapping"]) if row else None
+
+
+def jobs_with_file(sha256: str, dataset: str, brand: str, statuses: Iterable[str]) -> list[Job]:
+    """Jobs of the same file (by content) for the same dataset and brand in ``statuses``, newest first."""
+    statuses = list(statuses)
+    with closing(connect()) as con:
+        rows = con.execute(
+            "SELECT * FROM jobs WHERE file_sha256 = ? AND dataset = ? AND brand = ?"
+            f" AND status IN ({', '.join('?' * len(statuses))}) ORDER BY created_at DESC",
+            (sha256, dataset, brand, *statuses),
+        ).fetchall()
+    return [_job(r) for r in rows]
+
+
+# ---------------------------------------------------------------- fixes of rejected rows
+
+FIX_PENDING, FIX_DONE, FIX_FAILED = "pending", "done", "failed"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Rejected rows a user changed, waiting for (or checked by) a worker.
+
+    ``rows``: one entry per line: ``{"line", "cells": {column: text}, "changes": {column:
+    [before, after]}, "suggestion": bool}``. ``result`` says which lines were staged.
+    """
+
+    id: int
+    job_id: str
+    requested_by: str
+    requested_at: str
+    rows: list[dict]
+    status: str
+    result: dict | None
+
+
+def _fix(row) -> Fix:
+    values = dict(row)
+    values["rows"] = json.loads(values["rows"])
+    values["result"] = json.loads(values["result"]) if values["result"] else None
+    return Fix(**values)
+
+
+def request_fix(job_id: str, rows: list[dict], *, requested_by: str, note: str) -> Job:
+    """Record fixed rows and move the staged job to ``rechecking``, in one transaction."""
+
+    def record(con) -> None:
+        con.execute(
+            "INSERT INTO fixes (job_id, requested_by, requested_at, rows, status) VALUES (?,?,?,?,?)",
+            (job_id, requested_by, now(), json.dumps(rows), FIX_PENDING),
+        )
+
+    return transition(job_id, STAGED, RECHECKING, actor=requested_by, note=note, also=record)
+
+
+def pending_fix(job_id: str) -> Fix | None:
+    """The oldest fix of the job a worker has not finished yet."""
+    with closing(connect()) as con:
+        row = con.execute(
+            "SELECT * FROM fixes WHERE job_id = ? AND status = ? ORDER BY id LIMIT 1", (job_id, FIX_PENDING)
+        ).fetchone()
+    return _fix(row) if row else None
+
+
+def fixes(job_id: str) -> list[Fix]:
+    with closing(connect()) as con:
+        rows = con.execute("SELECT * FROM fixes WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+    return [_fix(r) for r in rows]
+
+
+def finish_fix(fix_id: int, job_id: str, status: str, result: dict, *, actor: str, note: str, **updates) -> Job:
+    """Close a fix and return its job from ``rechecking`` to ``staged``, in one transaction."""
+
+    def close(con) -> None:
+        con.execute("UPDATE fixes SET status = ?, result = ? WHERE id = ?", (status, json.dumps(result), fix_id))
+
+    return transition(job_id, RECHECKING, STAGED, actor=actor, note=note, also=close, **updates)

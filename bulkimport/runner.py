@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 
 import redis
 
@@ -24,12 +25,16 @@ from bulkimport.registry import (
     COMMITTED,
     COMMITTING,
     FAILED,
+    FIX_DONE,
+    FIX_FAILED,
     PENDING,
+    RECHECKING,
     REVERTED,
     REVERTING,
     STAGED,
     VALIDATING,
 )
+from bulkimport.stages import fix, modes, repair
 from bulkimport.stages.commit import ApprovalOutdated, RevertRefused, commit_job, revert_job
 from bulkimport.stages.stage import drop_job_rows, stage_file
 
@@ -93,8 +98,11 @@ def _live_workers():
         return _EveryoneAlive()
 
 
-def _start(job_id: str, expected: tuple[str, ...], running: str) -> registry.Job | None:
-    """Claim the job for this attempt; None if it has moved on or a live worker has it."""
+def _start(job_id: str, expected: tuple[str, ...], running: str, give_up=None) -> registry.Job | None:
+    """Claim the job for this attempt; None if it has moved on or a live worker has it.
+
+    After too many attempts the job fails, or ``give_up(job, reason)`` decides what becomes of it.
+    """
     job = registry.claim(job_id, expected, running, worker=_worker(), live_workers=_live_workers())
     if job is None:
         log.info(
@@ -106,13 +114,11 @@ def _start(job_id: str, expected: tuple[str, ...], running: str) -> registry.Job
         return None
     limit = settings().max_attempts
     if job.attempts > limit:
-        registry.transition(
-            job_id,
-            running,
-            FAILED,
-            actor=_worker(),
-            error=f"gave up after {_attempts(limit)}: {job.error or 'the worker stopped mid-job'}",
-        )
+        reason = f"gave up after {_attempts(limit)}: {job.error or 'the worker stopped mid-job'}"
+        if give_up is not None:
+            give_up(job, reason)
+        else:
+            registry.transition(job_id, running, FAILED, actor=_worker(), error=reason)
         return None
     return job
 
@@ -156,6 +162,8 @@ def validate_and_stage(job_id: str) -> None:
                 on_progress=_progress_or_stop(job.id),
                 remembered=lambda header: registry.remembered_mapping(job.dataset, header),
             )
+            conflicts = modes.reject_conflicts(con, job, dataset)
+            _suggest(con, registry.get(job.id), dataset, counts.dialect, counts.mapping)
     except Cancelled:
         with lake.session() as con:
             drop_job_rows(con, job, dataset)
@@ -175,22 +183,31 @@ def validate_and_stage(job_id: str) -> None:
         error=None,
         attempts=0,
         rows_total=counts.rows_total,
-        rows_valid=counts.rows_valid,
-        rows_rejected=counts.rows_rejected,
+        rows_valid=counts.rows_valid - conflicts,
+        rows_rejected=counts.rows_rejected + conflicts,
         dialect=counts.dialect,
         mapping=counts.mapping,
+        note=f"{conflicts} row(s) already in production rejected as conflicts (append)" if conflicts else None,
     )
     progress.publish(
         job.id,
         {
             "phase": "staged",
             "rows_read": counts.rows_total,
-            "rows_valid": counts.rows_valid,
-            "rows_rejected": counts.rows_rejected,
+            "rows_valid": job.rows_valid,
+            "rows_rejected": job.rows_rejected,
             "bytes_read": job.file_bytes,
         },
     )
     _log(job, started)
+
+
+def _suggest(con, job: registry.Job, dataset, dialect: dict, mapping: dict) -> None:
+    """Work out repair suggestions for damaged rows; a failure here costs the suggestions, never the job."""
+    try:
+        repair.store_suggestions(con, replace(job, dialect=dialect, mapping=mapping), dataset)
+    except Exception:  # noqa: BLE001 - suggestions are a help, not part of the import
+        log.exception("job=%s: could not work out repair suggestions", job.id)
 
 
 def commit_to_production(job_id: str) -> None:
@@ -267,3 +284,81 @@ def revert_commit(job_id: str) -> None:
 def _reverted_by(job: registry.Job) -> str:
     asked = [e.actor for e in registry.events(job.id) if e.to_status == REVERTING]
     return asked[-1] if asked else "unknown"
+
+
+def recheck_rows(job_id: str) -> None:
+    """Check the rows a person fixed (the job's pending fix) and return the job to staged."""
+    job = _start(job_id, (RECHECKING,), RECHECKING, give_up=_fix_gave_up)
+    if job is None:
+        return
+    started = time.monotonic()
+    pending = registry.pending_fix(job.id)
+    if pending is None:  # already finished by an earlier delivery
+        registry.transition(job.id, RECHECKING, STAGED, actor=_worker(), attempts=0, note="no fix waiting")
+        return
+    progress.publish(job.id, {"phase": "rechecking", "rows_read": 0})
+    dataset = get_dataset(job.dataset)
+    try:
+        with lake.session() as con:
+            outcome = fix.apply_fix(con, job, dataset, pending)
+    except Exception as exc:  # noqa: BLE001
+        if isinstance(exc, BulkImportError) and not isinstance(exc, LakeBusy):
+            _fix_gave_up(job, f"the fixed rows could not be checked: {exc}", pending)
+            return
+        if job.attempts >= settings().max_attempts:
+            _fix_gave_up(job, f"gave up after {_attempts(job.attempts)}: {exc}", pending)
+            return
+        registry.transition(
+            job.id, RECHECKING, RECHECKING, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}"
+        )
+        raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
+    note = f"{len(outcome.staged)} fixed row(s) staged" + (
+        f", {len(outcome.rejected)} still rejected (line {', '.join(map(str, outcome.rejected[:20]))})"
+        if outcome.rejected
+        else ""
+    )
+    if outcome.skipped:
+        note += f"; line(s) {', '.join(map(str, outcome.skipped[:20]))} were no longer rejected"
+    # The staged rows changed: whatever was approved before no longer describes them.
+    job = registry.finish_fix(
+        pending.id,
+        job.id,
+        FIX_DONE,
+        outcome.to_dict(),
+        actor=_worker(),
+        note=note,
+        rows_valid=outcome.rows_valid,
+        rows_rejected=outcome.rows_rejected,
+        approval=None,
+        approved_by=None,
+        error=None,
+        attempts=0,
+    )
+    progress.publish(
+        job.id,
+        {
+            "phase": "staged",
+            "rows_read": job.rows_total,
+            "rows_valid": job.rows_valid,
+            "rows_rejected": job.rows_rejected,
+        },
+    )
+    _log(job, started, fixed=len(outcome.staged), still_rejected=len(outcome.rejected))
+
+
+def _fix_gave_up(job: registry.Job, reason: str, pending: registry.Fix | None = None) -> None:
+    """A fix that cannot be checked leaves the job staged as it was, with the reason."""
+    pending = pending or registry.pending_fix(job.id)
+    if pending is None:
+        registry.transition(job.id, RECHECKING, STAGED, actor=_worker(), error=reason, attempts=0)
+        return
+    registry.finish_fix(
+        pending.id,
+        job.id,
+        FIX_FAILED,
+        {"error": reason},
+        actor=_worker(),
+        note="fix not applied",
+        error=reason,
+        attempts=0,
+    )

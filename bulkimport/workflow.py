@@ -18,10 +18,18 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from bulkimport import dispatch, lake, registry, users
+from bulkimport import dispatch, fixing, lake, registry, users
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, JobNotFound, UploadTooLarge
+from bulkimport.errors import (
+    BulkImportError,
+    ConfirmationNeeded,
+    DispatchError,
+    DuplicateFile,
+    InvalidTransition,
+    JobNotFound,
+    UploadTooLarge,
+)
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -30,12 +38,14 @@ from bulkimport.registry import (
     FAILED,
     FINAL,
     PENDING,
+    RECHECKING,
     REJECTED,
     REVERTING,
     STAGED,
+    UPSERT,
     VALIDATING,
 )
-from bulkimport.stages import read, review
+from bulkimport.stages import modes, read, review
 from bulkimport.stages.stage import describe
 
 SUBMIT_OPTIONS = {"encoding", "delimiter", "quote", "escape", "header_row", "sheet"}
@@ -187,6 +197,37 @@ def preview(
     )
 
 
+def check_file(upload: Upload, dataset: str, options: dict | None = None, mapping: dict | None = None) -> None:
+    """Refuse a file nothing can be imported from (empty, binary, unreadable, no usable header), before it
+    becomes a job: the one check the dashboard, the CLI and the API share, with the worker's own message."""
+    ds = get_dataset(dataset)
+    read.open_source(
+        upload.path,
+        ds,
+        upload.file_name,
+        dict(options or {}),
+        mapping,
+        remembered=lambda header: registry.remembered_mapping(dataset, header),
+    )
+
+
+# A file already in one of these states for the same dataset and brand is "the same file twice".
+ALREADY_IMPORTED = (STAGED, RECHECKING, APPROVED, COMMITTING, COMMITTED)
+
+
+def same_file_jobs(sha256: str, dataset: str, brand: str) -> list[registry.Job]:
+    """Jobs that staged, approved or committed a file with this content for this dataset and brand."""
+    return registry.jobs_with_file(sha256, dataset, brand, ALREADY_IMPORTED)
+
+
+def duplicate_message(earlier: registry.Job) -> str:
+    return (
+        f"this file ({earlier.file_name}, sha256 {earlier.file_sha256[:12]}…) is already {earlier.status} as job "
+        f"{earlier.id} for {earlier.dataset}/{earlier.brand}, uploaded by {earlier.created_by} at "
+        f"{earlier.created_at[:19]} UTC"
+    )
+
+
 def submit(
     source: Path | str | BinaryIO | Upload,
     *,
@@ -196,18 +237,26 @@ def submit(
     file_name: str | None = None,
     options: dict | None = None,
     mapping: dict[str, str] | None = None,
+    mode: str = UPSERT,
+    allow_duplicate: bool = False,
 ) -> registry.Job:
-    """Store the file, record a pending job and send ``validate_and_stage``.
+    """Store the file, check it can be read, record a pending job and send ``validate_and_stage``.
 
     ``options`` override what is detected (encoding, delimiter, quote, escape,
     header_row, sheet); ``mapping`` (file column -> dataset column) overrides
     header matching and is remembered for the next file with the same header.
-    Raises DispatchError (after marking the job failed with the reason) when the
-    broker cannot be reached.
+    ``mode`` is how the commit writes: ``upsert``, ``append`` or ``replace``
+    (see bulkimport.stages.modes). A file with the same content already staged,
+    approved or committed for this dataset and brand raises DuplicateFile unless
+    ``allow_duplicate``; a file nothing can be read from raises FileRefused; in
+    both cases no job is created. Raises DispatchError (after marking the job
+    failed with the reason) when the broker cannot be reached.
     """
     ds = get_dataset(dataset)
     if not BRAND_PATTERN.match(brand or ""):
         raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    if mode not in registry.MODES:
+        raise BulkImportError(f"mode must be one of {', '.join(registry.MODES)}, not {mode!r}")
     users.require_upload(users.get(created_by), brand)
     options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
     unknown = set(options) - SUBMIT_OPTIONS
@@ -220,6 +269,19 @@ def submit(
                 f"mapping names unknown column(s) {sorted(wrong)}; dataset {dataset!r} has {', '.join(ds.columns)}"
             )
     upload = source if isinstance(source, Upload) else store_upload(source, file_name)
+    try:
+        earlier = [] if allow_duplicate else same_file_jobs(upload.sha256, dataset, brand)
+        if earlier:
+            raise DuplicateFile(
+                duplicate_message(earlier[0]) + "; to import it again anyway use --allow-duplicate "
+                "(allow_duplicate=True in Python)",
+                earlier[0].id,
+            )
+        check_file(upload, dataset, options, mapping)
+    except BulkImportError:
+        if not isinstance(source, Upload):  # the dashboard keeps its upload for the form
+            discard_upload(upload)
+        raise
     # With the lake's data in object storage the file goes there too, for workers on other hosts.
     job = registry.create(
         job_id=upload.job_id,
@@ -232,6 +294,7 @@ def submit(
         created_by=created_by,
         options=options,
         mapping=mapping,
+        mode=mode,
     )
     try:
         dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
@@ -255,19 +318,36 @@ def review_state(job: registry.Job) -> dict:
         }
 
 
-def approve(job_id: str, *, approved_by: str) -> registry.Job:
+def approve(job_id: str, *, approved_by: str, confirm_deletes: bool = False) -> registry.Job:
     """Approve a staged job and send ``commit_to_production``.
 
-    The approval records what the approver was shown (diff counts, snapshot,
-    fingerprint); the commit stops if the data changed since. Only an operator
-    or admin of the job's brand who did not upload it may approve. If the
-    message cannot be sent, the approval is undone and DispatchError says why.
+    The approval records what the approver was shown (diff counts, deletes
+    included, snapshot, fingerprint); the commit stops if the data changed
+    since. Only an operator or admin of the job's brand who did not upload it
+    may approve. A replace that would delete more than BULKIMPORT_REPLACE_GUARD_PERCENT
+    of the brand's rows (or has rejected lines) raises ConfirmationNeeded unless
+    ``confirm_deletes``. If the message cannot be sent, the approval is undone and
+    DispatchError says why.
     """
     job = registry.get(job_id)
     users.require_review(users.get(approved_by), job.brand, job.created_by, "approve")
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
-    approval = {**review_state(job), "by": approved_by, "at": registry.now()}
+    if approved_by in fixing.fixers(job_id):
+        raise users.NotAllowed(
+            f"{approved_by} fixed rows of this job and so may not approve it: a second person must (four eyes)"
+        )
+    state = review_state(job)
+    counts = review.Diff.from_dict(state["diff"])
+    if counts.rows_conflicting:
+        raise BulkImportError(
+            f"{counts.rows_conflicting} staged row(s) of this append job have keys that reached production after "
+            "it was staged, and an append never updates: reject the job and import the file again"
+        )
+    guard = modes.confirmation_needed(job, counts, settings().replace_guard_share)
+    if guard and not confirm_deletes:
+        raise ConfirmationNeeded(f"{guard}. Confirm the deletes to approve (--confirm-deletes, confirm_deletes=True)")
+    approval = {**state, "by": approved_by, "at": registry.now(), "deletes_confirmed": bool(guard)}
     job = registry.transition(
         job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None, approval=approval
     )

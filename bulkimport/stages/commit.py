@@ -1,4 +1,9 @@
-"""Merge a job's staged rows into production, once, in one transaction."""
+"""Write a job's staged rows to production, once, in one transaction, by its mode.
+
+upsert: MERGE by (brand, key), inserting new keys and updating changed rows.
+append: insert only; a key already in production stops the commit (the approval no longer holds).
+replace: as upsert, then delete the brand's production rows whose key the file did not have.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,16 @@ import duckdb
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.errors import BulkImportError
-from bulkimport.registry import Job
-from bulkimport.stages.review import Diff, _key_join, changed_condition, current_snapshot, diff, fingerprint
+from bulkimport.registry import APPEND, REPLACE, Job
+from bulkimport.stages.review import (
+    Diff,
+    _key_join,
+    changed_condition,
+    current_snapshot,
+    diff,
+    fingerprint,
+    not_in_file,
+)
 
 
 class ApprovalOutdated(BulkImportError):
@@ -27,13 +40,16 @@ class CommitResult:
     rows_updated: int
     rows_unchanged: int
     already_committed: bool = False
+    rows_deleted: int = 0
 
 
 def _ledger_entry(con: duckdb.DuckDBPyConnection, job: Job) -> CommitResult | None:
     row = con.execute(
-        "SELECT rows_inserted, rows_updated, rows_unchanged FROM audit.ledger WHERE job_id = ?", [job.id]
+        "SELECT rows_inserted, rows_updated, rows_unchanged, coalesce(rows_deleted, 0) FROM audit.ledger "
+        "WHERE job_id = ?",
+        [job.id],
     ).fetchone()
-    return CommitResult(*row, already_committed=True) if row else None
+    return CommitResult(*row[:3], already_committed=True, rows_deleted=row[3]) if row else None
 
 
 def _committed_since(con: duckdb.DuckDBPyConnection, job: Job, snapshot: int | None) -> list[str]:
@@ -48,12 +64,13 @@ def _committed_since(con: duckdb.DuckDBPyConnection, job: Job, snapshot: int | N
 
 
 def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, approved_by: str) -> CommitResult:
-    """MERGE the staged rows by (brand, key) and write the ledger entry atomically.
+    """Write the staged rows by the job's mode and the ledger entry atomically.
 
-    A job already in the ledger is not merged again, so a redelivered message
+    A job already in the ledger is not written again, so a redelivered message
     after a crash finishes the commit exactly once. If the job's approval
     recorded a fingerprint and the staged rows or the production rows they
-    touch have changed since, nothing is written and ApprovalOutdated says why.
+    touch (for replace: all of the brand's) have changed since, nothing is
+    written and ApprovalOutdated says why.
     """
     lake.ensure_tables(con, dataset)
     columns = dataset.columns
@@ -61,36 +78,51 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
     insert_cols = ", ".join(["brand", *(f'"{c}"' for c in columns), "job_id"])
     insert_vals = ", ".join(["s.brand", *(f's."{c}"' for c in columns), "s.job_id"])
     source = ", ".join(["brand", *(f'"{c}"' for c in columns), "job_id"])
+    # Append writes new keys only; the others may also update rows that changed.
+    when_matched = (
+        "" if job.mode == APPEND else f"WHEN MATCHED AND ({changed_condition(dataset)}) THEN UPDATE SET {updates}, "
+    )
+    when_matched += "job_id = s.job_id " if when_matched else ""
 
     def work(c: duckdb.DuckDBPyConnection) -> CommitResult:
         done = _ledger_entry(c, job)
         if done:
             return done
-        approved = (job.approval or {}).get("fingerprint")
+        approval = job.approval or {}
+        approved = approval.get("fingerprint")
         if approved and fingerprint(c, job, dataset) != approved:
-            since = _committed_since(c, job, (job.approval or {}).get("snapshot"))
+            since = _committed_since(c, job, approval.get("snapshot"))
             raise ApprovalOutdated(
                 "production changed since this job was approved"
                 + (f" (job {', '.join(since)} committed since)" if since else "")
                 + "; review the new diff and approve again"
             )
-        reviewed = (job.approval or {}).get("diff")
-        if approved and reviewed:
-            # Same fingerprint, same rows on both sides: the reviewed counts still hold.
-            counts = Diff(reviewed["rows_to_insert"], reviewed["rows_to_update"], reviewed["rows_unchanged"])
-        else:
-            counts = diff(c, job, dataset)
+        reviewed = approval.get("diff")
+        # Same fingerprint, same rows on both sides: the reviewed counts still hold.
+        counts = Diff.from_dict(reviewed) if approved and reviewed else diff(c, job, dataset)
+        if counts.rows_conflicting:
+            raise ApprovalOutdated(
+                f"{counts.rows_conflicting} staged row(s) have keys already in production, and an append "
+                "never updates; reject the job, or import the file again in upsert mode"
+            )
         snapshot = c.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
         c.execute(
             f'MERGE INTO production."{dataset.name}" AS p '
             f'USING (SELECT {source} FROM staging."{dataset.name}" WHERE job_id = ?) AS s '
             f"ON {_key_join(dataset)} "
-            f"WHEN MATCHED AND ({changed_condition(dataset)}) THEN UPDATE SET {updates}, job_id = s.job_id "
+            f"{when_matched}"
             f"WHEN NOT MATCHED THEN INSERT ({insert_cols}) VALUES ({insert_vals})",
             [job.id],
         )
+        if job.mode == REPLACE:
+            c.execute(
+                f'DELETE FROM production."{dataset.name}" p WHERE p.brand = $brand AND {not_in_file(dataset)}',
+                {"job": job.id, "brand": job.brand},
+            )
         c.execute(
-            "INSERT INTO audit.ledger VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
+            "INSERT INTO audit.ledger (job_id, dataset, brand, approved_by, committed_at, rows_inserted, "
+            "rows_updated, rows_unchanged, snapshot_id, rows_deleted, mode) "
+            "VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?)",
             [
                 job.id,
                 dataset.name,
@@ -100,9 +132,13 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
                 counts.rows_to_update,
                 counts.rows_unchanged,
                 snapshot,
+                counts.rows_to_delete,
+                job.mode,
             ],
         )
-        return CommitResult(counts.rows_to_insert, counts.rows_to_update, counts.rows_unchanged)
+        return CommitResult(
+            counts.rows_to_insert, counts.rows_to_update, counts.rows_unchanged, rows_deleted=counts.rows_to_delete
+        )
 
     return lake.write(con, work)
 
@@ -146,12 +182,25 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
             " WHERE s.job_id = ? AND p.job_id <> ? AND l.snapshot_id > ?",
             [job.id, job.id, before],
         ).fetchall()
+        old = f"(SELECT * FROM {table} AT (VERSION => {before}))"
+        later = {r[0] for r in later} | _later_replacements(c, job, dataset, before)
+        # A replace deleted the brand's rows that were not in its file: they come back, unless a later
+        # import wrote the same key again.
+        deleted = f"(SELECT p.* FROM {old} p WHERE p.brand = $brand AND {not_in_file(dataset)})"
+        if job.mode == REPLACE:
+            later |= {
+                r[0]
+                for r in c.sql(
+                    f"SELECT DISTINCT p.job_id FROM {table} p WHERE EXISTS "
+                    f"(SELECT 1 FROM {deleted} o WHERE {key_match})",
+                    params={"job": job.id, "brand": job.brand},
+                ).fetchall()
+            }
         if later:
             raise RevertRefused(
-                f"job {', '.join(sorted(r[0] for r in later))} committed later and changed rows "
+                f"job {', '.join(sorted(later))} committed later and changed rows "
                 f"that job {job.id} wrote; revert that job first"
             )
-        old = f"(SELECT * FROM {table} AT (VERSION => {before}))"
         written = f"(SELECT {_quoted(key)} FROM {table} WHERE job_id = $job)"
         restored = c.sql(
             f"SELECT count(*) FROM {written} p WHERE EXISTS (SELECT 1 FROM {old} o WHERE {key_match})",
@@ -166,10 +215,45 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
         c.execute(f"DELETE FROM {table} WHERE job_id = ?", [job.id])
         c.execute(f"INSERT INTO {table} ({_quoted(all_columns)}) SELECT {_quoted(all_columns)} FROM revert_previous")
         c.execute("DROP TABLE revert_previous")
+        brought_back = 0
+        if job.mode == REPLACE:
+            brought_back = c.execute(
+                f"INSERT INTO {table} ({_quoted(all_columns)}) SELECT {_quoted(all_columns)} FROM {deleted}",
+                {"job": job.id, "brand": job.brand},
+            ).fetchone()[0]
         c.execute(
             "INSERT INTO audit.reverts VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
-            [job.id, dataset.name, job.brand, reverted_by, total - restored, restored, current_snapshot(c)],
+            [
+                job.id,
+                dataset.name,
+                job.brand,
+                reverted_by,
+                total - restored,
+                restored + brought_back,
+                current_snapshot(c),
+            ],
         )
-        return RevertResult(total - restored, restored)
+        return RevertResult(total - restored, restored + brought_back)
 
     return lake.write(con, work)
+
+
+def _later_replacements(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, before: int) -> set[str]:
+    """Replace imports of the brand, committed after ``job`` and not reverted, that deleted rows it wrote."""
+    table = f'production."{dataset.name}"'
+    gone = c.execute(
+        f'SELECT count(*) FROM staging."{dataset.name}" s WHERE s.job_id = ? AND NOT EXISTS '
+        f"(SELECT 1 FROM {table} p WHERE {_key_join(dataset)})",
+        [job.id],
+    ).fetchone()[0]
+    if not gone:
+        return set()
+    return {
+        r[0]
+        for r in c.execute(
+            "SELECT job_id FROM audit.ledger l WHERE dataset = ? AND brand = ? AND job_id <> ? AND snapshot_id > ? "
+            "AND mode = 'replace' AND rows_deleted > 0 AND NOT EXISTS (SELECT 1 FROM audit.reverts r "
+            "WHERE r.job_id = l.job_id)",
+            [dataset.name, job.brand, job.id, before],
+        ).fetchall()
+    }

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 from bulkimport.datasets import Dataset
-from bulkimport.registry import Job
+from bulkimport.registry import APPEND, REPLACE, Job
 
 
 @dataclass(frozen=True)
@@ -19,9 +19,22 @@ class Diff:
     rows_to_update: int
     rows_unchanged: int
     changed_columns: dict[str, int] = field(default_factory=dict)  # column -> rows whose value changes
+    rows_to_delete: int = 0  # replace: the brand's production rows whose key is not in the file
+    rows_conflicting: int = 0  # append: staged rows whose key is already in production
+    production_rows: int = 0  # replace: the brand's rows in production now (what the deletes are a share of)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Diff:
+        """A Diff recorded earlier (an approval); fields it predates take their defaults."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def delete_share(self) -> float:
+        return self.rows_to_delete / self.production_rows if self.production_rows else 0.0
 
 
 def _key_join(dataset: Dataset) -> str:
@@ -38,8 +51,15 @@ def _others(dataset: Dataset) -> list[str]:
     return [c for c in dataset.columns if c not in dataset.key]
 
 
+def not_in_file(dataset: Dataset) -> str:
+    """SQL true for a production row `p` of the job's brand whose key the job (``$job``) did not stage:
+    what a replace commit deletes."""
+    return f'NOT EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $job AND {_key_join(dataset)})'
+
+
 def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
-    """How many staged rows would be inserted, updated or left unchanged, and which columns change."""
+    """What the commit would do: rows to insert, update or leave unchanged, which columns change,
+    and by the job's mode, rows an append refuses (conflicting) or a replace deletes."""
     changed = changed_condition(dataset)
     per_column = ", ".join(
         f'count(*) FILTER (WHERE p.brand IS NOT NULL AND p."{c}" IS DISTINCT FROM s."{c}")' for c in _others(dataset)
@@ -54,7 +74,27 @@ def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
         [job.id],
     ).fetchone()
     columns = {c: n for c, n in zip(_others(dataset), row[3:], strict=True) if n}
+    if job.mode == APPEND:  # append never updates: a key already in production is a conflict
+        return Diff(row[0], 0, 0, {}, rows_conflicting=row[1] + row[2])
+    if job.mode == REPLACE:
+        deleted, present = con.sql(
+            f"SELECT count(*) FILTER (WHERE {not_in_file(dataset)}), count(*) "
+            f'FROM production."{dataset.name}" p WHERE p.brand = $brand',
+            params={"job": job.id, "brand": job.brand},
+        ).fetchone()
+        return Diff(row[0], row[1], row[2], columns, rows_to_delete=deleted, production_rows=present)
     return Diff(row[0], row[1], row[2], columns)
+
+
+def deletes(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, limit: int = 50) -> pd.DataFrame:
+    """A sample of the production rows a replace commit of ``job`` would delete, by key."""
+    columns = ", ".join(f'p."{c}"' for c in dataset.columns)
+    order = ", ".join(f'p."{c}"' for c in dataset.key)
+    return con.sql(
+        f'SELECT {columns}, p.job_id AS written_by FROM production."{dataset.name}" p '
+        f"WHERE p.brand = $brand AND {not_in_file(dataset)} ORDER BY {order} LIMIT {int(limit)}",
+        params={"job": job.id, "brand": job.brand},
+    ).df()
 
 
 def updates(
@@ -80,11 +120,16 @@ def fingerprint(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> s
     """
     columns = ", ".join(f's."{c}"' for c in dataset.columns)
     production = ", ".join(["p.brand", *(f'p."{c}"' for c in dataset.columns), "p.job_id"])
+    # A replace touches every production row of the brand: those it keeps and those it deletes.
+    touches = (
+        "p.brand = $2"
+        if job.mode == REPLACE
+        else f'EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $1 AND {_key_join(dataset)})'
+    )
     staged, touched = con.execute(
         f'SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging."{dataset.name}" s WHERE s.job_id = $1),'
-        f' (SELECT bit_xor(hash({production})) FROM production."{dataset.name}" p'
-        f'  WHERE EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $1 AND {_key_join(dataset)}))',
-        [job.id],
+        f' (SELECT bit_xor(hash({production})) FROM production."{dataset.name}" p WHERE {touches})',
+        [job.id, job.brand],
     ).fetchone()
     return f"{staged or 0:x}-{touched or 0:x}"
 
@@ -126,10 +171,21 @@ def neutralise(value):
     return value
 
 
+def restore(value):
+    """The cell ``neutralise`` was given back, for a downloaded file that comes back fixed."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+# Rejects found after staging keep the row as staged, as JSON, for they have no raw line.
+STAGED_ROW_REASONS = ("duplicate-key", "conflict")
+
+
 def _original_cells(raw: str | None, reason: str, job: Job) -> list[str] | dict | None:
     if raw is None:
         return None
-    if reason == "duplicate-key":
+    if reason in STAGED_ROW_REASONS:
         return json.loads(raw)  # {dataset column: staged value}
     dialect = job.dialect or {}
     if dialect.get("kind") == "xlsx":

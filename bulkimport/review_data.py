@@ -39,6 +39,7 @@ class ReviewData:
     after: pd.DataFrame  # ... and what they would become, aligned row by row
     rejected: pd.DataFrame  # one row per problem: line, column, reason, value, detail, check, raw
     valid: pd.DataFrame  # the first staged rows, by line
+    deletes: pd.DataFrame  # replace: a sample of the production rows the commit would delete
 
 
 def for_review(
@@ -57,7 +58,11 @@ def for_review(
             before = after = pd.DataFrame(columns=list(dataset.columns))
         rejected = review.rejected_rows(con, job).limit(rejected_limit).df()
         valid = review.staged_rows(con, job, dataset).limit(valid_limit).df()
-    return ReviewData(counts, before, after, rejected, valid)
+        if counts is not None and counts.rows_to_delete:
+            deletes = review.deletes(con, job, dataset, updates_limit)
+        else:
+            deletes = pd.DataFrame(columns=list(dataset.columns))
+    return ReviewData(counts, before, after, rejected, valid, deletes)
 
 
 __all__ = ["ReviewData", "diff", "for_review", "rejected_for_fixing", "updates"]

@@ -25,6 +25,7 @@ from bulkimport.registry import (
     COMMITTING,
     FAILED,
     PENDING,
+    RECHECKING,
     REJECTED,
     REVERTED,
     STAGED,
@@ -75,12 +76,19 @@ REVIEW_REVERT = "bi_review_revert"
 REVIEW_CANCEL = "bi_review_cancel"
 REVIEW_RETRY = "bi_review_retry"
 REVIEW_DOWNLOAD_REJECTED = "bi_review_download_rejected"
+REVIEW_CONFIRM_DELETES = "bi_review_confirm_deletes"
+REVIEW_FIX_GRID = "bi_review_fix_grid"  # + job id and version: edits start afresh after each check
+REVIEW_FIX_CHECK = "bi_review_fix_check"
+REVIEW_FIX_ACCEPT_ALL = "bi_review_fix_accept_all"
+UPLOAD_MODE = "bi_upload_mode"
+UPLOAD_DUPLICATE_OK = "bi_upload_duplicate_ok"
 FLASH = "bi_flash"  # messages from button callbacks, shown once on the next render
 
 STATUS_COLOURS = {
     PENDING: "orange",
     VALIDATING: "blue",
     STAGED: "violet",
+    RECHECKING: "blue",
     APPROVED: "blue",
     COMMITTING: "blue",
     COMMITTED: "green",
@@ -93,6 +101,7 @@ STATUS_ICONS = {
     PENDING: ":material/schedule:",
     VALIDATING: ":material/sync:",
     STAGED: ":material/rate_review:",
+    RECHECKING: ":material/sync:",
     APPROVED: ":material/thumb_up:",
     COMMITTING: ":material/sync:",
     COMMITTED: ":material/check_circle:",
@@ -114,6 +123,7 @@ JOB_COLUMNS = (
     "id",
     "dataset",
     "brand",
+    "mode",
     "status",
     "rows_total",
     "rows_valid",
@@ -217,12 +227,16 @@ def job_table(jobs: list[registry.Job], *, key: str | None = None, links: bool =
     frame = pd.DataFrame([j.to_dict() for j in jobs], columns=list(JOB_COLUMNS))
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
     frame["error"] = frame["error"].fillna("")
+    counts = ("rows_total", "rows_valid", "rows_rejected")
+    for column in counts:  # not counted yet (pending, validating): blank, not "None"
+        frame[column] = [count_text(n) for n in frame[column]]
     config = {
         "id": st.column_config.TextColumn("job"),
+        "mode": st.column_config.TextColumn("mode", help="upsert, append or replace: how the commit writes"),
         "status": st.column_config.TextColumn("status"),
-        "rows_total": st.column_config.NumberColumn("rows", format="%d"),
-        "rows_valid": st.column_config.NumberColumn("valid", format="%d"),
-        "rows_rejected": st.column_config.NumberColumn("rejected", format="%d"),
+        "rows_total": st.column_config.TextColumn("rows"),
+        "rows_valid": st.column_config.TextColumn("valid"),
+        "rows_rejected": st.column_config.TextColumn("rejected"),
         "error": st.column_config.TextColumn("error", width="medium"),
         "created_by": st.column_config.TextColumn("by"),
         "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
@@ -232,6 +246,24 @@ def job_table(jobs: list[registry.Job], *, key: str | None = None, links: bool =
         config["review"] = st.column_config.LinkColumn("review", display_text="open")
     styled = frame.style.map(_status_style, subset=["status"])
     st.dataframe(styled, hide_index=True, column_config=config, key=key)
+
+
+def count_text(n) -> str:
+    """A row count for a table cell: grouped digits, or blank while the job has not been counted."""
+    return "" if n is None or pd.isna(n) else f"{int(n):,}"
+
+
+def timeline(job_id: str) -> list[dict]:
+    """The job's events for a table: when, who (workers by pid and host, not their raw ids), what, why."""
+    return [
+        {
+            "at": e.at[:23],
+            "who": progress.actor_label(e.actor),
+            "change": f"{e.from_status or '-'} -> {e.to_status}",
+            "note": e.note or "",
+        }
+        for e in registry.events(job_id)
+    ]
 
 
 def _size(n: float | None) -> str:
@@ -497,3 +529,115 @@ def flash(kind: str, text: str) -> None:
 def show_flash() -> None:
     for kind, text in st.session_state.pop(FLASH, []):
         {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(text)
+
+
+# ---------------------------------------------------------------- fixing rejected rows
+
+FIX_LEAD = ["line", "reason", "problem"]
+FIX_TAIL = ["suggestion", "accept"]
+FAILING = " ⚠"  # marks, in the grid's header, a column where some row failed
+
+
+def fix_grid_key(job: registry.Job) -> str:
+    """The grid's widget key: per job version, so edits start afresh once a check comes back."""
+    return f"{REVIEW_FIX_GRID}_{job.id}_{job.updated_at}"
+
+
+def fix_grid(found) -> tuple[pd.DataFrame, dict]:
+    """A job's rejected lines (a fixing.Fixable) as an editable table and its column settings.
+
+    Columns: line, reason, problem (what failed, where), the dataset's columns as text, the
+    repair suggestion and a box to accept it. Cells hold text ("" for empty), as in the file.
+    """
+    columns = list(found.dataset.columns)
+    rows = []
+    for rejected in found.lines:
+        suggestion = found.suggestions.get(rejected.line)
+        rows.append(
+            {
+                "line": rejected.line,
+                "reason": ", ".join(rejected.reasons),
+                "problem": "; ".join(rejected.details)
+                + ("" if rejected.fits else f" (the line as read: {rejected.raw})"),
+                **{c: rejected.cells.get(c) or "" for c in columns},
+                "suggestion": suggestion.change if suggestion else "",
+                "accept": False,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=[*FIX_LEAD, *columns, *FIX_TAIL])
+    frame = frame.astype({c: "object" for c in columns})
+    failing = {c for r in found.lines for c in r.columns}
+    config = {
+        "line": st.column_config.NumberColumn("line", format="%d", help="Line in the uploaded file"),
+        "reason": st.column_config.TextColumn("reason"),
+        "problem": st.column_config.TextColumn("problem", width="large", help="What failed, in which column"),
+        "suggestion": st.column_config.TextColumn(
+            "repair suggestion", width="medium", help="The one repair that passes the schema; see below"
+        ),
+        "accept": st.column_config.CheckboxColumn("accept", help="Take the repair suggestion of this row"),
+    }
+    for column in columns:
+        marked = column in failing
+        config[column] = st.column_config.TextColumn(
+            column + (FAILING if marked else ""),
+            help="Rows failed here: see problem" if marked else None,
+        )
+    return frame, config
+
+
+def _styled_fix_grid(frame: pd.DataFrame):
+    """Reason and problem in red, a suggestion in green (the grid styles only the columns it does not edit)."""
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    styles[["reason", "problem"]] = _CELL_STYLES["red"]
+    styles.loc[frame["suggestion"] != "", "suggestion"] = _CELL_STYLES["green"]
+    return frame.style.apply(lambda _: styles, axis=None)
+
+
+def fix_editor(found, key: str) -> pd.DataFrame:
+    """The fixing grid; returns its frame as shown (the edits are in session state under ``key``)."""
+    frame, config = fix_grid(found)
+    st.data_editor(
+        _styled_fix_grid(frame),
+        key=key,
+        hide_index=True,
+        num_rows="fixed",
+        disabled=[*FIX_LEAD, "suggestion"],
+        column_config=config,
+    )
+    return frame
+
+
+def grid_edits(frame: pd.DataFrame, state: Mapping | None, columns: list[str]) -> tuple[dict[int, dict], list[int]]:
+    """What a person changed in the fixing grid: ``{line: {column: text}}`` and the lines whose suggestion
+    they ticked (from the editor's ``edited_rows``)."""
+    edits, accepted = {}, []
+    for index, changed in ((state or {}).get("edited_rows") or {}).items():
+        line = int(frame.iloc[int(index)]["line"])
+        if changed.get("accept") and frame.iloc[int(index)]["suggestion"]:
+            accepted.append(line)
+        cells = {c: (v or None) for c, v in changed.items() if c in columns}
+        if cells:
+            edits[line] = cells
+    return edits, sorted(accepted)
+
+
+def suggestion_table(found):
+    """Each repair suggestion as two rows, the line as read and as it would be, changed cells highlighted."""
+    header = [str(h) for h in (found.job.dialect or {}).get("header") or []]
+    width = max([len(header)] + [len(s.cells_before) for s in found.suggestions.values()])
+    names = header + [f"(extra {i + 1})" for i in range(width - len(header))]
+    rows, marks = [], []
+    for line, suggestion in sorted(found.suggestions.items()):
+        before = suggestion.cells_before + [None] * (width - len(suggestion.cells_before))
+        after = suggestion.cells_after + [None] * (width - len(suggestion.cells_after))
+        rows.append({"line": line, "": "as read", **dict(zip(names, before, strict=True))})
+        rows.append({"line": line, "": "suggested", **dict(zip(names, after, strict=True))})
+        marks.append([b != a for b, a in zip(before, after, strict=True)])
+    frame = pd.DataFrame(rows, columns=["line", "", *names])
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for i, changed in enumerate(marks):
+        for name, differs in zip(names, changed, strict=True):
+            if differs:
+                styles.at[2 * i, name] = _CELL_STYLES["red"]
+                styles.at[2 * i + 1, name] = _CELL_STYLES["green"]
+    return frame.style.apply(lambda _: styles, axis=None)

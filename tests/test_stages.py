@@ -134,6 +134,9 @@ def test_commit_merges_by_brand_and_key_and_is_idempotent(con, tmp_path):
         "rows_to_update": 1,
         "rows_unchanged": 1,
         "changed_columns": {"price": 1},
+        "rows_to_delete": 0,
+        "rows_conflicting": 0,
+        "production_rows": 0,
     }
     result = commit_job(con, second, PRODUCTS, "op")
     assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 1)

@@ -3,9 +3,11 @@ what the user may do with it (approve, reject, revert, cancel, retry) and its ti
 
 import streamlit as st
 
-from bulkimport import registry, review_data, ui, workflow
+from bulkimport import fixing, registry, review_data, ui, workflow
+from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, JobNotFound
+from bulkimport.stages import modes
 
 PREVIEW_ROWS = 200
 REJECTED_SHOWN = 5_000
@@ -13,6 +15,7 @@ UPDATES_SHOWN = 50
 # States in which the job's staged and rejected rows can be looked at.
 REVIEWABLE = (
     registry.STAGED,
+    registry.RECHECKING,
     registry.APPROVED,
     registry.COMMITTING,
     registry.COMMITTED,
@@ -22,7 +25,7 @@ REVIEWABLE = (
 )
 # States in which the diff against production now is what an approval would do.
 DIFFABLE = (registry.STAGED, registry.APPROVED)
-RUNNING = (registry.VALIDATING, registry.COMMITTING, registry.REVERTING)
+RUNNING = (registry.VALIDATING, registry.RECHECKING, registry.COMMITTING, registry.REVERTING)
 
 user = ui.require_user()
 
@@ -34,7 +37,9 @@ def on_pick() -> None:
 
 def on_approve(job_id: str) -> None:
     try:
-        workflow.approve(job_id, approved_by=user.name)
+        workflow.approve(
+            job_id, approved_by=user.name, confirm_deletes=bool(st.session_state.get(ui.REVIEW_CONFIRM_DELETES))
+        )
     except DispatchError as exc:
         ui.flash(
             "error",
@@ -92,6 +97,33 @@ def on_retry(job_id: str) -> None:
         ui.flash("success", f"Job {job_id} sent again by {user.name} (same file, same options and mapping).")
 
 
+def on_check_again(job_id: str, key: str, frame, columns: list[str]) -> None:
+    """Send what was changed in the fixing grid (cells edited, suggestions ticked) to be checked again."""
+    edits, accepted = ui.grid_edits(frame, st.session_state.get(key), columns)
+    send_fix(job_id, edits, accepted)
+
+
+def send_fix(job_id: str, edits: dict, accepted) -> None:
+    if not edits and not accepted:
+        ui.flash("warning", "Nothing changed yet: edit cells in the grid or tick a suggestion, then check again.")
+        return
+    try:
+        job = fixing.fix(job_id, edits, fixed_by=user.name, accept_suggestions=accepted)
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+    else:
+        ui.flash("success", f"{registry.events(job.id)[-1].note}. A worker checks them again with the schema.")
+
+
+def on_accept_all(job_id: str) -> None:
+    send_fix(job_id, {}, True)
+
+
+@st.cache_data(ttl=10, show_spinner="Reading rejected rows to fix ...")
+def fixable_of(job_id: str, updated_at: str) -> fixing.Fixable:
+    return fixing.fixable(job_id)
+
+
 @st.cache_data(ttl=10, show_spinner="Reading staged and rejected rows ...")
 def rows_of(job_id: str, updated_at: str, with_diff: bool) -> review_data.ReviewData:
     """The job's rows and diff, cached per job version (updated_at) for a few seconds."""
@@ -134,7 +166,9 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
         )
     elif job.error:
         ui.error_with_details(job.error, failed=job.status == registry.FAILED)
-    if job.status in RUNNING:
+    if job.status == registry.RECHECKING:
+        st.caption("A worker is checking the fixed rows again with the dataset's schema.")
+    elif job.status in RUNNING:
         ui.job_progress(job)
     elif job.status == registry.PENDING:
         st.caption("Waiting for a worker to start validating.")
@@ -146,11 +180,18 @@ def show_approval(job: registry.Job) -> None:
     """What the approver was shown, as recorded with the approval."""
     approval = job.approval or {}
     counts = approval.get("diff") or {}
+    deletes = f", **{counts['rows_to_delete']}** to delete" if counts.get("rows_to_delete") else ""
+    if job.status in (registry.APPROVED, registry.COMMITTING):
+        after = "The commit stops if the data changed since."
+    elif job.status == registry.COMMITTED:
+        after = "Committed as approved: the data had not changed since."
+    else:
+        after = ""
     st.info(
         f"Approved by **{approval.get('by', job.approved_by)}** at {str(approval.get('at', ''))[:19]} UTC for "
         f"**{counts.get('rows_to_insert', '?')}** rows to insert, **{counts.get('rows_to_update', '?')}** to "
-        f"update and {counts.get('rows_unchanged', '?')} unchanged (lake snapshot {approval.get('snapshot', '?')}). "
-        "The commit stops if the data changed since.",
+        f"update{deletes} and {counts.get('rows_unchanged', '?')} unchanged "
+        f"(lake snapshot {approval.get('snapshot', '?')}). {after}",
         icon=":material/verified:",
     )
 
@@ -159,16 +200,22 @@ def actions(job: registry.Job, diff) -> None:
     """The buttons this user may use on this job, and why the others are missing."""
     reviewer = user.reviews and user.sees(job.brand)
     uploader = user.name == job.created_by
+    fixer = job.status == registry.STAGED and user.name in fixing.fixers(job.id)
     if job.status == registry.STAGED:
         with st.container(border=True):
             st.subheader("Decision")
             approve, reject = st.columns(2)
-            if reviewer and not uploader:
+            if reviewer and not uploader and not fixer:
+                guard = modes.confirmation_needed(job, diff, settings().replace_guard_share) if diff else None
                 if diff is not None:
+                    deletes = f" and deletes {diff.rows_to_delete}" if diff.rows_to_delete else ""
                     approve.caption(
-                        f"Writes {diff.rows_to_insert} new and {diff.rows_to_update} changed rows to "
+                        f"Writes {diff.rows_to_insert} new and {diff.rows_to_update} changed rows{deletes} in "
                         f"production.{job.dataset} for brand {job.brand}."
                     )
+                if guard:
+                    approve.warning(f"Replace: {guard}.", icon=":material/delete_sweep:")
+                    approve.checkbox(f"Yes, delete {diff.rows_to_delete:,} rows", key=ui.REVIEW_CONFIRM_DELETES)
                 approve.button(
                     "Approve and commit to production",
                     type="primary",
@@ -176,10 +223,12 @@ def actions(job: registry.Job, diff) -> None:
                     icon=":material/check:",
                     on_click=on_approve,
                     args=(job.id,),
+                    disabled=bool(guard) and not st.session_state.get(ui.REVIEW_CONFIRM_DELETES),
                 )
             elif reviewer:
+                did = "uploaded this job" if uploader else "fixed rows of this job"
                 approve.info(
-                    "You uploaded this job, so you may not approve it: a second operator or admin must "
+                    f"You {did}, so you may not approve it: a second operator or admin must "
                     "(four eyes). You may still reject it.",
                     icon=":material/group:",
                 )
@@ -225,6 +274,50 @@ def actions(job: registry.Job, diff) -> None:
         )
 
 
+def fix_in_place(job: registry.Job) -> None:
+    """The rejected lines in an editable grid, the repair suggestions, and "Check again"."""
+    try:
+        found = fixable_of(job.id, job.updated_at)
+    except BulkImportError as exc:
+        st.error(f"Could not read the rejected rows: {exc}")
+        return
+    st.markdown(
+        "**Fix rejected rows here.** Edit cells (columns marked ⚠ failed in some row; *problem* says where and "
+        "why), tick a repair suggestion, then **Check again**: a worker checks the rows with the dataset's "
+        "schema, and the ones that pass join the staged rows."
+    )
+    if found.total_lines > len(found.lines):
+        st.caption(
+            f"The first {len(found.lines):,} of {found.total_lines:,} rejected lines; fix the rest with "
+            f"`bulkimport fix {job.id} --from fixed.csv`."
+        )
+    key = ui.fix_grid_key(job)
+    frame = ui.fix_editor(found, key)
+    check, accept_all, _ = st.columns([1, 1, 2])
+    check.button(
+        "Check again",
+        type="primary",
+        key=ui.REVIEW_FIX_CHECK,
+        icon=":material/fact_check:",
+        on_click=on_check_again,
+        args=(job.id, key, frame, list(found.dataset.columns)),
+    )
+    if found.suggestions:
+        accept_all.button(
+            f"Accept all {len(found.suggestions)} suggestion(s)",
+            key=ui.REVIEW_FIX_ACCEPT_ALL,
+            icon=":material/auto_fix_high:",
+            on_click=on_accept_all,
+            args=(job.id,),
+        )
+        st.markdown(
+            f"**Repair suggestions ({len(found.suggestions)})**: the one change that makes each damaged line "
+            "pass the schema (changed cells highlighted). Nothing is applied until you accept it."
+        )
+        st.dataframe(ui.suggestion_table(found), hide_index=True)
+    st.markdown("**Every problem, one row per failing cell**")
+
+
 def rows(job: registry.Job) -> None:
     try:
         data = rows_of(job.id, job.updated_at, job.status in DIFFABLE)
@@ -234,16 +327,30 @@ def rows(job: registry.Job) -> None:
         return
     if job.status in (registry.COMMITTED, registry.REVERTING, registry.REVERTED):
         st.subheader("Committed to production")
-        inserted, updated, _ = st.columns(3)
+        inserted, updated, deleted = st.columns(3)
         inserted.metric("Rows inserted", job.rows_inserted if job.rows_inserted is not None else "-")
         updated.metric("Rows updated", job.rows_updated if job.rows_updated is not None else "-")
+        if job.mode == registry.REPLACE:
+            deleted.metric("Rows deleted", job.rows_deleted if job.rows_deleted is not None else "-")
     diff = data.diff
     if diff is not None:
-        st.subheader(f"Against production.{job.dataset} (brand {job.brand}) now")
-        insert, update, same = st.columns(3)
-        insert.metric("Rows to insert", diff.rows_to_insert)
-        update.metric("Rows to update", diff.rows_to_update)
-        same.metric("Rows unchanged", diff.rows_unchanged)
+        st.subheader(f"Against production.{job.dataset} (brand {job.brand}) now, {job.mode}")
+        st.caption(f"Write mode **{job.mode}**: {modes.DESCRIPTIONS[job.mode]}.")
+        if job.mode == registry.APPEND:
+            insert, conflicts = st.columns(2)
+            insert.metric("Rows to insert", diff.rows_to_insert)
+            conflicts.metric("Keys already in production", diff.rows_conflicting)
+        else:
+            insert, update, same, *gone = st.columns(4 if job.mode == registry.REPLACE else 3)
+            insert.metric("Rows to insert", diff.rows_to_insert)
+            update.metric("Rows to update", diff.rows_to_update)
+            same.metric("Rows unchanged", diff.rows_unchanged)
+            if gone:
+                gone[0].metric(
+                    "Rows to delete",
+                    diff.rows_to_delete,
+                    help=f"{diff.delete_share:.0%} of the brand's {diff.production_rows:,} rows in production",
+                )
         if diff.changed_columns:
             st.caption(
                 "Changes per column: " + ", ".join(f"**{c}** in {n} row(s)" for c, n in diff.changed_columns.items())
@@ -254,6 +361,13 @@ def rows(job: registry.Job) -> None:
             st.dataframe(
                 ui.changes_side_by_side(data.before, data.after, list(get_dataset(job.dataset).key)), hide_index=True
             )
+        if not data.deletes.empty:
+            shown = "all" if diff.rows_to_delete <= len(data.deletes) else f"the first {len(data.deletes)}"
+            st.markdown(
+                f"**Deletes: {shown} of {diff.rows_to_delete}**, rows of brand {job.brand} in production that "
+                "this file does not have (reverting the import brings them back)"
+            )
+            st.dataframe(data.deletes, hide_index=True)
     if job.approval:
         show_approval(job)
     actions(job, diff)
@@ -263,6 +377,8 @@ def rows(job: registry.Job) -> None:
         if data.rejected.empty:
             st.success("No row was rejected.")
         else:
+            if job.status == registry.STAGED and user.sees(job.brand):
+                fix_in_place(job)
             if len(data.rejected) >= REJECTED_SHOWN:
                 st.caption(f"First {REJECTED_SHOWN:,} problems; download the CSV for all of them.")
             st.dataframe(
@@ -335,8 +451,8 @@ job = registry.get(job_id)
 
 st.caption(
     f"File **{job.file_name}** ({job.file_bytes:,} bytes, sha256 {job.file_sha256[:12]}…) · dataset "
-    f"**{job.dataset}** · brand **{job.brand}** · uploaded by **{job.created_by}** at {job.created_at[:19]} UTC"
-    + (f" · approved by **{job.approved_by}**" if job.approved_by else "")
+    f"**{job.dataset}** · brand **{job.brand}** · mode **{job.mode}** · uploaded by **{job.created_by}** at "
+    f"{job.created_at[:19]} UTC" + (f" · approved by **{job.approved_by}**" if job.approved_by else "")
 )
 st.fragment(live_status, run_every=None if job.is_final else ui.REFRESH_S)(job.id, (job.status, job.updated_at))
 
@@ -346,10 +462,4 @@ else:
     actions(job, None)
 
 st.subheader("Timeline")
-st.dataframe(
-    [
-        {"at": e.at[:23], "who": e.actor, "change": f"{e.from_status or '-'} -> {e.to_status}", "note": e.note or ""}
-        for e in registry.events(job.id)
-    ],
-    hide_index=True,
-)
+st.dataframe(ui.timeline(job.id), hide_index=True)

@@ -7,6 +7,7 @@ from bulkimport import registry, ui, workflow
 from bulkimport.config import settings
 from bulkimport.datasets import all_datasets
 from bulkimport.errors import BulkImportError, DispatchError, JobNotFound
+from bulkimport.stages import modes
 
 IGNORE = "(ignore)"
 SAMPLE_ROWS = 10
@@ -37,11 +38,25 @@ def stored_upload(uploaded) -> workflow.Upload | None:
 
 
 def submit(
-    upload: workflow.Upload, file_id: str, dataset: str, brand: str, options: dict, mapping: dict | None
+    upload: workflow.Upload,
+    file_id: str,
+    dataset: str,
+    brand: str,
+    options: dict,
+    mapping: dict | None,
+    mode: str,
+    allow_duplicate: bool,
 ) -> None:
     try:
         job = workflow.submit(
-            upload, dataset=dataset, brand=brand, created_by=user.name, options=options, mapping=mapping
+            upload,
+            dataset=dataset,
+            brand=brand,
+            created_by=user.name,
+            options=options,
+            mapping=mapping,
+            mode=mode,
+            allow_duplicate=allow_duplicate,
         )
     except DispatchError as exc:
         ui.flash("error", str(exc))
@@ -52,7 +67,7 @@ def submit(
         ui.flash("error", str(exc))
         return
     done(job.id, file_id)
-    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** is queued for validation.")
+    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** ({mode}) is queued for validation.")
     warning = ui.nothing_consumes(job)
     if warning:
         ui.flash("warning", warning)
@@ -62,7 +77,7 @@ def done(job_id: str, file_id: str) -> None:
     """The stored file now belongs to a job: never discard it, do not preview it again."""
     st.session_state[ui.LAST_UPLOAD] = job_id
     st.session_state[ui.UPLOAD_SUBMITTED] = file_id
-    for key in (ui.UPLOAD_STORED, ui.UPLOAD_PREVIEWS, ui.UPLOAD_MAPPING_BASE):
+    for key in (ui.UPLOAD_STORED, ui.UPLOAD_PREVIEWS, ui.UPLOAD_MAPPING_BASE, ui.UPLOAD_DUPLICATE_OK):
         st.session_state.pop(key, None)
 
 
@@ -276,14 +291,43 @@ if upload is not None:
         )
     if problem:
         st.error(problem)
+    st.subheader("Write mode")
+    mode = st.radio(
+        "How approving this job writes to production",
+        registry.MODES,
+        key=ui.UPLOAD_MODE,
+        horizontal=True,
+        captions=[modes.DESCRIPTIONS[m] for m in registry.MODES],
+    )
+    if mode == registry.REPLACE and brand:
+        st.warning(
+            f"Replace: once approved, the rows of brand **{brand}** in production.{dataset} whose key is not in "
+            "this file are **deleted**. The review shows how many, and which, before anyone approves.",
+            icon=":material/delete_sweep:",
+        )
+    earlier = workflow.same_file_jobs(upload.sha256, dataset, brand) if brand else []
+    duplicate_ok = True
+    if earlier:
+        st.warning(
+            f"The same file twice: {workflow.duplicate_message(earlier[0])}. Importing it again changes nothing "
+            "unless production changed since.",
+            icon=":material/content_copy:",
+        )
+        st.page_link(
+            "views/review.py",
+            label=f"Review job {earlier[0].id}",
+            icon=":material/rate_review:",
+            query_params={ui.QUERY_JOB: earlier[0].id},
+        )
+        duplicate_ok = st.checkbox("Import this file again anyway", key=ui.UPLOAD_DUPLICATE_OK)
     st.button(
         "Submit for validation",
         type="primary",
         key=ui.UPLOAD_SUBMIT,
         icon=":material/send:",
-        disabled=bool(problem) or found is None or not brand,
+        disabled=bool(problem) or found is None or not brand or not duplicate_ok,
         on_click=submit,
-        args=(upload, uploaded.file_id, dataset, brand, options, mapping),
+        args=(upload, uploaded.file_id, dataset, brand, options, mapping, mode, bool(earlier)),
     )
     if not brand:
         st.caption("Type the brand first.")

@@ -122,14 +122,15 @@ def fingerprint(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> s
     production = ", ".join(["p.brand", *(f'p."{c}"' for c in dataset.columns), "p.job_id"])
     # A replace touches every production row of the brand: those it keeps and those it deletes.
     touches = (
-        "p.brand = $2"
+        "p.brand = $brand"
         if job.mode == REPLACE
-        else f'EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $1 AND {_key_join(dataset)})'
+        else f'EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $job AND {_key_join(dataset)})'
     )
+    params = {"job": job.id, **({"brand": job.brand} if job.mode == REPLACE else {})}
     staged, touched = con.execute(
-        f'SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging."{dataset.name}" s WHERE s.job_id = $1),'
+        f'SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging."{dataset.name}" s WHERE s.job_id = $job),'
         f' (SELECT bit_xor(hash({production})) FROM production."{dataset.name}" p WHERE {touches})',
-        [job.id, job.brand],
+        params,
     ).fetchone()
     return f"{staged or 0:x}-{touched or 0:x}"
 

@@ -86,11 +86,21 @@ def edit_mapping(at: AppTest, changes: dict[str, str]) -> AppTest:
     return at
 
 
-def staged_job(created_by: str = "ana", brand: str = "acme", source: Path | bytes = EXAMPLE) -> registry.Job:
-    """A job a real worker has validated and staged."""
+def staged_job(
+    created_by: str = "ana", brand: str = "acme", source: Path | bytes = EXAMPLE, mode: str = "upsert"
+) -> registry.Job:
+    """A job a real worker has validated and staged (the same file again, if a test wants it twice)."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    job = workflow.submit(source, dataset="products", brand=brand, created_by=created_by, file_name="products.csv")
+    job = workflow.submit(
+        source,
+        dataset="products",
+        brand=brand,
+        created_by=created_by,
+        file_name="products.csv",
+        mode=mode,
+        allow_duplicate=True,
+    )
     assert workflow.wait(job.id, timeout=120).status == "staged"
     return job
 
@@ -483,10 +493,10 @@ def test_review_an_analyst_sees_rows_and_download_but_only_another_operator_appr
     shown = metrics(at)
     assert (shown["Rows total"], shown["Rows valid"], shown["Rows rejected"]) == ("16", "7", "9")
     assert (shown["Rows to insert"], shown["Rows to update"], shown["Rows unchanged"]) == ("7", "0", "0")
-    rejected = table_with(at, "reason")
+    rejected = table_with(at, "raw")
     assert rejected["line"].nunique() == 9
     assert {"line", "column", "reason", "value", "detail", "raw"} <= set(rejected.columns)
-    assert len(table_with(at, "sku")) == 7
+    assert len(table_with(at, "brand")) == 7
     [download] = at.get("download_button")
     assert "rejected rows to fix" in download.proto.label
     assert "products.csv" in texts(at.caption) and "ana" in texts(at.caption)

@@ -67,7 +67,7 @@ def submit(
         ui.flash("error", str(exc))
         return
     done(job.id, file_id)
-    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** ({mode}) is queued for validation.")
+    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** is queued for validation (mode {mode}).")
     warning = ui.nothing_consumes(job)
     if warning:
         ui.flash("warning", warning)

@@ -24,7 +24,7 @@ from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import APPEND, Fix, Job
 from bulkimport.stages.read import Reject
-from bulkimport.stages.review import STAGED_ROW_REASONS
+from bulkimport.stages.review import staged_row
 from bulkimport.stages.validate import validate_chunk
 
 REJECT_COLUMNS = ["line", "column", "reason", "check", "value", "detail", "raw"]
@@ -130,8 +130,7 @@ class RejectedLine:
 def _cells_of(raw: str | None, reason: str, job: Job, dataset: Dataset) -> tuple[dict[str, str | None], bool]:
     if raw is None:
         return dict.fromkeys(dataset.columns), False
-    if reason in STAGED_ROW_REASONS:
-        values = json.loads(raw)
+    if (values := staged_row(raw, reason)) is not None:
         return {c: _text(values.get(c)) for c in dataset.columns}, True
     header, _ = file_layout(job)
     cells = split_line(raw, job)

@@ -183,11 +183,23 @@ def restore(value):
 STAGED_ROW_REASONS = ("duplicate-key", "conflict")
 
 
+def staged_row(raw: str | None, reason: str) -> dict | None:
+    """The row as staged ({dataset column: value}) that a reject found after staging keeps, else None
+    (a reject of a fixed row keeps its line as text)."""
+    if reason not in STAGED_ROW_REASONS or not raw or not raw.startswith("{"):
+        return None
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None
+
+
 def _original_cells(raw: str | None, reason: str, job: Job) -> list[str] | dict | None:
     if raw is None:
         return None
-    if reason in STAGED_ROW_REASONS:
-        return json.loads(raw)  # {dataset column: staged value}
+    if (values := staged_row(raw, reason)) is not None:
+        return values
     dialect = job.dialect or {}
     if dialect.get("kind") == "xlsx":
         return json.loads(raw)

@@ -29,6 +29,7 @@ from bulkimport.registry import (
     FIX_FAILED,
     PENDING,
     RECHECKING,
+    REPLACE,
     REVERTED,
     REVERTING,
     STAGED,
@@ -247,10 +248,11 @@ def commit_to_production(job_id: str) -> None:
         attempts=0,
         rows_inserted=result.rows_inserted,
         rows_updated=result.rows_updated,
+        rows_deleted=result.rows_deleted if job.mode == REPLACE else None,
         note="already in the ledger" if result.already_committed else None,
     )
     progress.publish(job.id, {"phase": "committed"})
-    _log(job, started, inserted=result.rows_inserted, updated=result.rows_updated)
+    _log(job, started, inserted=result.rows_inserted, updated=result.rows_updated, deleted=job.rows_deleted)
 
 
 def revert_commit(job_id: str) -> None:

@@ -31,8 +31,10 @@ STATUS_FIELDS = {
 }
 
 
-def submit_and_wait(path=EXAMPLE, brand="acme") -> dict:
-    result = run_cli("submit", str(path), "--dataset", "products", "--brand", brand, "--as", "ana", "--wait", "--json")
+def submit_and_wait(path=EXAMPLE, brand="acme", *extra: str) -> dict:
+    result = run_cli(
+        "submit", str(path), "--dataset", "products", "--brand", brand, "--as", "ana", "--wait", "--json", *extra
+    )
     return json.loads(result.stdout)
 
 
@@ -77,13 +79,21 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
     assert (committed["status"], committed["approved_by"], committed["rows_inserted"]) == ("committed", "olga", 7)
     assert bi.production("products", "acme").count("*").fetchone()[0] == 7
 
-    again = submit_and_wait()
+    # The same file again is refused unless asked for: it would change nothing.
+    refused = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--as", "ana", check=False)
+    assert refused.returncode == 2
+    assert f"is already committed as job {job['id']}" in refused.stderr and "--allow-duplicate" in refused.stderr
+    assert len(registry.list_jobs()) == 1
+    again = submit_and_wait(EXAMPLE, "acme", "--allow-duplicate")
     assert again["status"] == "staged"
     assert bi.diff(again["id"]).to_dict() == {
         "rows_to_insert": 0,
         "rows_to_update": 0,
         "rows_unchanged": 7,
         "changed_columns": {},
+        "rows_to_delete": 0,
+        "rows_conflicting": 0,
+        "production_rows": 0,
     }
     json.loads(run_cli("approve", again["id"], "--as", "olga", "--wait", "--json").stdout)
     rows = bi.connect().sql("SELECT count(*), count(DISTINCT sku) FROM production.products WHERE brand = 'acme'")
@@ -128,7 +138,9 @@ def test_with_redis_stopped_submit_and_approve_say_why_and_leave_no_job_stuck(re
     assert "is unreachable" in refused.stderr and "REDIS_URL" in refused.stderr
     assert registry.get(job["id"]).status == "staged"
 
-    failed = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", check=False)
+    failed = run_cli(
+        "submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", "--allow-duplicate", check=False
+    )
     assert failed.returncode != 0 and "is unreachable" in failed.stderr
     newest = registry.list_jobs()[0]
     assert newest.status == "failed" and "is unreachable" in newest.error

@@ -60,13 +60,15 @@ def fixable(job_id: str, limit: int = GRID_LINES) -> Fixable:
     dataset = get_dataset(job.dataset)
     with lake.session() as con:
         lake.ensure_tables(con, dataset)
-        lines = fix_stage.rejected_lines(con, job, dataset, limit=limit)
-        shown = [r.line for r in lines]
-        suggestions = {s.line: s for s in repair.suggestions(con, job, lines=shown)}
-        total = con.execute(
-            "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", [job.id]
-        ).fetchone()[0]
-    return Fixable(job, dataset, lines, suggestions, total)
+        return read_fixable(con, job, dataset, limit)
+
+
+def read_fixable(con, job: registry.Job, dataset: Dataset, limit: int = GRID_LINES) -> Fixable:
+    """As ``fixable``, on an open lake connection (the review screen reads everything in one)."""
+    lines = fix_stage.rejected_lines(con, job, dataset, limit=limit)
+    suggestions = {s.line: s for s in repair.suggestions(con, job, lines=[r.line for r in lines])}
+    total = con.execute("SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", [job.id]).fetchone()
+    return Fixable(job, dataset, lines, suggestions, total[0])
 
 
 def suggestions(job_id: str) -> pd.DataFrame:
@@ -131,7 +133,7 @@ def _describe(changes: dict[int, dict[str, list]], accepted: dict[int, Suggestio
         if line in accepted:
             parts.append(f"line {line}: accepted the suggestion ({accepted[line].change})")
         else:
-            parts += [f"line {line} {column} {before!r} -> {after!r}" for column, (before, after) in cells.items()]
+            parts += [f"line {line} {column} {before!r} → {after!r}" for column, (before, after) in cells.items()]
     shown = "; ".join(parts[:FIXES_IN_NOTE]) + (
         f"; and {len(parts) - FIXES_IN_NOTE} more" if parts[FIXES_IN_NOTE:] else ""
     )

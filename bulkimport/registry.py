@@ -490,7 +490,14 @@ def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, liv
         )
         con.execute(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
-            (job_id, stamp, worker, current, running, f"taken over from {holder}" if current == running else None),
+            (
+                job_id,
+                stamp,
+                worker,
+                current,
+                running,
+                f"taken over from {holder}" if current == running and holder else None,
+            ),
         )
     return get(job_id)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bulkimport import lake, registry
+from bulkimport import fixing, lake, registry
 from bulkimport.datasets import get_dataset
 from bulkimport.exports import rejected_for_fixing
 from bulkimport.stages import review
@@ -40,10 +40,17 @@ class ReviewData:
     rejected: pd.DataFrame  # one row per problem: line, column, reason, value, detail, check, raw
     valid: pd.DataFrame  # the first staged rows, by line
     deletes: pd.DataFrame  # replace: a sample of the production rows the commit would delete
+    fixable: fixing.Fixable | None = None  # the rejected lines for the fixing grid, when asked for
 
 
 def for_review(
-    job_id: str, *, with_diff: bool = True, updates_limit: int = 50, rejected_limit: int = 5_000, valid_limit: int = 200
+    job_id: str,
+    *,
+    with_diff: bool = True,
+    updates_limit: int = 50,
+    rejected_limit: int = 5_000,
+    valid_limit: int = 200,
+    with_fixable: bool = False,
 ) -> ReviewData:
     """Diff, update sample, rejected rows and the first valid rows of a job (one lake connection: opening one
     costs about half a second)."""
@@ -62,7 +69,8 @@ def for_review(
             deletes = review.deletes(con, job, dataset, updates_limit)
         else:
             deletes = pd.DataFrame(columns=list(dataset.columns))
-    return ReviewData(counts, before, after, rejected, valid, deletes)
+        found = fixing.read_fixable(con, job, dataset) if with_fixable and not rejected.empty else None
+    return ReviewData(counts, before, after, rejected, valid, deletes, found)
 
 
 __all__ = ["ReviewData", "diff", "for_review", "rejected_for_fixing", "updates"]

@@ -9,6 +9,7 @@ Redis and jobs from the registry.
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from collections.abc import Mapping
 
@@ -521,20 +522,33 @@ def error_with_details(error: str, *, failed: bool) -> None:
 # ---------------------------------------------------------------- messages
 
 
+FLASH_SECONDS = 10  # a message stays this long: a job that moves on at once reruns the page right away
+
+
 def flash(kind: str, text: str) -> None:
-    """Queue a message (from a button callback) for the next render."""
-    st.session_state.setdefault(FLASH, []).append((kind, text))
+    """Queue a message (from a button callback) for the next renders."""
+    st.session_state.setdefault(FLASH, []).append((kind, text, time.monotonic()))
 
 
 def show_flash() -> None:
-    for kind, text in st.session_state.pop(FLASH, []):
+    """The queued messages younger than FLASH_SECONDS (shown once would lose them to the rerun that a
+    quick worker's status change causes a moment later)."""
+    fresh = [m for m in st.session_state.pop(FLASH, []) if time.monotonic() - m[2] < FLASH_SECONDS]
+    if fresh:
+        st.session_state[FLASH] = fresh
+    for kind, text, _ in fresh:
         {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(text)
 
 
 # ---------------------------------------------------------------- fixing rejected rows
 
-FIX_LEAD = ["line", "reason", "problem"]
-FIX_TAIL = ["suggestion", "accept"]
+FIX_LEAD = ["line", "accept"]  # the box that takes a row's repair suggestion, in view
+FIX_TAIL = ["reason", "problem", "suggestion"]  # beside the row's cells, the cells to edit first
+FIX_READ_ONLY = ["line", "reason", "problem", "suggestion"]
+# Column widths in pixels (a dataset column: FIX_CELL_PX): the grid fits a laptop screen, and the
+# browser test finds a cell's place on the canvas.
+FIX_WIDTHS = {"line": 60, "accept": 70, "reason": 130, "problem": 300, "suggestion": 280}
+FIX_CELL_PX = 110
 FAILING = " ⚠"  # marks, in the grid's header, a column where some row failed
 
 
@@ -546,8 +560,9 @@ def fix_grid_key(job: registry.Job) -> str:
 def fix_grid(found) -> tuple[pd.DataFrame, dict]:
     """A job's rejected lines (a fixing.Fixable) as an editable table and its column settings.
 
-    Columns: line, reason, problem (what failed, where), the dataset's columns as text, the
-    repair suggestion and a box to accept it. Cells hold text ("" for empty), as in the file.
+    Columns: line, a box to accept the row's repair suggestion, the dataset's columns as text,
+    reason, problem (what failed, where) and the suggestion. Cells hold text ("" for empty), as in
+    the file.
     """
     columns = list(found.dataset.columns)
     rows = []
@@ -568,18 +583,27 @@ def fix_grid(found) -> tuple[pd.DataFrame, dict]:
     frame = frame.astype({c: "object" for c in columns})
     failing = {c for r in found.lines for c in r.columns}
     config = {
-        "line": st.column_config.NumberColumn("line", format="%d", help="Line in the uploaded file"),
-        "reason": st.column_config.TextColumn("reason"),
-        "problem": st.column_config.TextColumn("problem", width="large", help="What failed, in which column"),
-        "suggestion": st.column_config.TextColumn(
-            "repair suggestion", width="medium", help="The one repair that passes the schema; see below"
+        "line": st.column_config.NumberColumn(
+            "line", format="%d", help="Line in the uploaded file", width=FIX_WIDTHS["line"]
         ),
-        "accept": st.column_config.CheckboxColumn("accept", help="Take the repair suggestion of this row"),
+        "reason": st.column_config.TextColumn("reason", width=FIX_WIDTHS["reason"]),
+        "problem": st.column_config.TextColumn(
+            "problem", width=FIX_WIDTHS["problem"], help="What failed, in which column"
+        ),
+        "suggestion": st.column_config.TextColumn(
+            "repair suggestion",
+            width=FIX_WIDTHS["suggestion"],
+            help="The one repair that passes the schema; see below",
+        ),
+        "accept": st.column_config.CheckboxColumn(
+            "accept", width=FIX_WIDTHS["accept"], help="Take the repair suggestion of this row"
+        ),
     }
     for column in columns:
         marked = column in failing
         config[column] = st.column_config.TextColumn(
             column + (FAILING if marked else ""),
+            width=FIX_CELL_PX,
             help="Rows failed here: see problem" if marked else None,
         )
     return frame, config
@@ -601,7 +625,7 @@ def fix_editor(found, key: str) -> pd.DataFrame:
         key=key,
         hide_index=True,
         num_rows="fixed",
-        disabled=[*FIX_LEAD, "suggestion"],
+        disabled=FIX_READ_ONLY,
         column_config=config,
     )
     return frame

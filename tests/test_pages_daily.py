@@ -52,7 +52,7 @@ def test_a_rejected_row_fixed_in_the_grid_is_checked_by_the_worker_and_joins_the
 
     edit_grid(at, job, {6: {"price": "3.00"}, 8: {"stock": "eight"}})
     at.button(key=ui.REVIEW_FIX_CHECK).click().run()
-    assert "ana fixed 2 rejected row(s): line 6 price '-3.00' -> '3.00'; line 8 stock 'ten' -> 'eight'" in texts(
+    assert "ana fixed 2 rejected row(s): line 6 price '-3.00' → '3.00'; line 8 stock 'ten' → 'eight'" in texts(
         at.success
     )
     job = after_check(at, job.id)

@@ -119,13 +119,8 @@ def on_accept_all(job_id: str) -> None:
     send_fix(job_id, {}, True)
 
 
-@st.cache_data(ttl=10, show_spinner="Reading rejected rows to fix ...")
-def fixable_of(job_id: str, updated_at: str) -> fixing.Fixable:
-    return fixing.fixable(job_id)
-
-
 @st.cache_data(ttl=10, show_spinner="Reading staged and rejected rows ...")
-def rows_of(job_id: str, updated_at: str, with_diff: bool) -> review_data.ReviewData:
+def rows_of(job_id: str, updated_at: str, with_diff: bool, with_fixable: bool) -> review_data.ReviewData:
     """The job's rows and diff, cached per job version (updated_at) for a few seconds."""
     return review_data.for_review(
         job_id,
@@ -133,6 +128,7 @@ def rows_of(job_id: str, updated_at: str, with_diff: bool) -> review_data.Review
         updates_limit=UPDATES_SHOWN,
         rejected_limit=REJECTED_SHOWN,
         valid_limit=PREVIEW_ROWS,
+        with_fixable=with_fixable,
     )
 
 
@@ -274,13 +270,12 @@ def actions(job: registry.Job, diff) -> None:
         )
 
 
-def fix_in_place(job: registry.Job) -> None:
+def may_fix(job: registry.Job) -> bool:
+    return job.status == registry.STAGED and bool(job.rows_rejected) and user.sees(job.brand)
+
+
+def fix_in_place(job: registry.Job, found: fixing.Fixable) -> None:
     """The rejected lines in an editable grid, the repair suggestions, and "Check again"."""
-    try:
-        found = fixable_of(job.id, job.updated_at)
-    except BulkImportError as exc:
-        st.error(f"Could not read the rejected rows: {exc}")
-        return
     st.markdown(
         "**Fix rejected rows here.** Edit cells (columns marked ⚠ failed in some row; *problem* says where and "
         "why), tick a repair suggestion, then **Check again**: a worker checks the rows with the dataset's "
@@ -320,7 +315,7 @@ def fix_in_place(job: registry.Job) -> None:
 
 def rows(job: registry.Job) -> None:
     try:
-        data = rows_of(job.id, job.updated_at, job.status in DIFFABLE)
+        data = rows_of(job.id, job.updated_at, job.status in DIFFABLE, may_fix(job))
     except BulkImportError as exc:
         st.error(f"Could not read the job's rows from the lake: {exc}")
         actions(job, None)
@@ -377,8 +372,8 @@ def rows(job: registry.Job) -> None:
         if data.rejected.empty:
             st.success("No row was rejected.")
         else:
-            if job.status == registry.STAGED and user.sees(job.brand):
-                fix_in_place(job)
+            if data.fixable is not None:
+                fix_in_place(job, data.fixable)
             if len(data.rejected) >= REJECTED_SHOWN:
                 st.caption(f"First {REJECTED_SHOWN:,} problems; download the CSV for all of them.")
             st.dataframe(

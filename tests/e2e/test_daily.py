@@ -48,7 +48,7 @@ def test_the_downloaded_error_file_fixed_in_a_spreadsheet_comes_back_with_bulkim
         writer.writerows(rows)
 
     fixed = run_cli("fix", job["id"], "--from", str(errors), "--as", "ana", "--wait")
-    assert "ana fixed 3 rejected row(s): line 6 price '-3.00' -> '3.00'" in fixed.stderr
+    assert "ana fixed 3 rejected row(s): line 6 price '-3.00' → '3.00'" in fixed.stderr
     assert "staged now: line(s) 6, 8" in fixed.stdout and "still rejected: line(s) 10" in fixed.stdout
     after = status(job["id"])
     assert (after["status"], after["rows_total"], after["rows_valid"], after["rows_rejected"]) == ("staged", 16, 9, 7)

@@ -33,8 +33,10 @@ from bulkimport.registry import (
     VALIDATING,
 )
 
-# How often self-refreshing parts of a page re-read the registry (seconds).
+# How often self-refreshing parts of a page re-read the registry (seconds): often while a job moves,
+# seldom while none does (other people's uploads still show up within IDLE_REFRESH_S).
 REFRESH_S = 2
+IDLE_REFRESH_S = 10
 # The health banner re-checks Redis and workers on its own, a little less often.
 HEALTH_REFRESH_S = 5
 # Query parameter that names the job on the review page (?job=<id>).
@@ -247,6 +249,11 @@ def job_table(jobs: list[registry.Job], *, key: str | None = None, links: bool =
         config["review"] = st.column_config.LinkColumn("review", display_text="open")
     styled = frame.style.map(_status_style, subset=["status"])
     st.dataframe(styled, hide_index=True, column_config=config, key=key)
+
+
+def any_in_flight(jobs: list[registry.Job]) -> bool:
+    """Whether any of the jobs waits for or is being moved by a worker."""
+    return any(j.status in registry.IN_FLIGHT for j in jobs)
 
 
 def count_text(n) -> str:

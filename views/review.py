@@ -449,7 +449,9 @@ st.caption(
     f"**{job.dataset}** · brand **{job.brand}** · mode **{job.mode}** · uploaded by **{job.created_by}** at "
     f"{job.created_at[:19]} UTC" + (f" · approved by **{job.approved_by}**" if job.approved_by else "")
 )
-st.fragment(live_status, run_every=None if job.is_final else ui.REFRESH_S)(job.id, (job.status, job.updated_at))
+# Often while a worker moves the job, seldom while it waits for a person (staged), never once it is final.
+pace = ui.REFRESH_S if job.status in registry.IN_FLIGHT else None if job.is_final else ui.IDLE_REFRESH_S
+st.fragment(live_status, run_every=pace)(job.id, (job.status, job.updated_at))
 
 if job.status in REVIEWABLE and job.rows_total is not None:
     rows(job)

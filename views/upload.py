@@ -333,8 +333,10 @@ if upload is not None:
         st.caption("Type the brand first.")
 
 
-@st.fragment(run_every=ui.REFRESH_S)
-def recent_jobs() -> None:
+def recent_jobs(busy: bool) -> None:
+    recent = workflow.visible_jobs(user.name)[:20]
+    if ui.any_in_flight(recent) != busy:  # refresh at the other pace from now on
+        st.rerun()
     last_id = st.session_state.get(ui.LAST_UPLOAD)
     if last_id:
         try:
@@ -359,7 +361,9 @@ def recent_jobs() -> None:
                     query_params={ui.QUERY_JOB: last.id},
                 )
     st.subheader("Recent jobs")
-    ui.job_table(workflow.visible_jobs(user.name)[:20])
+    ui.job_table(recent)
 
 
-recent_jobs()
+# Every REFRESH_S while a job is moving (the last upload's status follows it), every IDLE_REFRESH_S otherwise.
+busy = ui.any_in_flight(workflow.visible_jobs(user.name)[:20])
+st.fragment(recent_jobs, run_every=ui.REFRESH_S if busy else ui.IDLE_REFRESH_S)(busy)

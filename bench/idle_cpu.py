@@ -66,7 +66,14 @@ def measure(seconds: float, jobs: int, watcher: bool) -> dict:
         started.append(subprocess.Popen(launcher.worker_command(1, 2), stdout=logs, stderr=logs, cwd=REPO))
         command = launcher.dashboard_command(port)
         if watcher:  # Streamlit's defaults: watch every file under the working folder (.venv included), GC per run
-            command += ["--server.fileWatcherType", "auto", "--server.runOnSave", "true", "--runner.postScriptGC", "true"]
+            command += [
+                "--server.fileWatcherType",
+                "auto",
+                "--server.runOnSave",
+                "true",
+                "--runner.postScriptGC",
+                "true",
+            ]
         dashboard = subprocess.Popen(command, stdout=logs, stderr=logs, cwd=REPO)
         started.append(dashboard)
         url = f"http://127.0.0.1:{port}"

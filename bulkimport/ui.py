@@ -555,7 +555,7 @@ FIX_READ_ONLY = ["line", "reason", "problem", "suggestion"]
 # Column widths in pixels (a dataset column: FIX_CELL_PX): the grid fits a laptop screen, and the
 # browser test finds a cell's place on the canvas.
 FIX_WIDTHS = {"line": 60, "accept": 70, "reason": 130, "problem": 300, "suggestion": 280}
-FIX_CELL_PX = 110
+FIX_CELL_PX = 100
 FAILING = " ⚠"  # marks, in the grid's header, a column where some row failed
 
 
@@ -659,8 +659,8 @@ def suggestion_table(found):
     names = header + [f"(extra {i + 1})" for i in range(width - len(header))]
     rows, marks = [], []
     for line, suggestion in sorted(found.suggestions.items()):
-        before = suggestion.cells_before + [None] * (width - len(suggestion.cells_before))
-        after = suggestion.cells_after + [None] * (width - len(suggestion.cells_after))
+        before = suggestion.cells_before + [""] * (width - len(suggestion.cells_before))
+        after = suggestion.cells_after + [""] * (width - len(suggestion.cells_after))
         rows.append({"line": line, "": "as read", **dict(zip(names, before, strict=True))})
         rows.append({"line": line, "": "suggested", **dict(zip(names, after, strict=True))})
         marks.append([b != a for b, a in zip(before, after, strict=True)])

@@ -100,9 +100,9 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
 
 
-def log_in(browser, url: str, name: str):
+def log_in(browser, url: str, name: str, width: int = 1400):
     """A fresh browser context (its own session) logged in as ``name`` at ``url``."""
-    page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+    page = browser.new_context(viewport={"width": width, "height": 1800}).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
     page.get_by_role("textbox", name="User name").fill(name)
@@ -244,7 +244,7 @@ def fix_in_the_grid(browser, dashboard: str, tmp_path) -> None:
     job = workflow.submit(path, dataset="products", brand="acme", created_by="ana")
     assert workflow.wait(job.id, timeout=120).status == "staged"
 
-    ana = log_in(browser, f"{dashboard}/review?job={job.id}", "ana")
+    ana = log_in(browser, f"{dashboard}/review?job={job.id}", "ana", width=2000)  # the whole grid in view
     ana.get_by_text("Fix rejected rows here").wait_for()
     grid = ana.get_by_test_id("stDataFrameResizable").first
     price, accept = GRID_COLUMNS.index("price"), GRID_COLUMNS.index("accept")
@@ -252,7 +252,18 @@ def fix_in_the_grid(browser, dashboard: str, tmp_path) -> None:
     assert grid_text(grid, 0, price) == "-3.00"  # (the grid's accessible table holds only the columns in view)
     ana.get_by_text("Repair suggestions (1)").wait_for()
     shot(ana, "7-fix-grid")
-    grid.screenshot(path=str(ARTIFACTS / "browser-fix-grid-only.png"))
+    # The README's picture: the grid, its buttons and the suggestion, as a person sees them.
+    top = grid.bounding_box()
+    bottom = ana.get_by_text("Every problem, one row per failing cell").bounding_box()
+    ana.screenshot(
+        path=str(ARTIFACTS / "browser-fix-grid-only.png"),
+        clip={
+            "x": top["x"] - 10,
+            "y": top["y"] - 90,
+            "width": top["width"] + 20,
+            "height": bottom["y"] - top["y"] + 80,
+        },
+    )
 
     grid_type(ana, grid, 0, price, "3.00")  # line 2
     settle(ana)

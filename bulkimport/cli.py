@@ -276,7 +276,7 @@ def cmd_fix(args) -> int:
         raise BulkImportError("nothing to fix: give the fixed error file with --from, or --accept-suggestions")
     job = fixing.fix(args.job, rows, fixed_by=args.user, accept_suggestions=args.accept_suggestions, skip_unknown=True)
     if not args.json:
-        print(f"job {job.id}: {registry.events(job.id)[-1].note}", file=sys.stderr)
+        print(f"job {job.id}: {fixing.last_request(job.id)}", file=sys.stderr)
     if args.wait:
         job = _wait(job, (STAGED, *FINAL), args)
         done = registry.fixes(job.id)[-1]

@@ -36,6 +36,12 @@ def require_fixer(user: users.User, job: registry.Job) -> None:
         raise users.NotAllowed(f"{user.name} may not fix jobs of brand {job.brand!r}")
 
 
+def last_request(job_id: str) -> str:
+    """What the latest fix of the job asked for, as the timeline says it ("ana fixed 2 rejected row(s): ...")."""
+    asked = [e.note for e in registry.events(job_id) if e.to_status == registry.RECHECKING and e.from_status == STAGED]
+    return asked[-1] if asked else ""
+
+
 def fixers(job_id: str) -> set[str]:
     """Who changed rows of the job by a fix: like its uploader, they may not approve it (four eyes)."""
     return {f.requested_by for f in registry.fixes(job_id) if f.status == FIX_DONE}

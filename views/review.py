@@ -112,7 +112,7 @@ def send_fix(job_id: str, edits: dict, accepted) -> None:
     except BulkImportError as exc:
         ui.flash("error", str(exc))
     else:
-        ui.flash("success", f"{registry.events(job.id)[-1].note}. A worker checks them again with the schema.")
+        ui.flash("success", f"{fixing.last_request(job.id)}. A worker checks them again with the schema.")
 
 
 def on_accept_all(job_id: str) -> None:

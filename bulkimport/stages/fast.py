@@ -399,7 +399,7 @@ def _run_python_check(con: duckdb.DuckDBPyConnection, checked: str, python_check
     column = typed_name(python_check.column)
     failing: list[int] = []
     result = con.execute(f"SELECT line, {column} AS value FROM {checked} WHERE ok AND {column} IS NOT NULL")
-    for batch in result.fetch_record_batch(PYTHON_CHECK_BATCH):
+    for batch in result.to_arrow_reader(PYTHON_CHECK_BATCH):
         frame = batch.to_pandas()
         values = frame["value"].astype(python_check.dtype)
         passed = python_check.check(values).check_output

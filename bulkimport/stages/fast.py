@@ -31,7 +31,7 @@ import dataclasses
 import os
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset
-from bulkimport.stages.compile import WHITESPACE, CompiledDataset, ident, sql_literal, text_column, trimmed
+from bulkimport.stages.compile import CompiledDataset, ident, sql_literal, text_column, trimmed
 from bulkimport.stages.compile import typed_column as typed_name
 from bulkimport.stages.read import Dialect, Record, RowShape, Source, text_records
 from bulkimport.stages.read import records as careful_records
@@ -59,13 +59,16 @@ class NotFast(Exception):
 
 @dataclass
 class LineScan:
-    """Where each data line of a UTF-8 file starts and ends, and which lines need Python."""
+    """Where each data line of a UTF-8 file starts and ends, how many cells it splits into, and
+    which lines need more than a split on the delimiter."""
 
     path: Path  # the UTF-8 file the offsets refer to: the upload, or a transcoded copy
     first_line: int  # line number of the first data line
     starts: np.ndarray  # byte offset of each data line
     ends: np.ndarray  # byte offset where its text ends (before the line end)
+    cells: np.ndarray  # how many cells each line splits into (delimiters + 1)
     special: np.ndarray  # indexes of the lines holding the quote or escape character
+    padded: np.ndarray  # indexes of the lines where a cell may start or end with whitespace
     empty: np.ndarray  # indexes of the empty lines
 
     @property
@@ -88,18 +91,22 @@ class LineScan:
 
 @dataclass
 class FastRead:
-    """A file read the fast way: candidate rows in a temporary table, the rest as careful records."""
+    """A file read the fast way: DuckDB's cells and where each row comes from; the rest as careful records."""
 
-    rows_table: str  # line, c0..c{width-1}: every line that is one whole, well-shaped, non-blank record
-    records_total: int  # records in the file after the header (the accounting's total)
+    cells_table: str  # c0..c{n}: every non-empty data line split on the delimiter, in file order
+    line_map: pa.Table  # one row per row of cells_table: line, length, cells, keep, padded
+    quoted: pa.Table  # line, c0..c{width-1}: the lines with a quote that are whole, well-shaped records
+    quoted_records: dict[int, Record]  # line -> record of those
     careful: list[Record]  # records for the careful path: damaged, empty, in a stretch of quoted values
+    records_total: int  # records in the file after the header (the accounting's total)
     scan: LineScan
     dialect: Dialect
-    quoted: dict[int, Record] = field(default_factory=dict)  # line -> record of the quoted candidate rows
+    width: int  # cells in the header
+    columns: int = 0  # columns of cells_table: the most cells a line has, at least width
     copy: Path | None = None  # the UTF-8 copy of a file in another encoding, removed by close()
 
     def close(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"DROP TABLE IF EXISTS {self.rows_table}")
+        con.execute(f"DROP TABLE IF EXISTS {self.cells_table}")
         if self.copy:
             self.copy.unlink(missing_ok=True)
 
@@ -149,6 +156,11 @@ def utf8_copy(path: Path, dialect: Dialect) -> Path | None:
     return copy
 
 
+# Bytes Python's str.strip() removes (ASCII), and lead bytes of the other whitespace it removes (UTF-8).
+_ASCII_SPACE = np.array([9, 11, 12, 28, 29, 30, 31, 32], dtype=np.uint8)
+_WIDE_SPACE_LEADS = np.array([0xC2, 0xE1, 0xE2, 0xE3], dtype=np.uint8)
+
+
 def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: bool) -> LineScan:
     """Find the data lines (from ``first_line``) of a UTF-8 file with numpy, block by block.
 
@@ -156,7 +168,8 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
     UTF-8, lines ending in a lone CR or in both CRLF and LF, lines over the size limit.
     """
     marks = [ord(dialect.quote)] + ([ord(dialect.escape)] if dialect.escape else [])
-    starts, ends, special, empty = [], [], [], []
+    delimiter = ord(dialect.delimiter)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "ends", "cells", "special", "padded", "empty")}
     seen = 0  # lines before the current block
     offset = 0  # file offset of the current block
     crlf_seen = lf_seen = False
@@ -189,31 +202,46 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
             lf_seen |= len(newlines) > crlfs
             if crlf_seen and lf_seen:
                 raise NotFast("lines ending in both CRLF and LF")
-            line_starts = np.concatenate(([0], newlines + 1))
-            line_ends = np.concatenate((newlines - (1 if crlfs else 0), [len(data)]))
-            if line_starts[-1] == len(data):  # the block ends with a line end: no partial last line
-                line_starts, line_ends = line_starts[:-1], line_ends[:-1]
-            lengths = line_ends - line_starts
+            starts = np.concatenate(([0], newlines + 1))
+            ends = np.concatenate((newlines - (1 if crlfs else 0), [len(data)]))
+            if starts[-1] == len(data):  # the block ends with a line end: no partial last line
+                starts, ends = starts[:-1], ends[:-1]
+            lengths = ends - starts
             limit = careful_records.MAX_LINE_CHARS  # the careful reader's, read now: tests lower it
             if len(lengths) and lengths.max() > limit:
                 raise NotFast(f"a line over {limit:,} bytes")
-            skip = min(len(line_starts), max(0, first_line - 1 - seen))  # preamble and header lines
+
+            def line_of(positions: np.ndarray, starts=starts) -> np.ndarray:
+                return np.searchsorted(starts, positions, side="right") - 1
+
+            cells = np.bincount(line_of(np.flatnonzero(array == delimiter)), minlength=len(starts)) + 1
+            special = np.unique(line_of(np.flatnonzero(np.isin(array, marks))))
+            # Whitespace at a cell's edge (next to a delimiter or a line's start or end) needs stripping.
+            space = np.flatnonzero(np.isin(array, _ASCII_SPACE))
+            space_line = line_of(space)
+            before = np.where(space > 0, array[np.maximum(space - 1, 0)], delimiter)
+            after = np.where(space + 1 < len(array), array[np.minimum(space + 1, len(array) - 1)], delimiter)
+            at_edge = (space == starts[space_line]) | (space + 1 == ends[space_line])
+            at_edge |= (before == delimiter) | (after == delimiter)
+            padded = np.union1d(space_line[at_edge], line_of(np.flatnonzero(np.isin(array, _WIDE_SPACE_LEADS))))
+
+            skip = min(len(starts), max(0, first_line - 1 - seen))  # preamble and header lines
             base = seen - (first_line - 1)  # index of this block's first line among the data lines
-            marked = np.flatnonzero(np.isin(array, marks))
-            holding = np.unique(np.searchsorted(line_starts, marked, side="right") - 1)
-            starts.append(line_starts[skip:] + offset)
-            ends.append(line_ends[skip:] + offset)
-            special.append(holding[holding >= skip] + base)
-            empty.append(np.flatnonzero(lengths[skip:] == 0) + skip + base)
-            seen += len(line_starts)
+            parts["starts"].append(starts[skip:] + offset)
+            parts["ends"].append(ends[skip:] + offset)
+            parts["cells"].append(cells[skip:])
+            parts["special"].append(special[special >= skip] + base)
+            parts["padded"].append(padded[padded >= skip] + base)
+            parts["empty"].append(np.flatnonzero(lengths[skip:] == 0) + skip + base)
+            seen += len(starts)
             offset += cut
             if not block:
                 break
 
-    def joined(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate(parts[name]).astype(np.int64) if parts[name] else np.zeros(0, dtype=np.int64)
 
-    return LineScan(path, first_line, joined(starts), joined(ends), joined(special), joined(empty))
+    return LineScan(path, first_line, *(joined(k) for k in ("starts", "ends", "cells", "special", "padded", "empty")))
 
 
 def parse_alone(texts: list[str], dialect: Dialect) -> list[list[str] | None]:
@@ -267,7 +295,7 @@ def _careful_stretches(scan: LineScan, dialect: Dialect, shape: RowShape, begins
 
 
 def read_fast(con: duckdb.DuckDBPyConnection, path: Path, source: Source, compiled: CompiledDataset) -> FastRead:
-    """Read the file into a temporary table of candidate rows; NotFast (nothing left behind) if it cannot."""
+    """Read the file into a temporary table of cells by line; NotFast (nothing left behind) if it cannot."""
     dialect = check_source(source, compiled)
     data_line = first_data_line(path, source)
     if data_line == 1 and dialect.bom_bytes:
@@ -286,46 +314,44 @@ def read_fast(con: duckdb.DuckDBPyConnection, path: Path, source: Source, compil
 
 
 def _load(con: duckdb.DuckDBPyConnection, scan: LineScan, dialect: Dialect, shape: RowShape, data_line: int):
+    """DuckDB splits every non-empty line on the delimiter (quoting off, short lines padded with NULLs)."""
+    nonempty = np.setdiff1d(np.arange(scan.count, dtype=np.int64), scan.empty, assume_unique=True)
+    most = int(scan.cells[nonempty].max()) if len(nonempty) else 1
+    if most > max(2 * shape.width, shape.width + 32):
+        raise NotFast(f"a line of {most} cells (the header has {shape.width})")
+    width = max(most, shape.width)
     tag = uuid.uuid4().hex[:8]
     cells, rejects, scans = f"fast_cells_{tag}", f"fast_rejects_{tag}", f"fast_scans_{tag}"
-    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(shape.width)) + "}"
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     try:
         con.execute(
             f"CREATE TEMP TABLE {cells} AS SELECT * FROM read_csv({sql_literal(str(scan.path))}, "
             f"columns = {columns}, header = false, skip = {data_line - 1}, auto_detect = false, "
             f"delim = {sql_literal(dialect.delimiter)}, quote = '', escape = '', strict_mode = true, "
-            f"null_padding = false, store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}', "
+            f"null_padding = true, store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}', "
             f"max_line_size = {careful_records.MAX_LINE_CHARS + 64}, encoding = 'utf-8')"
         )
-        rejected = con.execute(
-            f"SELECT line, any_value(csv_line) FROM {rejects} GROUP BY line ORDER BY line"
-        ).fetchall()
+        rejected = con.execute(f"SELECT count(DISTINCT line) FROM {rejects}").fetchone()[0]
+        rows = con.execute(f"SELECT count(*) FROM {cells}").fetchone()[0]
     except duckdb.Error as exc:
         con.execute(f"DROP TABLE IF EXISTS {cells}")
         raise NotFast(f"DuckDB could not read it ({str(exc).splitlines()[0]})") from None
     finally:
         con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
-    try:
-        return _match_lines(con, scan, dialect, shape, cells, rejected, tag)
-    finally:
+    if rejected or rows != len(nonempty):
         con.execute(f"DROP TABLE IF EXISTS {cells}")
+        raise NotFast(f"DuckDB read {rows} rows and rejected {rejected} of {len(nonempty)} non-empty lines")
+    try:
+        read = _split_work(scan, dialect, shape, cells, nonempty)
+        read.columns = width
+        return read
+    except BaseException:
+        con.execute(f"DROP TABLE IF EXISTS {cells}")
+        raise
 
 
-def _match_lines(con, scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, rejected, tag: str) -> FastRead:
-    """Give DuckDB's rows their lines; parse the quoted lines; collect what the careful path must judge."""
-    rejected_index = np.array([line - scan.first_line for line, _ in rejected], dtype=np.int64)
-    if len(rejected_index) and (rejected_index.min() < 0 or rejected_index.max() >= scan.count):
-        raise NotFast("DuckDB rejected a line outside the data")
-    texts = scan.texts(rejected_index)
-    if any(text != raw.strip("\r\n") for text, (_, raw) in zip(texts, rejected, strict=True)):
-        raise NotFast("DuckDB's line numbers do not match the file's lines")
-    rows = con.execute(f"SELECT count(*) FROM {cells}").fetchone()[0]
-    nonempty = np.setdiff1d(np.arange(scan.count, dtype=np.int64), scan.empty, assume_unique=True)
-    if rows + len(rejected_index) != len(nonempty):
-        raise NotFast(f"DuckDB read {rows} rows and rejected {len(rejected_index)} of {len(nonempty)} lines")
-    in_duckdb = np.setdiff1d(nonempty, rejected_index, assume_unique=True)
-
-    # Lines holding a quote or escape character: Python's csv module, a line at a time.
+def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, nonempty: np.ndarray) -> FastRead:
+    """Which of DuckDB's rows the checks judge; parse the quoted lines; collect what the careful path judges."""
     special_texts = scan.texts(scan.special)
     parsed = parse_alone(special_texts, dialect)
     begins = [int(i) for i, cells_ in zip(scan.special.tolist(), parsed, strict=True) if cells_ is None]
@@ -343,52 +369,76 @@ def _match_lines(con, scan: LineScan, dialect: Dialect, shape: RowShape, cells: 
             quoted_rows.append(cells_ + [""] * (shape.width - len(cells_)))
         else:
             careful.append(record)  # blank, or too few or too many cells: the careful path says which
-    # Empty lines, and the lines DuckDB rejected for their cell count (no quote in them: split on the delimiter).
-    others = np.setdiff1d(np.concatenate((scan.empty, rejected_index)), np.concatenate((covered_index, scan.special)))
-    for i, text in zip(others.tolist(), scan.texts(others), strict=True):
+    # Empty lines, and lines with another number of cells than the header (no quote in them: split them).
+    plain = np.setdiff1d(np.arange(scan.count, dtype=np.int64), np.concatenate((covered_index, scan.special)))
+    odd = plain[scan.cells[plain] != shape.width]
+    odd = np.union1d(odd, np.setdiff1d(scan.empty, covered_index))
+    for i, text in zip(odd.tolist(), scan.texts(odd), strict=True):
         careful.append(scan.record(i, text.split(dialect.delimiter) if text else [], text))
 
-    keep = ~np.isin(in_duckdb, scan.special) & ~np.isin(in_duckdb, covered_index)
-    line_map = pa.table({"line": in_duckdb + scan.first_line, "keep": keep})
+    keep = np.isin(nonempty, plain) & (scan.cells[nonempty] == shape.width)
+    line_map = pa.table(
+        {
+            "line": nonempty + scan.first_line,
+            "length": scan.ends[nonempty] - scan.starts[nonempty],
+            "cells": scan.cells[nonempty],
+            "keep": keep,
+            "padded": np.isin(nonempty, scan.padded),
+        }
+    )
     quoted_table = {"line": pa.array(list(quoted), type=pa.int64())}
     for c in range(shape.width):
         quoted_table[f"c{c}"] = pa.array([row[c] for row in quoted_rows], type=pa.string())
-    rows_table = f"fast_rows_{tag}"
-    names = ", ".join(f"c{i}" for i in range(shape.width))
-    con.register(f"fast_lines_{tag}", line_map)
-    con.register(f"fast_quoted_{tag}", pa.table(quoted_table))
-    try:
-        con.execute(
-            f"CREATE TEMP TABLE {rows_table} AS SELECT m.line, {', '.join(f'c.c{i}' for i in range(shape.width))} "
-            f"FROM {cells} c POSITIONAL JOIN fast_lines_{tag} m WHERE m.keep "
-            f"UNION ALL SELECT line, {names} FROM fast_quoted_{tag}"
-        )
-    finally:
-        con.unregister(f"fast_lines_{tag}")
-        con.unregister(f"fast_quoted_{tag}")
-    total = scan.count - len(covered) + sum(1 for r in careful if r.line - scan.first_line in covered)
-    return FastRead(rows_table, total, careful, scan, dialect, quoted)
+    stretch_records = sum(1 for r in careful if r.line - scan.first_line in covered)
+    total = scan.count - len(covered) + stretch_records
+    return FastRead(cells, line_map, pa.table(quoted_table), quoted, careful, total, scan, dialect, shape.width)
+
+
+def _trim_when(cell: str, padded: str) -> str:
+    """A cell trimmed as the careful reader trims it: only where the scan saw whitespace at an edge."""
+    return f"CASE WHEN {padded} THEN {trimmed(cell)} ELSE {cell} END"
 
 
 def check_rows(con: duckdb.DuckDBPyConnection, read: FastRead, compiled: CompiledDataset, source: Source) -> str:
-    """Run the compiled checks over the candidate rows: a temporary table of line, typed values and ``ok``."""
+    """Run the compiled checks over DuckDB's rows and the quoted rows: a temporary table of line, typed values,
+    ``ok`` (stage it) and ``judged`` (a row the checks looked at). NotFast if a row and its line disagree."""
     dataset = compiled.dataset
     header = source.match.header
     position = {column: header.index(name) for name, column in source.match.mapping.items()}
-    texts = [
-        f"{trimmed(f'c{position[c]}') if c in position else 'NULL::VARCHAR'} AS {text_column(c)}"
-        for c in dataset.columns
-    ]
-    blank = " AND ".join(f"coalesce(trim(c{i}, {sql_literal(WHITESPACE)}), '') = ''" for i in range(len(header)))
-    typed = [f"{compiled.columns[c].typed} AS {typed_name(c)}" for c in dataset.columns]
+    width = read.width
+    tag = read.cells_table.removeprefix("fast_cells_")
+    lines, quoted, checked = f"fast_lines_{tag}", f"fast_quoted_{tag}", f"fast_checked_{tag}"
+
+    def texts(prefix: str, padded: str) -> str:
+        cells = [_trim_when(f"{prefix}c{i}", padded) for i in range(width)]
+        by_column = [
+            f"{cells[position[c]] if c in position else 'NULL::VARCHAR'} AS {text_column(c)}" for c in dataset.columns
+        ]
+        blank = " AND ".join(f"({cell}) IS NULL" for cell in cells)
+        return ", ".join([*by_column, f"{blank} AS blank"])
+
+    lengths = " + ".join(f"coalesce(strlen(c.c{i}), 0)" for i in range(read.columns))
+    typed = ", ".join(f"{compiled.columns[c].typed} AS {typed_name(c)}" for c in dataset.columns)
     ok = " AND ".join(f"({compiled.columns[c].ok})" for c in dataset.columns)
-    checked = read.rows_table.replace("fast_rows_", "fast_checked_")
-    con.execute(
-        f"CREATE TEMP TABLE {checked} AS SELECT line, {', '.join(typed_name(c) for c in dataset.columns)}, "
-        f"NOT blank AND {ok} AS ok FROM (SELECT *, {', '.join(typed)} FROM "
-        f"(SELECT line, {', '.join(texts)}, {blank} AS blank FROM {read.rows_table}))"
-    )
-    con.execute(f"DROP TABLE {read.rows_table}")
+    con.register(lines, read.line_map)
+    con.register(quoted, read.quoted)
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {checked} AS SELECT line, aligned, judged, "
+            f"{', '.join(typed_name(c) for c in dataset.columns)}, judged AND NOT blank AND {ok} AS ok "
+            f"FROM (SELECT *, {typed} FROM ("
+            f"SELECT m.line, {lengths} + m.cells - 1 = m.length AS aligned, m.keep AS judged, "
+            f"{texts('c.', 'm.padded')} FROM {read.cells_table} c POSITIONAL JOIN {lines} m "
+            f"UNION ALL SELECT line, true, true, {texts('', 'true')} FROM {quoted}))"
+        )
+    finally:
+        con.unregister(lines)
+        con.unregister(quoted)
+        con.execute(f"DROP TABLE IF EXISTS {read.cells_table}")
+    misaligned = con.execute(f"SELECT count(*) FILTER (WHERE NOT aligned OR line IS NULL) FROM {checked}").fetchone()
+    if misaligned[0]:
+        con.execute(f"DROP TABLE {checked}")
+        raise NotFast(f"{misaligned[0]} of DuckDB's rows did not match their line")
     for python_check in compiled.python_checks:
         _run_python_check(con, checked, python_check)
     return checked
@@ -425,9 +475,11 @@ def insert_checked(con: duckdb.DuckDBPyConnection, checked: str, dataset: Datase
 
 def rejected_by_checks(con: duckdb.DuckDBPyConnection, checked: str, read: FastRead) -> list[Record]:
     """The rows the checks did not accept, as records for the careful path to judge."""
-    lines = np.array([r[0] for r in con.execute(f"SELECT line FROM {checked} WHERE NOT ok").fetchall()], np.int64)
-    records = [read.quoted[line] for line in lines.tolist() if line in read.quoted]
-    plain = lines[~np.isin(lines, np.array(list(read.quoted), dtype=np.int64))] - read.scan.first_line
+    lines = np.array(
+        [r[0] for r in con.execute(f"SELECT line FROM {checked} WHERE judged AND NOT ok").fetchall()], dtype=np.int64
+    )
+    records = [read.quoted_records[line] for line in lines.tolist() if line in read.quoted_records]
+    plain = lines[~np.isin(lines, np.array(list(read.quoted_records), dtype=np.int64))] - read.scan.first_line
     for i, text in zip(plain.tolist(), read.scan.texts(plain), strict=True):
         records.append(read.scan.record(i, text.split(read.dialect.delimiter), text))
     return records

@@ -156,9 +156,37 @@ def utf8_copy(path: Path, dialect: Dialect) -> Path | None:
     return copy
 
 
+# Kinds of bytes, as bit flags looked up per byte: what the scan needs to know of each line.
+_DELIMITER, _SPECIAL, _SPACE, _WIDE, _BOUNDARY = 1, 2, 4, 8, 16
 # Bytes Python's str.strip() removes (ASCII), and lead bytes of the other whitespace it removes (UTF-8).
-_ASCII_SPACE = np.array([9, 11, 12, 28, 29, 30, 31, 32], dtype=np.uint8)
-_WIDE_SPACE_LEADS = np.array([0xC2, 0xE1, 0xE2, 0xE3], dtype=np.uint8)
+_ASCII_SPACE = (9, 11, 12, 28, 29, 30, 31, 32)
+_WIDE_SPACE_LEADS = (0xC2, 0xE1, 0xE2, 0xE3)
+
+
+def _byte_kinds(dialect: Dialect) -> np.ndarray:
+    kinds = np.zeros(256, dtype=np.uint8)
+    kinds[list(_ASCII_SPACE)] |= _SPACE
+    kinds[list(_WIDE_SPACE_LEADS)] |= _WIDE
+    kinds[[10, 13, ord(dialect.delimiter)]] |= _BOUNDARY  # what ends a cell
+    kinds[ord(dialect.delimiter)] |= _DELIMITER
+    for mark in (dialect.quote, dialect.escape):
+        if mark:
+            kinds[ord(mark)] |= _SPECIAL
+    return kinds
+
+
+def _line_facts(array: np.ndarray, starts: np.ndarray, kinds: np.ndarray):
+    """Per line: cells (delimiters + 1), holds a quote or escape, may have whitespace at a cell's edge."""
+    flags = kinds[array]
+    cells = np.add.reduceat(flags & _DELIMITER, starts, dtype=np.int64) + 1
+    any_flag = np.bitwise_or.reduceat(flags, starts)
+    boundary = (flags & _BOUNDARY) != 0
+    edge = np.zeros(len(array), dtype=bool)  # next to a cell's start or end
+    edge[0] = edge[-1] = True
+    edge[1:] |= boundary[:-1]
+    edge[:-1] |= boundary[1:]
+    spaced = np.logical_or.reduceat(((flags & _SPACE) != 0) & edge, starts)
+    return cells, (any_flag & _SPECIAL) != 0, spaced | ((any_flag & _WIDE) != 0)
 
 
 def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: bool) -> LineScan:
@@ -167,8 +195,7 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
     NotFast for what the fast path does not read itself: NUL bytes, bytes that are not
     UTF-8, lines ending in a lone CR or in both CRLF and LF, lines over the size limit.
     """
-    marks = [ord(dialect.quote)] + ([ord(dialect.escape)] if dialect.escape else [])
-    delimiter = ord(dialect.delimiter)
+    kinds = _byte_kinds(dialect)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "ends", "cells", "special", "padded", "empty")}
     seen = 0  # lines before the current block
     offset = 0  # file offset of the current block
@@ -208,30 +235,16 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
                 starts, ends = starts[:-1], ends[:-1]
             lengths = ends - starts
             limit = careful_records.MAX_LINE_CHARS  # the careful reader's, read now: tests lower it
-            if len(lengths) and lengths.max() > limit:
+            if lengths.max() > limit:
                 raise NotFast(f"a line over {limit:,} bytes")
-
-            def line_of(positions: np.ndarray, starts=starts) -> np.ndarray:
-                return np.searchsorted(starts, positions, side="right") - 1
-
-            cells = np.bincount(line_of(np.flatnonzero(array == delimiter)), minlength=len(starts)) + 1
-            special = np.unique(line_of(np.flatnonzero(np.isin(array, marks))))
-            # Whitespace at a cell's edge (next to a delimiter or a line's start or end) needs stripping.
-            space = np.flatnonzero(np.isin(array, _ASCII_SPACE))
-            space_line = line_of(space)
-            before = np.where(space > 0, array[np.maximum(space - 1, 0)], delimiter)
-            after = np.where(space + 1 < len(array), array[np.minimum(space + 1, len(array) - 1)], delimiter)
-            at_edge = (space == starts[space_line]) | (space + 1 == ends[space_line])
-            at_edge |= (before == delimiter) | (after == delimiter)
-            padded = np.union1d(space_line[at_edge], line_of(np.flatnonzero(np.isin(array, _WIDE_SPACE_LEADS))))
-
+            cells, special, padded = _line_facts(array, starts, kinds)
             skip = min(len(starts), max(0, first_line - 1 - seen))  # preamble and header lines
             base = seen - (first_line - 1)  # index of this block's first line among the data lines
             parts["starts"].append(starts[skip:] + offset)
             parts["ends"].append(ends[skip:] + offset)
             parts["cells"].append(cells[skip:])
-            parts["special"].append(special[special >= skip] + base)
-            parts["padded"].append(padded[padded >= skip] + base)
+            parts["special"].append(np.flatnonzero(special[skip:]) + skip + base)
+            parts["padded"].append(np.flatnonzero(padded[skip:]) + skip + base)
             parts["empty"].append(np.flatnonzero(lengths[skip:] == 0) + skip + base)
             seen += len(starts)
             offset += cut

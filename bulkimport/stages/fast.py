@@ -65,8 +65,8 @@ class LineScan:
     path: Path  # the UTF-8 file the offsets refer to: the upload, or a transcoded copy
     first_line: int  # line number of the first data line
     starts: np.ndarray  # byte offset of each data line
-    ends: np.ndarray  # byte offset where its text ends (before the line end)
-    cells: np.ndarray  # how many cells each line splits into (delimiters + 1)
+    lengths: np.ndarray  # bytes of its text (without the line end), int32
+    cells: np.ndarray  # how many cells each line splits into (delimiters + 1), int32
     special: np.ndarray  # indexes of the lines holding the quote or escape character
     padded: np.ndarray  # indexes of the lines where a cell may start or end with whitespace
     empty: np.ndarray  # indexes of the empty lines
@@ -81,8 +81,7 @@ class LineScan:
         with open(self.path, "rb") as stream:
             fd = stream.fileno()
             for i in indexes:
-                start, end = int(self.starts[i]), int(self.ends[i])
-                out.append(os.pread(fd, end - start, start).decode("utf-8"))
+                out.append(os.pread(fd, int(self.lengths[i]), int(self.starts[i])).decode("utf-8"))
         return out
 
     def record(self, index: int, cells: list[str] | None, text: str) -> Record:
@@ -196,7 +195,7 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
     UTF-8, lines ending in a lone CR or in both CRLF and LF, lines over the size limit.
     """
     kinds = _byte_kinds(dialect)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "ends", "cells", "special", "padded", "empty")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "lengths", "cells", "special", "padded", "empty")}
     seen = 0  # lines before the current block
     offset = 0  # file offset of the current block
     crlf_seen = lf_seen = False
@@ -241,8 +240,8 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
             skip = min(len(starts), max(0, first_line - 1 - seen))  # preamble and header lines
             base = seen - (first_line - 1)  # index of this block's first line among the data lines
             parts["starts"].append(starts[skip:] + offset)
-            parts["ends"].append(ends[skip:] + offset)
-            parts["cells"].append(cells[skip:])
+            parts["lengths"].append(lengths[skip:].astype(np.int32))
+            parts["cells"].append(cells[skip:].astype(np.int32))
             parts["special"].append(np.flatnonzero(special[skip:]) + skip + base)
             parts["padded"].append(np.flatnonzero(padded[skip:]) + skip + base)
             parts["empty"].append(np.flatnonzero(lengths[skip:] == 0) + skip + base)
@@ -252,9 +251,11 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
                 break
 
     def joined(name: str) -> np.ndarray:
-        return np.concatenate(parts[name]).astype(np.int64) if parts[name] else np.zeros(0, dtype=np.int64)
+        dtype = np.int32 if name in ("lengths", "cells") else np.int64  # the per-line arrays stay small
+        return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else np.zeros(0, dtype=dtype)
 
-    return LineScan(path, first_line, *(joined(k) for k in ("starts", "ends", "cells", "special", "padded", "empty")))
+    names = ("starts", "lengths", "cells", "special", "padded", "empty")
+    return LineScan(path, first_line, *(joined(k) for k in names))
 
 
 def parse_alone(texts: list[str], dialect: Dialect) -> list[list[str] | None]:
@@ -393,8 +394,7 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     line_map = pa.table(
         {
             "line": nonempty + scan.first_line,
-            "length": scan.ends[nonempty] - scan.starts[nonempty],
-            "cells": scan.cells[nonempty],
+            "text_bytes": scan.lengths[nonempty] - (scan.cells[nonempty] - 1),  # the line less its delimiters
             "keep": keep,
             "padded": np.isin(nonempty, scan.padded),
         }
@@ -440,7 +440,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, read: FastRead, compiled: Compile
             f"CREATE TEMP TABLE {checked} AS SELECT line, aligned, judged, "
             f"{', '.join(typed_name(c) for c in dataset.columns)}, judged AND NOT blank AND {ok} AS ok "
             f"FROM (SELECT *, {typed} FROM ("
-            f"SELECT m.line, {lengths} + m.cells - 1 = m.length AS aligned, m.keep AS judged, "
+            f"SELECT m.line, {lengths} = m.text_bytes AS aligned, m.keep AS judged, "
             f"{texts('c.', 'm.padded')} FROM {read.cells_table} c POSITIONAL JOIN {lines} m "
             f"UNION ALL SELECT line, true, true, {texts('', 'true')} FROM {quoted}))"
         )

@@ -230,15 +230,16 @@ def file_text(result: dict, machine: dict) -> str:
     ]
     agreed = result["agreement"]
     if agreed["all_agree"]:
+        every_copy = [n for n, v in agreed["contenders"].items() if v["duplicates"] == "every"]
+        also = (
+            f" ({', '.join(every_copy)} also the {agreed['first_copies_of_duplicates']:,} first copies of repeated "
+            "keys: it rejects every copy)"
+            if every_copy and agreed["first_copies_of_duplicates"]
+            else ""
+        )
         lines.append(
             f"bad rows: every validating contender that ran found exactly the {agreed['expected_bad_lines']:,} "
-            "generated bad lines"
-            + (
-                f" (polars_pandera also the {agreed['first_copies_of_duplicates']:,} first copies of repeated keys, "
-                "as pandera.polars reports every copy)"
-                if agreed["first_copies_of_duplicates"]
-                else ""
-            )
+            f"generated bad lines{also}"
         )
     else:
         lines.append("bad rows: contenders DISAGREE: " + json.dumps(agreed["contenders"]))

@@ -220,9 +220,10 @@ def duckdb_merge(csv: Path, work: Path, kind: FileKind) -> Outcome:
     """The same work in plain DuckLake SQL, one transaction: a MERGE that updates only the rows that differ and
     inserts the new ones, and the job's ledger row (with the counts the approver saw, as commit_job writes them).
 
-    Left out, next to commit_job: the check that the approval still holds (the fingerprint of
-    the staged rows and the production rows they touch), the check that the job is not in the
-    ledger already, and retrying when another writer holds the catalog.
+    Left out, next to commit_job: the check that the approval still holds (whether a snapshot
+    since the approval changed the job's staged rows or its brand's production rows, and only
+    then the fingerprint hash of both), the check that the job is not in the ledger already, and
+    retrying when another writer holds the catalog.
     """
     _restore(work)
     from bulkimport import lake, registry

@@ -37,6 +37,7 @@ class Settings:
     # A replace import that would delete more than this share of its brand's production rows
     # is approved only with an explicit confirmation.
     replace_guard_share: float = 0.20
+    fast_path: bool = True  # stage through DuckDB and compiled checks where that provably gives the same rows
 
 
 def is_postgres(location: Path | str) -> bool:
@@ -92,4 +93,5 @@ def settings() -> Settings:
         s3_endpoint=os.environ.get("BULKIMPORT_S3_ENDPOINT") or None,
         s3_region=os.environ.get("BULKIMPORT_S3_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
         replace_guard_share=_int("BULKIMPORT_REPLACE_GUARD_PERCENT", 20) / 100,
+        fast_path=_int("BULKIMPORT_FAST_PATH", 1) != 0,
     )

@@ -373,7 +373,15 @@ def create(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, created_by, None, PENDING, f"uploaded {file_name}"),
         )
+    _notify(job_id, PENDING)
     return get(job_id)
+
+
+def _notify(job_id: str, status: str) -> None:
+    """Wake whoever waits on the job (workflow.wait, the dashboard) through Redis; the registry stays the truth."""
+    from bulkimport import progress  # Redis is the notifier; the registry itself never needs it
+
+    progress.notify_status(job_id, status)
 
 
 def _json(value) -> str | None:
@@ -463,6 +471,7 @@ def transition(
         )
         if also is not None:
             also(con)
+    _notify(job_id, to_status)
     return get(job_id)
 
 
@@ -499,6 +508,7 @@ def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, liv
                 f"taken over from {holder}" if current == running and holder else None,
             ),
         )
+    _notify(job_id, running)
     return get(job_id)
 
 
@@ -506,6 +516,14 @@ def events(job_id: str) -> list[Event]:
     with closing(connect()) as con:
         rows = con.execute("SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
     return [Event(**dict(r)) for r in rows]
+
+
+def actor_label(actor: str) -> str:
+    """Who made an event, for people: a worker's ``host:pid:thread`` id becomes "worker 28951 on vm"."""
+    parts = actor.split(":")
+    if len(parts) in (2, 3) and parts[1].isdigit():  # user names hold no ':'
+        return f"worker {parts[1]} on {parts[0]}"
+    return actor
 
 
 def remember_mapping(dataset: str, header: list[str], mapping: dict[str, str]) -> None:

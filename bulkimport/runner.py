@@ -153,7 +153,7 @@ def validate_and_stage(job_id: str) -> None:
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
         # An upload in object storage (workers on several hosts) is read from a local download.
-        with lake.session() as con, lake.local_copy(job.file_path) as path:
+        with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
             counts = stage_file(
                 con,
                 job,
@@ -219,7 +219,7 @@ def commit_to_production(job_id: str) -> None:
     _log(job, started)
     progress.publish(job.id, {"phase": "committing"})
     try:
-        with lake.session() as con:
+        with lake.warm_session() as con:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
     except ApprovalOutdated as exc:
         job = registry.transition(
@@ -301,7 +301,7 @@ def recheck_rows(job_id: str) -> None:
     progress.publish(job.id, {"phase": "rechecking", "rows_read": 0})
     dataset = get_dataset(job.dataset)
     try:
-        with lake.session() as con:
+        with lake.warm_session() as con:
             outcome = fix.apply_fix(con, job, dataset, pending)
     except Exception as exc:  # noqa: BLE001
         if isinstance(exc, BulkImportError) and not isinstance(exc, LakeBusy):

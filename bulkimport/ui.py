@@ -266,7 +266,7 @@ def timeline(job_id: str) -> list[dict]:
     return [
         {
             "at": e.at[:23],
-            "who": progress.actor_label(e.actor),
+            "who": registry.actor_label(e.actor),
             "change": f"{e.from_status or '-'} -> {e.to_status}",
             "note": e.note or "",
         }

@@ -64,7 +64,9 @@ def commands(home: Path, runs: int, quiet: bool = False) -> dict:
     with services.running(home) as running:
 
         def one_job(record: bool) -> None:
+            # The same sample every run: --allow-duplicate, or the second submit is refused as the same file twice.
             args = ["submit", str(SAMPLE), "--dataset", "products", "--brand", services.BRAND, "--wait", "--json"]
+            args.append("--allow-duplicate")
             done, submit_s = running.cli(args, as_user=services.UPLOADER)
             job = _checked(done, "bulkimport submit", running)
             if job["status"] != "staged":

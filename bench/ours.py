@@ -246,7 +246,8 @@ def duckdb_merge(csv: Path, work: Path, kind: FileKind) -> Outcome:
                 [JOB_ID],
             )
             con.execute(
-                "INSERT INTO audit.ledger VALUES (?, 'products', ?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
+                "INSERT INTO audit.ledger (job_id, dataset, brand, approved_by, committed_at, rows_inserted, "
+                "rows_updated, rows_unchanged, snapshot_id) VALUES (?, 'products', ?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
                 [
                     JOB_ID,
                     BRAND,

@@ -11,6 +11,7 @@ if user is None:
     st.stop()
 ui.user_sidebar(user)
 ui.health_banner()
+ui.keep_datasets_current()
 views = [
     st.Page("views/upload.py", title="Upload", icon=":material/upload_file:", default=True),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:"),

@@ -9,11 +9,12 @@ import dramatiq
 from bulkimport import runner
 from bulkimport.broker import build_broker
 from bulkimport.config import settings
-from bulkimport.middleware import Reaper, WorkerHeartbeat
+from bulkimport.middleware import KeepDatasetsCurrent, Reaper, WorkerHeartbeat
 
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))
+broker.add_middleware(KeepDatasetsCurrent())
 dramatiq.set_broker(broker)
 
 QUEUE = settings().queue

@@ -17,6 +17,7 @@ import streamlit as st
 
 from bulkimport import progress, registry, users, workflow
 from bulkimport.config import settings
+from bulkimport.datasets import all_datasets
 from bulkimport.errors import BulkImportError
 from bulkimport.registry import (
     APPROVED,
@@ -122,6 +123,27 @@ JOB_COLUMNS = (
     "created_at",
     "error",
 )
+
+# ---------------------------------------------------------------- datasets in step with the lake
+
+
+def keep_datasets_current() -> None:
+    """On start and whenever a dataset module changes: bring the lake's tables in step (additive changes)."""
+    try:
+        versions = tuple((name, d.version) for name, d in all_datasets().items())
+    except BulkImportError:
+        return  # a broken dataset module: the views that use datasets say so
+    _keep_current(versions, str(settings().lake_catalog))
+
+
+@st.cache_resource(ttl=60, show_spinner="Comparing the datasets with the lake ...")
+def _keep_current(versions: tuple, lake_catalog: str) -> dict:
+    """Once a minute at most per set of dataset versions (the arguments are the cache key): a lake that was
+    unreachable, or a migration a person ran meanwhile, is seen again soon."""
+    from bulkimport import schema_evolution
+
+    return schema_evolution.keep_all_current(actor="dashboard")
+
 
 # ---------------------------------------------------------------- health banner
 

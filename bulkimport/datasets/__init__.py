@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandera.pandas as pa
 
-from bulkimport.errors import DatasetInvalid, UnknownDataset
+from bulkimport.errors import DatasetChanged, DatasetInvalid, UnknownDataset
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Columns every lake table of a dataset has already: a dataset column may not take their names.
@@ -119,6 +119,15 @@ class Dataset:
         """A short hash of the definition: jobs record the version that validated them."""
         text = json.dumps(self.definition(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def require_version(self, job) -> None:
+        """DatasetChanged if another version of this dataset validated ``job`` (a registry.Job)."""
+        if job.dataset_version and job.dataset_version != self.version:
+            raise DatasetChanged(
+                f"dataset {self.name} changed since job {job.id} was validated (version {job.dataset_version}, "
+                f"now {self.version}): check it again against the new definition (`bulkimport recheck {job.id}`, "
+                "or Re-check on the review page), then approve"
+            )
 
 
 def _check_identity(check) -> dict:

@@ -324,15 +324,11 @@ def _guess_checks(guess: ColumnGuess, values: list[str], comma: bool, date_forma
             guess.checks["ge"] = "0"
         if high > 0 and not _key_like(guess.name):  # an id has no natural upper bound
             guess.checks["le"] = f"{_bound(high):_}"
-        guess.notes.append(
-            f"from {_plain(low)} to {_plain(high)} in the sample: "
-            + ("no negative values" if low >= 0 else "negative values occur, so no lower bound")
-            + (
-                f"; le={guess.checks['le']} leaves room (raise it if larger values are real)"
-                if "le" in guess.checks
-                else ""
-            )
-        )
+        said = f"from {_plain(low)} to {_plain(high)} in the sample: "
+        said += "no negative values" if low >= 0 else "negative values occur, so no lower bound"
+        if "le" in guess.checks:
+            said += f"; le={guess.checks['le']} leaves room (raise it if larger values are real)"
+        guess.notes.append(said)
     elif guess.sql_type == "DATE":
         fmt = next(f for f in date_formats if all(_parses(v, f) for v in values))
         dates = sorted(dt.datetime.strptime(v, fmt).date() for v in values)

@@ -470,3 +470,9 @@ def as_of(con: duckdb.DuckDBPyConnection, dataset: Dataset, schema: str, snapsho
     columns = [f'"{c}"' for c in fixed if c in then]
     columns += [f'"{names[c]}" AS "{c}"' if names[c] in then else f'NULL AS "{c}"' for c in dataset.columns]
     return f"(SELECT {', '.join(columns)} FROM {table} AT (VERSION => {int(snapshot)}))"
+
+
+def status(dataset: Dataset) -> Plan:
+    """How the dataset differs from its tables now, read only (nothing is applied)."""
+    with lake.session() as con:
+        return plan(con, dataset)

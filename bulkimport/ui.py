@@ -76,6 +76,11 @@ REVIEW_REVERT = "bi_review_revert"
 REVIEW_CANCEL = "bi_review_cancel"
 REVIEW_RETRY = "bi_review_retry"
 REVIEW_DOWNLOAD_REJECTED = "bi_review_download_rejected"
+REVIEW_RECHECK = "bi_review_recheck"
+DATASETS_PICK = "bi_datasets_pick"
+DATASETS_DRAFT_NAME = "bi_datasets_draft_name"
+DATASETS_DRAFT_FILE = "bi_datasets_draft_file"
+DATASETS_DRAFTS = "bi_datasets_drafts"  # drafts made this session: (name, file id) -> Draft or the error
 FLASH = "bi_flash"  # messages from button callbacks, shown once on the next render
 
 STATUS_COLOURS = {
@@ -143,6 +148,44 @@ def _keep_current(versions: tuple, lake_catalog: str) -> dict:
     from bulkimport import schema_evolution
 
     return schema_evolution.keep_all_current(actor="dashboard")
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def lake_status(name: str, version: str) -> dict:
+    """How a dataset's lake tables differ from this version (read only), for the Datasets view."""
+    from bulkimport import schema_evolution
+
+    try:
+        found = schema_evolution.status(all_datasets()[name])
+        history = schema_evolution.migrations(name)
+    except Exception as exc:  # noqa: BLE001 - the view still describes the dataset
+        return {"error": str(exc)}
+    return {
+        "tables_exist": found.tables_exist,
+        "additive": [c.describe() for c in found.additive],
+        "breaking": [c.describe() for c in found.breaking],
+        "history": history,
+    }
+
+
+def draft_from_upload(name: str, uploaded) -> object:
+    """A draft dataset module from a file in the uploader (kept for the session); raises BulkImportError."""
+    from bulkimport import dataset_draft
+
+    key = (name, uploaded.file_id)
+    drafts = st.session_state.setdefault(DATASETS_DRAFTS, {})
+    if key not in drafts:
+        upload = workflow.store_upload(uploaded, uploaded.name)
+        try:
+            drafts[key] = dataset_draft.draft(name, upload.path, uploaded.name)
+        except BulkImportError as exc:
+            drafts[key] = exc
+        finally:
+            workflow.discard_upload(upload)
+    result = drafts[key]
+    if isinstance(result, BulkImportError):
+        raise result
+    return result
 
 
 # ---------------------------------------------------------------- health banner

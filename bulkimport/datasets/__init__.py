@@ -159,7 +159,7 @@ def _load_module_datasets(module) -> dict[str, Dataset]:
     return {dataset.name: dataset} if isinstance(dataset, Dataset) else {}
 
 
-def _builtin() -> dict[str, Dataset]:
+def builtin_datasets() -> dict[str, Dataset]:
     found: dict[str, Dataset] = {}
     for info in pkgutil.iter_modules(__path__):
         found.update(_load_module_datasets(importlib.import_module(f"{__name__}.{info.name}")))
@@ -227,7 +227,7 @@ def all_datasets() -> dict[str, Dataset]:
     state = _folder_state(extra)
     with _lock:
         if _loaded is None or _loaded[0] != state:
-            found = _builtin()
+            found = builtin_datasets()
             if state is not None:
                 found.update(_external(extra))
             _loaded = (state, dict(sorted(found.items())))

@@ -439,19 +439,24 @@ def production(
 
 
 def _who_when(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL for (snapshot_id, job_id, action, actor): the snapshots commits and reverts made."""
+    """SQL for (snapshot_id, job_id, action, actor): the snapshots commits, reverts and migrations made.
+
+    A migration that changed a column's type rewrote every row (bulkimport.schema_evolution): its
+    snapshot is labelled ``migrate`` with the admin who ran it.
+    """
     rows = []
     for table, action, actor in (("ledger", "commit", "approved_by"), ("reverts", "revert", "reverted_by")):
         snapshots = _entry_snapshots(con, table)
         if snapshots:
             actors = dict(con.execute(f"SELECT job_id, {actor} FROM audit.{table}").fetchall())
             rows += [f"({n}, {_lit(j)}, '{action}', {_lit(actors.get(j))})" for j, n in snapshots.items()]
+    migrations = (
+        "SELECT snapshot_id, NULL::VARCHAR AS job_id, 'migrate' AS action, author AS actor"
+        " FROM ducklake_snapshots('lake') WHERE commit_message LIKE 'migration %'"
+    )
     if not rows:
-        return (
-            "SELECT NULL::BIGINT AS snapshot_id, NULL::VARCHAR AS job_id, NULL::VARCHAR AS action,"
-            " NULL::VARCHAR AS actor WHERE false"
-        )
-    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS m(snapshot_id, job_id, action, actor)"
+        return migrations
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS m(snapshot_id, job_id, action, actor) UNION ALL {migrations}"
 
 
 def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.DuckDBPyRelation:

@@ -224,6 +224,12 @@ def test_a_narrower_type_is_refused_while_values_would_change_and_nothing_is_wri
     schema_migration.migrate(narrower, "root", expected=schema_migration.preview(narrower).changes)
     assert table("production")["qty"] == table("staging")["qty"] == "INTEGER"
     assert rows() == [("B", 2, Decimal("2.50"))]
+    # The column was copied into its new type: history labels that snapshot and shows qty from it on.
+    history = bi.history("items", "B", brand="acme").select("action, actor, change, qty, price").fetchall()
+    assert history == [
+        ("commit", "olga", "insert", None, Decimal("2.50")),
+        ("migrate", "root", "update", 2, Decimal("2.50")),
+    ]
 
 
 def test_a_changed_key_or_a_required_column_is_breaking_and_names_what_production_holds(items, tmp_path):

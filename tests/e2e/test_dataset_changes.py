@@ -95,7 +95,15 @@ def test_a_breaking_change_fails_jobs_at_once_naming_the_change_until_an_admin_m
     assert "column price (DECIMAL(12,2)) removed" in failed.error
     assert "`bulkimport datasets migrate items`" in failed.error
 
+    doctor = run_cli("doctor", check=False)
+    assert (
+        doctor.returncode == 1
+        and "FAIL datasets           items: column price (DECIMAL(12,2)) removed" in doctor.stdout
+    )
+    assert "jobs of items fail until an admin runs `bulkimport datasets migrate items`" in doctor.stdout
+
     run_cli("datasets", "migrate", "items", "--yes", "--as", "root")
+    assert "ok   datasets" in run_cli("doctor", check=False).stdout
     workflow.retry(job.id, retried_by="ana")
     assert workflow.wait(job.id, timeout=120).status == "staged"
     workflow.approve(job.id, approved_by="olga")

@@ -20,6 +20,7 @@ import keyword
 import re
 import tempfile
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from bulkimport.datasets import NAME_PATTERN, RESERVED_COLUMNS, Dataset, load_mo
 from bulkimport.errors import BulkImportError, FileRefused
 from bulkimport.stages.read import detect_encoding, is_xlsx, sniff, text_records, xlsx_records
 
+MAX_SAMPLE_ROWS = 100_000  # rows a draft learns from (the whole sample is checked against it)
 FEW_VALUES = 12  # at most this many distinct values (and each seen twice on average): propose a list
 CODE_MAX_CHARS = 40
 _INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
@@ -85,30 +87,33 @@ class Draft:
 
 
 def _records(path: Path) -> tuple[list[str], list[list[str | None]], int]:
-    """The sample's header and rows as the reader sees them (cells stripped, blanks None); skipped records."""
+    """The sample's header and rows as the reader sees them (cells stripped, blanks None); skipped records.
+
+    The header is the first record as wide as most records are (a preamble line above it is narrower).
+    """
     if is_xlsx(path):
         stream = xlsx_records(path, None)
     else:
         encoding, bom = detect_encoding(path)
         stream = text_records(path, sniff(path, encoding, bom))
-    header, rows, skipped = None, [], 0
+    records, skipped = [], 0
     for record in stream:
-        if record.reason or not record.cells:
-            skipped += header is not None
-            continue
-        cells = [c.strip() for c in record.cells]
-        if header is None:
-            if any(cells):
-                header = cells
-            continue
-        if not any(cells):
-            continue
-        if len(cells) != len(header):
+        if record.reason:
             skipped += 1
-            continue
-        rows.append([c or None for c in cells])
-    if header is None:
+        elif record.cells and any(c.strip() for c in record.cells):
+            records.append([c.strip() for c in record.cells])
+        if len(records) > MAX_SAMPLE_ROWS:
+            break
+    if not records:
         raise FileRefused(f"{path.name}: no header row found")
+    width = Counter(len(cells) for cells in records).most_common(1)[0][0]
+    start = next(i for i, cells in enumerate(records) if len(cells) == width)
+    header, rows = records[start], []
+    for cells in records[start + 1 :]:
+        if len(cells) == width:
+            rows.append([c or None for c in cells])
+        else:
+            skipped += 1
     if not rows:
         raise FileRefused(f"{path.name}: the sample has a header but no rows to learn from")
     return header, rows, skipped
@@ -126,6 +131,8 @@ def _sniffed_types(header: list[str], rows: list[list[str | None]]) -> tuple[lis
             "SELECT Columns, DateFormat FROM sniff_csv(?, sample_size = -1, header = true, delim = ',', quote = '\"')",
             [out.name],
         ).fetchone()
+    except duckdb.Error:
+        return ["VARCHAR"] * len(header), None  # every column starts as text; the values decide the rest
     finally:
         con.close()
         Path(out.name).unlink(missing_ok=True)

@@ -236,6 +236,12 @@ def plan(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> Plan:
     return Plan(dataset.name, dataset.version, changes, recorded=recorded is not None)
 
 
+def status(dataset: Dataset) -> Plan:
+    """How the dataset differs from its tables now, read only (nothing is applied)."""
+    with lake.session() as con:
+        return plan(con, dataset)
+
+
 # ---------------------------------------------------------------- applying
 
 
@@ -470,9 +476,3 @@ def as_of(con: duckdb.DuckDBPyConnection, dataset: Dataset, schema: str, snapsho
     columns = [f'"{c}"' for c in fixed if c in then]
     columns += [f'"{names[c]}" AS "{c}"' if names[c] in then else f'NULL AS "{c}"' for c in dataset.columns]
     return f"(SELECT {', '.join(columns)} FROM {table} AT (VERSION => {int(snapshot)}))"
-
-
-def status(dataset: Dataset) -> Plan:
-    """How the dataset differs from its tables now, read only (nothing is applied)."""
-    with lake.session() as con:
-        return plan(con, dataset)

@@ -180,6 +180,8 @@ def draft_from_upload(name: str, uploaded) -> object:
             drafts[key] = dataset_draft.draft(name, upload.path, uploaded.name)
         except BulkImportError as exc:
             drafts[key] = exc
+        except Exception as exc:  # noqa: BLE001 - a sample nothing can be learnt from: say so on the page
+            drafts[key] = BulkImportError(f"could not draft a dataset from {uploaded.name}: {exc}")
         finally:
             workflow.discard_upload(upload)
     result = drafts[key]

@@ -50,6 +50,10 @@ class Dataset:
     decimal_comma: bool = False
     # strptime formats accepted in DATE columns; values are stored as dates.
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    # The SQL of custom checks, by check name, for the staging fast path: a DuckDB boolean
+    # expression over {value} (the typed, non-null value) that means what the check means.
+    # A custom check without one runs in Python on batches of rows (see stages/compile.py).
+    sql_checks: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         problems = self.naming_problems()
@@ -112,6 +116,7 @@ class Dataset:
             "strict": schema.strict,
             # A custom check is known by its name only: its code decides what it accepts.
             "custom_check_code": _custom_check_code(self.model),
+            "sql_checks": dict(sorted(self.sql_checks.items())),
         }
 
     @cached_property

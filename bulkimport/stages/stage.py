@@ -11,8 +11,11 @@ import pandas as pd
 import pyarrow as pa
 
 from bulkimport import lake
+from bulkimport.config import settings
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
+from bulkimport.stages import fast
+from bulkimport.stages.compile import compile_dataset
 from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, read_chunks
 from bulkimport.stages.validate import validate_chunk
 
@@ -130,31 +133,10 @@ def drop_job_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) ->
     lake.write(con, work)
 
 
-def stage_file(
-    con: duckdb.DuckDBPyConnection,
-    job: Job,
-    dataset: Dataset,
-    path: Path,
-    chunk_rows: int,
-    on_progress: ProgressFn | None = None,
-    remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
-) -> StageCounts:
-    """Validate the job's file and write its valid and rejected rows to the lake.
-
-    Each chunk is written in its own short transaction, so memory stays flat
-    however long the file (one transaction holding every chunk grows with the
-    file). The rows are tagged with the job and nobody treats them as staged
-    until the registry says so, which the caller does once this returns: a
-    crash or cancel midway leaves rows that the next attempt (or
-    ``drop_job_rows``) removes first. Raises FileRefused when nothing in the
-    file can be read.
-    """
-    lake.ensure_tables(con, dataset)
-    options = dict(job.options or {})
-    source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
-    drop_job_rows(con, job, dataset)
-    total = valid = 0
-    for chunk in read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet")):
+def _stage_chunks(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, chunks, on_progress, counted=(0, 0)):
+    """Validate chunks of text cells with pandera and write each in its own short transaction."""
+    total, valid = counted
+    for chunk in chunks:
         checked = validate_chunk(dataset, chunk.frame, chunk.raws)
 
         def write_chunk(c: duckdb.DuckDBPyConnection, chunk=chunk, checked=checked) -> None:
@@ -174,6 +156,89 @@ def stage_file(
                     "bytes_read": chunk.bytes_read,
                 }
             )
+    return total, valid
+
+
+def _stage_fast(
+    con: duckdb.DuckDBPyConnection,
+    job: Job,
+    dataset: Dataset,
+    path: Path,
+    source: Source,
+    chunk_rows: int,
+    on_progress: ProgressFn | None,
+) -> int:
+    """Stage the rows the compiled checks accept in one statement; the careful path judges the rest.
+
+    Returns the number of records in the file; NotFast (nothing written) when the file must go the careful way.
+    """
+    compiled = compile_dataset(dataset)
+    read = fast.read_fast(con, path, source, compiled)
+    checked = None
+    try:
+        checked = fast.check_rows(con, read, compiled, source)
+        lake.write(con, lambda c: fast.insert_checked(c, checked, dataset, job.id, job.brand))
+        staged = con.execute(f"SELECT count(*) FROM {checked} WHERE ok").fetchone()[0]
+        routed = sorted(read.careful + fast.rejected_by_checks(con, checked, read), key=lambda r: r.line)
+    finally:
+        if checked:
+            con.execute(f"DROP TABLE IF EXISTS {checked}")
+        read.close(con)
+    if on_progress:
+        on_progress(
+            {
+                "phase": "validating",
+                "rows_read": read.records_total - len(routed),
+                "rows_valid": staged,
+                "rows_rejected": 0,
+                "bytes_read": job.file_bytes,
+            }
+        )
+    chunks = read_chunks(path, dataset, chunk_rows, source, items=routed)
+    _stage_chunks(con, job, dataset, chunks, on_progress, (read.records_total - len(routed), staged))
+    return read.records_total
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    job: Job,
+    dataset: Dataset,
+    path: Path,
+    chunk_rows: int,
+    on_progress: ProgressFn | None = None,
+    remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
+    fast_path: bool | None = None,
+) -> StageCounts:
+    """Validate the job's file and write its valid and rejected rows to the lake.
+
+    The fast path (bulkimport.stages.fast) stages what it can prove it reads and
+    checks exactly as the careful path does and hands the careful path the rest;
+    a file it cannot take at all is read the careful way, and the job's dialect
+    notes say why (``path``, ``careful_because``). ``fast_path`` defaults to the
+    BULKIMPORT_FAST_PATH setting.
+
+    The careful path validates chunk by chunk, each written in its own short
+    transaction, so memory stays flat however long the file. The rows are tagged
+    with the job and nobody treats them as staged until the registry says so,
+    which the caller does once this returns: a crash or cancel midway leaves rows
+    that the next attempt (or ``drop_job_rows``) removes first. Raises
+    FileRefused when nothing in the file can be read.
+    """
+    lake.ensure_tables(con, dataset)
+    options = dict(job.options or {})
+    source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
+    drop_job_rows(con, job, dataset)
+    found = describe(source)
+    total = None
+    if settings().fast_path if fast_path is None else fast_path:
+        try:
+            total = _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress)
+            found["path"] = "fast"
+        except fast.NotFast as exc:
+            found.update(path="careful", careful_because=str(exc))
+    if total is None:
+        chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
+        total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
 
     def finish(c: duckdb.DuckDBPyConnection) -> StageCounts:
         _reject_duplicate_keys(c, dataset, job)
@@ -181,6 +246,6 @@ def stage_file(
         rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
         if staged + rejected != total:
             raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
-        return StageCounts(total, staged, rejected, describe(source), source.match.mapping)
+        return StageCounts(total, staged, rejected, found, source.match.mapping)
 
     return lake.write(con, finish)

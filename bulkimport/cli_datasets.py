@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import BulkImportError, MigrationRefused
 
 
 def _dataset(name: str):
@@ -139,7 +139,7 @@ def cmd_migrate(args) -> int:
     dataset = _dataset(args.name)
     try:
         found = schema_migration.preview(dataset)
-    except schema_migration.MigrationRefused as exc:
+    except MigrationRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if found.tables_exist and not found.changes:
@@ -156,7 +156,7 @@ def cmd_migrate(args) -> int:
             return 1
     try:
         applied = schema_migration.migrate(dataset, actor=user.name, expected=found.changes)
-    except schema_migration.MigrationRefused as exc:
+    except MigrationRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"migrated {dataset.name}: {len(applied.changes)} change(s), recorded in audit.migrations by {user.name}")

@@ -46,5 +46,9 @@ class SchemaChangePending(BulkImportError):
     """A dataset changed in a way the lake's tables cannot follow on their own: a person must migrate."""
 
 
+class MigrationRefused(BulkImportError):
+    """A migration that would change the lake's rows (values that do not fit, duplicate keys), or a stale plan."""
+
+
 class DatasetChanged(BulkImportError):
     """The dataset's definition changed since the job was validated: it must be checked again."""

@@ -34,7 +34,7 @@ import duckdb
 from bulkimport import lake
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets
-from bulkimport.errors import BulkImportError, SchemaChangePending
+from bulkimport.errors import BulkImportError, MigrationRefused, SchemaChangePending
 from bulkimport.stages.read.header import normalise
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def apply_changes(
         _audit_table(c)
         found = plan(c, dataset)  # again inside the transaction: another process may have got there first
         if expected is not None and found.changes != expected:
-            raise SchemaChangePending(
+            raise MigrationRefused(
                 f"the tables of {dataset.name} changed since the plan was shown; run the migration again"
             )
         if refuse is not None:

@@ -13,7 +13,7 @@ import duckdb
 
 from bulkimport import lake
 from bulkimport.datasets import Dataset
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import MigrationRefused
 from bulkimport.schema_evolution import (
     Change,
     Plan,
@@ -24,10 +24,6 @@ from bulkimport.schema_evolution import (
     plan,
     table_name,
 )
-
-
-class MigrationRefused(BulkImportError):
-    """The lake's rows do not fit the new definition (values that would change, duplicate keys)."""
 
 
 def _renamed(found: Plan) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 import bulkimport as bi
 from bulkimport import api, lake, registry, schema_evolution, schema_migration
 from bulkimport.datasets import Dataset, get_dataset
-from bulkimport.errors import SchemaChangePending
+from bulkimport.errors import MigrationRefused, SchemaChangePending
 from bulkimport.stages.commit import commit_job, revert_job
 from bulkimport.stages.stage import stage_file
 from tests.conftest import run_cli
@@ -212,7 +212,7 @@ def test_a_narrower_type_is_refused_while_values_would_change_and_nothing_is_wri
     narrower = write_items(items, V2, {**V2_TYPES, "qty": "INTEGER"}, ("code", "qty"))
     before = snapshots()
 
-    with pytest.raises(schema_migration.MigrationRefused, match="qty holds values that would change as INTEGER"):
+    with pytest.raises(MigrationRefused, match="qty holds values that would change as INTEGER"):
         schema_migration.preview(narrower)
     refused = run_cli("datasets", "migrate", "items", "--yes", "--as", "root", check=False)
     assert refused.returncode == 1 and "'5000000000'" in refused.stderr
@@ -247,7 +247,7 @@ def test_a_changed_key_or_a_required_column_is_breaking_and_names_what_productio
 
     (items / "items.py").write_text((items / "items.py").read_text().replace("key=('code',)", "key=('qty',)"))
     rekeyed = get_dataset("items")
-    with pytest.raises(schema_migration.MigrationRefused, match="1 value.* of the new key \\(qty\\) appear on more"):
+    with pytest.raises(MigrationRefused, match="1 value.* of the new key \\(qty\\) appear on more"):
         schema_migration.preview(rekeyed)
 
 

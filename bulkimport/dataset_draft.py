@@ -472,7 +472,9 @@ def draft(name: str, sample: Path, sample_name: str | None = None) -> Draft:
     key, key_note = _guess_key(columns, rows)
     if formats and "%Y-%m-%d" not in formats:
         formats.append("%Y-%m-%d")  # ISO dates are never ambiguous: accept them too
-    result = Draft(name, sample_name or sample.name, len(rows), columns, key, key_note, decimal_comma, formats, skipped)
+    # The name goes into the module's docstring: only characters that cannot end it or start code.
+    shown_name = re.sub(r"[^\w. -]", "_", sample_name or sample.name)
+    result = Draft(name, shown_name, len(rows), columns, key, key_note, decimal_comma, formats, skipped)
     for _ in range(4):
         result.source = render(result)
         problems = sample_problems(load_draft(result.source, name), sample)

@@ -3,13 +3,14 @@ staged against it into a real lake has no rejected row. `datasets check` refuses
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 
-from bulkimport import lake, registry
+from bulkimport import dataset_draft, lake, registry
 from bulkimport.datasets import get_dataset
 from bulkimport.stages.review import staged_rows
 from bulkimport.stages.stage import stage_file
@@ -142,3 +143,22 @@ def test_check_exits_1_naming_each_problem_of_each_module(home, tmp_path):
         assert reason in out, reason
     assert "FAIL  copy.py (dataset products)" in out and "is a built-in dataset's name" in out
     assert "0 of 4 module(s)" in result.stderr
+
+
+def test_a_hostile_sample_name_or_cell_cannot_put_code_in_the_draft(home, tmp_path):
+    sample = tmp_path / "sample.csv"
+    sample.write_text('code,note\nA1,"x\n""""""\nraise SystemExit(3)"\nA2,plain\n', encoding="utf-8")
+    drafted = dataset_draft.draft("hostile", sample, sample_name='a""";raise SystemExit(2);""".csv')
+    tree = ast.parse(drafted.source)
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert "SystemExit" not in names and not any(isinstance(node, ast.Raise) for node in ast.walk(tree))
+    assert [type(node).__name__ for node in tree.body] == [
+        "Expr",
+        "Import",
+        "Import",
+        "ImportFrom",
+        "ImportFrom",
+        "ClassDef",
+        "Assign",
+    ]
+    assert dataset_draft.load_draft(drafted.source, "hostile").name == "hostile"  # loads: no SystemExit ran

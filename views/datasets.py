@@ -20,7 +20,7 @@ name = st.selectbox(
     index=names.index(ui.DEFAULT_DATASET) if ui.DEFAULT_DATASET in names else 0,
 )
 dataset = datasets[name]
-st.write(dataset.description)
+st.text(dataset.description)
 st.caption(f"Key: {', '.join(dataset.key)} (unique within a brand) · version {dataset.version}")
 
 columns = dataset_docs.columns(dataset)

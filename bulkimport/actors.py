@@ -14,6 +14,8 @@ from bulkimport.middleware import KeepDatasetsCurrent, Reaper, WorkerHeartbeat
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))
+# Added last so that it boots first (dramatiq runs after_* hooks last-added first): a worker whose
+# heartbeat says it listens has its datasets' tables in step.
 broker.add_middleware(KeepDatasetsCurrent())
 dramatiq.set_broker(broker)
 

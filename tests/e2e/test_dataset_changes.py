@@ -82,6 +82,8 @@ def test_a_dataset_changed_between_staging_and_approval_needs_a_recheck(items, t
 
 
 def test_a_breaking_change_fails_jobs_at_once_naming_the_change_until_an_admin_migrates(items, tmp_path):
+    [created] = schema_evolution.migrations("items")
+    assert created["kind"] == "created" and created["applied_by"].startswith("worker "), "made on the worker's boot"
     first = staged(tmp_path, "first", ["A,1,1.50", "B,2,2.50"])
     workflow.approve(first.id, approved_by="olga")
     assert workflow.wait(first.id, until=registry.FINAL, timeout=120).status == "committed"

@@ -42,8 +42,6 @@ from bulkimport.stages import review
 _connections: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
 # (lake location, dataset, version) whose tables are known to exist and follow that version.
 _ready_tables: set[tuple[tuple[str, str], str, str]] = set()
-# The lake's schema version each shared connection last saw.
-_schema_versions: dict[tuple[str, str], int] = {}
 # (lake location, audit table, job id) -> the snapshot in which the job's entry appeared.
 _snapshot_cache: dict[tuple[tuple[str, str], str, str], int] = {}
 
@@ -77,21 +75,9 @@ def connect() -> duckdb.DuckDBPyConnection:
         con.sql("SELECT * FROM ducklake_snapshots('lake')").df()
     """
     where = _where()
-    con = _connections.get(where)
-    if con is not None and _schema_version(con) != _schema_versions.get(where):
-        # A type widened in place leaves a connection that read the table before with stale column
-        # statistics (DuckDB 1.5.5 then fails with an internal error): open a new one after a migration.
-        _connections.pop(where)
-        con.close()
-        con = None
-    if con is None:
-        con = _connections[where] = lake.connect()
-        _schema_versions[where] = _schema_version(con)
-    return con
-
-
-def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT max(schema_version) FROM ducklake_snapshots('lake')").fetchone()[0]
+    if where not in _connections:
+        _connections[where] = lake.connect()
+    return _connections[where]
 
 
 def close() -> None:
@@ -107,7 +93,6 @@ def close() -> None:
             pass
     _ready_tables.clear()
     _snapshot_cache.clear()
-    _schema_versions.clear()
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -120,10 +105,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _ensure(dataset: Dataset) -> None:
-    """Create the dataset's tables on a new lake, or bring them in step with its definition.
-
-    Done in a session of its own before the shared connection is used: see ``connect``.
-    """
+    """Create the dataset's tables on a new lake, or bring them in step with its definition (its own session)."""
     marker = (_where(), dataset.name, dataset.version)
     if marker not in _ready_tables:
         schema_evolution.keep_current(dataset)

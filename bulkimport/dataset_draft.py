@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pandera.pandas as pa
 
 from bulkimport.dataset_docs import date_format_words
 from bulkimport.dataset_source import literal, raw_pattern, render
@@ -40,8 +41,8 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y")
 _KEY_HINTS = ("id", "sku", "code", "key", "nr", "no", "number", "ref", "ean", "gtin")
-# Names a pandera model uses itself: a column may not shadow them.
-_MODEL_NAMES = {"config", "validate", "to_schema", "example", "strategy", "to_yaml", "to_json_schema", "get_metadata"}
+# Names a pandera model uses itself (validate, to_schema, ...): a column may not shadow them.
+_MODEL_NAMES = {name for name in dir(pa.DataFrameModel) if not name.startswith("_")}
 _RESERVED_RENAMES = {"brand": "brand_name", "line": "line_no", "job_id": "source_job_id"}
 
 

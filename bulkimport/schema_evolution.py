@@ -293,6 +293,12 @@ def _definition_after(recorded: dict | None, dataset: Dataset, applied: list[Cha
 def _record(
     con: duckdb.DuckDBPyConnection, dataset: Dataset, kind: str, changes: list[Change], actor: str, definition: dict
 ) -> None:
+    """The audit entry, in the migration's own transaction (so one snapshot holds both).
+
+    It matters twice: in DuckDB 1.5.5 a type widened in a transaction that writes no row leaves other
+    connections that had read the column's statistics failing with an internal error; with a row
+    written in the same commit they reload them.
+    """
     snapshot = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
     con.execute(
         f"INSERT INTO {MIGRATIONS} VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?)",

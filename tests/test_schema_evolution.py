@@ -99,6 +99,9 @@ def test_a_new_column_a_wider_type_and_a_relaxed_column_apply_as_one_audited_sna
     write_items(items, V1, V1_TYPES, ("code", "qty", "price"))
     first = run_job(tmp_path, "job1", ["A,1,1.50", "B,2,2.50"])
     second = run_job(tmp_path, "job2", ["A,1,1.75"])
+    # A notebook's connection that read the columns' statistics before they are widened (DuckDB 1.5.5 fails on
+    # it with an internal error unless the widening's commit also writes a row: the audit entry does).
+    assert bi.connect().sql("SELECT max(qty), max(price) FROM staging.items").fetchone() == (2, Decimal("2.50"))
     before = snapshots()
 
     plan = schema_evolution.keep_current(write_items(items, V2, V2_TYPES, ("code", "qty")), actor="deploy")
@@ -116,6 +119,7 @@ def test_a_new_column_a_wider_type_and_a_relaxed_column_apply_as_one_audited_sna
     for schema in ("staging", "production"):
         shown = table(schema)
         assert (shown["qty"], shown["price"], shown["colour"]) == ("BIGINT", "DECIMAL(18,2)", "VARCHAR")
+    assert bi.connect().sql("SELECT max(qty), max(price) FROM staging.items").fetchone() == (2, Decimal("2.50"))
     assert rows() == [("A", 1, Decimal("1.75")), ("B", 2, Decimal("2.50"))]
     assert schema_evolution.keep_current(get_dataset("items")).changes == [] and snapshots() == before + 1
 

@@ -148,7 +148,7 @@ def validate_and_stage(job_id: str) -> None:
         # A dataset whose tables wait for a person's migration fails its jobs at once, saying so.
         schema_evolution.require_current(dataset, _worker())
         # An upload in object storage (workers on several hosts) is read from a local download.
-        with lake.session() as con, lake.local_copy(job.file_path) as path:
+        with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
             counts = stage_file(
                 con,
                 job,
@@ -207,7 +207,7 @@ def commit_to_production(job_id: str) -> None:
         dataset = get_dataset(job.dataset)
         dataset.require_version(job)
         schema_evolution.require_current(dataset, _worker())
-        with lake.session() as con:
+        with lake.warm_session() as con:
             result = commit_job(con, job, dataset, job.approved_by or "unknown")
     except (ApprovalOutdated, DatasetChanged) as exc:
         job = registry.transition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,9 @@ def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job
     key = ", ".join(f'"{c}"' for c in dataset.key)
     key_text = " || '/' || ".join(f'CAST("{c}" AS VARCHAR)' for c in dataset.key)
     table = f'staging."{dataset.name}"'
+    repeated = f"SELECT 1 FROM {table} WHERE job_id = ? GROUP BY {key} HAVING count(*) > 1 LIMIT 1"
+    if con.execute(repeated, [job.id]).fetchone() is None:
+        return  # the usual case, found with one aggregation instead of two windows over every row
     # The row as staged, for the "fix and re-upload" download (its raw line is not kept).
     cells = "CAST(json_object(" + ", ".join(f"'{c}', \"{c}\"" for c in dataset.columns) + ") AS VARCHAR)"
     duplicates = (
@@ -123,14 +127,23 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
     return con.execute(sql, [job_id]).fetchone()[0]
 
 
+def _drop_rows(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> None:
+    c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
+    c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
+
+
 def drop_job_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> None:
     """Remove everything an earlier (or cancelled) attempt of the job staged or rejected."""
+    lake.write(con, lambda c: _drop_rows(c, job, dataset))
 
-    def work(c: duckdb.DuckDBPyConnection) -> None:
-        c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
-        c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
 
-    lake.write(con, work)
+def _write_chunk(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, chunk, checked) -> None:
+    _insert_valid(c, dataset, job, checked.valid)
+    _insert_rejects(c, job, chunk.rejects + checked.rejects)
+
+
+def _counted(chunk) -> int:
+    return len(chunk.frame) + len({r.line for r in chunk.rejects})
 
 
 def _stage_chunks(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, chunks, on_progress, counted=(0, 0)):
@@ -138,25 +151,34 @@ def _stage_chunks(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, ch
     total, valid = counted
     for chunk in chunks:
         checked = validate_chunk(dataset, chunk.frame, chunk.raws)
-
-        def write_chunk(c: duckdb.DuckDBPyConnection, chunk=chunk, checked=checked) -> None:
-            _insert_valid(c, dataset, job, checked.valid)
-            _insert_rejects(c, job, chunk.rejects + checked.rejects)
-
-        lake.write(con, write_chunk)
-        total += len(chunk.frame) + len({r.line for r in chunk.rejects})
+        lake.write(con, lambda c, chunk=chunk, checked=checked: _write_chunk(c, job, dataset, chunk, checked))
+        total += _counted(chunk)
         valid += len(checked.valid)
-        if on_progress:
-            on_progress(
-                {
-                    "phase": "validating",
-                    "rows_read": total,
-                    "rows_valid": valid,
-                    "rows_rejected": total - valid,
-                    "bytes_read": chunk.bytes_read,
-                }
-            )
+        _report(on_progress, total, valid, chunk.bytes_read)
     return total, valid
+
+
+def _report(on_progress: ProgressFn | None, total: int, valid: int, bytes_read: int) -> None:
+    if on_progress:
+        on_progress(
+            {
+                "phase": "validating",
+                "rows_read": total,
+                "rows_valid": valid,
+                "rows_rejected": total - valid,
+                "bytes_read": bytes_read,
+            }
+        )
+
+
+def _finish(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, total: int, found: dict, source: Source):
+    """Reject duplicate keys and check that every record is staged or rejected, once."""
+    _reject_duplicate_keys(c, dataset, job)
+    staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
+    rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
+    if staged + rejected != total:
+        raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
+    return StageCounts(total, staged, rejected, found, source.match.mapping)
 
 
 def _stage_fast(
@@ -167,36 +189,45 @@ def _stage_fast(
     source: Source,
     chunk_rows: int,
     on_progress: ProgressFn | None,
-) -> int:
+    found: dict,
+) -> StageCounts:
     """Stage the rows the compiled checks accept in one statement; the careful path judges the rest.
 
-    Returns the number of records in the file; NotFast (nothing written) when the file must go the careful way.
+    When what the careful path judges fits one chunk (the usual case), the whole job is written in
+    one transaction. NotFast (nothing written) when the file must go the careful way.
     """
     compiled = compile_dataset(dataset)
     read = fast.read_fast(con, path, source, compiled)
     checked = None
     try:
         checked = fast.check_rows(con, read, compiled, source)
-        lake.write(con, lambda c: fast.insert_checked(c, checked, dataset, job.id, job.brand))
         staged = con.execute(f"SELECT count(*) FROM {checked} WHERE ok").fetchone()[0]
         routed = sorted(read.careful + fast.rejected_by_checks(con, checked, read), key=lambda r: r.line)
+        done = read.records_total - len(routed)
+        _report(on_progress, done, staged, job.file_bytes)
+        chunks = read_chunks(path, dataset, chunk_rows, source, items=routed)
+        first = next(chunks, None)
+        first_checked = validate_chunk(dataset, first.frame, first.raws) if first else None
+        more = next(chunks, None)
+        found["path"] = "fast"
+
+        def write(c: duckdb.DuckDBPyConnection) -> StageCounts | None:
+            _drop_rows(c, job, dataset)
+            fast.insert_checked(c, checked, dataset, job.id, job.brand)
+            if first:
+                _write_chunk(c, job, dataset, first, first_checked)
+            return None if more else _finish(c, job, dataset, read.records_total, found, source)
+
+        counts = lake.write(con, write)
     finally:
         if checked:
             con.execute(f"DROP TABLE IF EXISTS {checked}")
         read.close(con)
-    if on_progress:
-        on_progress(
-            {
-                "phase": "validating",
-                "rows_read": read.records_total - len(routed),
-                "rows_valid": staged,
-                "rows_rejected": 0,
-                "bytes_read": job.file_bytes,
-            }
-        )
-    chunks = read_chunks(path, dataset, chunk_rows, source, items=routed)
-    _stage_chunks(con, job, dataset, chunks, on_progress, (read.records_total - len(routed), staged))
-    return read.records_total
+    if counts:
+        return counts
+    counted = (done + _counted(first), staged + len(first_checked.valid))
+    _stage_chunks(con, job, dataset, itertools.chain([more], chunks), on_progress, counted)
+    return lake.write(con, lambda c: _finish(c, job, dataset, read.records_total, found, source))
 
 
 def stage_file(
@@ -227,25 +258,13 @@ def stage_file(
     lake.ensure_tables(con, dataset)
     options = dict(job.options or {})
     source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
-    drop_job_rows(con, job, dataset)
     found = describe(source)
-    total = None
     if settings().fast_path if fast_path is None else fast_path:
         try:
-            total = _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress)
-            found["path"] = "fast"
+            return _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress, found)
         except fast.NotFast as exc:
             found.update(path="careful", careful_because=str(exc))
-    if total is None:
-        chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
-        total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
-
-    def finish(c: duckdb.DuckDBPyConnection) -> StageCounts:
-        _reject_duplicate_keys(c, dataset, job)
-        staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
-        rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
-        if staged + rejected != total:
-            raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
-        return StageCounts(total, staged, rejected, found, source.match.mapping)
-
-    return lake.write(con, finish)
+    drop_job_rows(con, job, dataset)
+    chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
+    total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
+    return lake.write(con, lambda c: _finish(c, job, dataset, total, found, source))

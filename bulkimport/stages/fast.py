@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import itertools
 import os
 import re
 import uuid
@@ -369,20 +370,23 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     special_texts = scan.texts(scan.special)
     parsed = parse_alone(special_texts, dialect)
     begins = [int(i) for i, cells_ in zip(scan.special.tolist(), parsed, strict=True) if cells_ is None]
-    careful, covered = _careful_stretches(scan, dialect, shape, begins)
+    stretches, covered = _careful_stretches(scan, dialect, shape, begins)
     covered_index = np.array(sorted(covered), dtype=np.int64)
 
+    # Records read by Python (quoted lines, stretches): whole and well-shaped ones go to the checks with
+    # DuckDB's rows, the others to the careful path, which says what is wrong with them.
     quoted: dict[int, Record] = {}
-    quoted_rows: list[list[str]] = []
-    for i, text, cells_ in zip(scan.special.tolist(), special_texts, parsed, strict=True):
-        if cells_ is None or i in covered:
-            continue
-        record = scan.record(i, cells_, text)
-        if shape.problem(cells_) is None and "".join(cells_).strip():
+    careful: list[Record] = []
+    alone = (
+        scan.record(i, cells_, text)
+        for i, text, cells_ in zip(scan.special.tolist(), special_texts, parsed, strict=True)
+        if cells_ is not None and i not in covered
+    )
+    for record in itertools.chain(alone, stretches):
+        if record.cells is not None and shape.problem(record.cells) is None and "".join(record.cells).strip():
             quoted[record.line] = record
-            quoted_rows.append(cells_ + [""] * (shape.width - len(cells_)))
         else:
-            careful.append(record)  # blank, or too few or too many cells: the careful path says which
+            careful.append(record)  # damaged, blank, or too few or too many cells
     # Empty lines, and lines with another number of cells than the header (no quote in them: split them).
     plain = np.setdiff1d(np.arange(scan.count, dtype=np.int64), np.concatenate((covered_index, scan.special)))
     odd = plain[scan.cells[plain] != shape.width]
@@ -401,9 +405,10 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     )
     quoted_table = {"line": pa.array(list(quoted), type=pa.int64())}
     for c in range(shape.width):
-        quoted_table[f"c{c}"] = pa.array([row[c] for row in quoted_rows], type=pa.string())
-    stretch_records = sum(1 for r in careful if r.line - scan.first_line in covered)
-    total = scan.count - len(covered) + stretch_records
+        quoted_table[f"c{c}"] = pa.array(
+            [r.cells[c] if c < len(r.cells) else "" for r in quoted.values()], type=pa.string()
+        )
+    total = scan.count - len(covered) + len(stretches)
     return FastRead(cells, line_map, pa.table(quoted_table), quoted, careful, total, scan, dialect, shape.width)
 
 

@@ -121,6 +121,8 @@ def cmd_check(args) -> int:
         name = f" (dataset {report.dataset})" if report.dataset else ""
         if report.ok:
             print(f"ok    {report.path.name}{name}")
+            for note in report.notes:
+                print(f"      . {note}")
             continue
         print(f"FAIL  {report.path.name}{name}")
         for problem in report.problems:

@@ -4,8 +4,9 @@ For every module of the folder: it imports and defines ``DATASET``; the names
 are valid and not reserved; the key is required; the model and ``sql_types``
 name the same columns, with types that agree and that DuckDB knows; aliases do
 not collide; date formats read dates; no two modules define the same dataset.
-(Whether the checks compile to the staging fast path is for that path's
-compiler to say: bulkimport/stages/compile.py.)
+It also says how the dataset stages: whether its checks compile to the staging
+fast path's SQL, and which run in Python (or keep files on the careful path) and
+why. That is a note, not a failure: such a dataset works, only slower.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ModuleReport:
     path: Path
     dataset: str | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how it stages: fast path, checks in Python, careful path
 
     @property
     def ok(self) -> bool:
@@ -121,7 +123,18 @@ def check_module(path: Path) -> ModuleReport:
         return report
     report.dataset = dataset.name
     report.problems += dataset_problems(dataset)
+    if report.ok:
+        report.notes += _staging_notes(dataset)
     return report
+
+
+def _staging_notes(dataset: Dataset) -> list[str]:
+    from bulkimport.stages.compile import compile_dataset
+
+    compiled = compile_dataset(dataset)
+    if compiled.usable and not compiled.python_checks:
+        return ["every check compiles to the staging fast path"]
+    return compiled.explain()
 
 
 def check_folder(folder: Path) -> list[ModuleReport]:

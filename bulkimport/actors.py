@@ -9,11 +9,14 @@ import dramatiq
 from bulkimport import runner
 from bulkimport.broker import build_broker
 from bulkimport.config import settings
-from bulkimport.middleware import Reaper, WorkerHeartbeat
+from bulkimport.middleware import KeepDatasetsCurrent, Reaper, WorkerHeartbeat
 
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))
+# Added last so that it boots first (dramatiq runs after_* hooks last-added first): a worker whose
+# heartbeat says it listens has its datasets' tables in step.
+broker.add_middleware(KeepDatasetsCurrent())
 dramatiq.set_broker(broker)
 
 QUEUE = settings().queue
@@ -64,12 +67,12 @@ def revert_commit(job_id: str) -> None:
 
 # Fixed rows are few: minutes at most.
 @dramatiq.actor(
-    actor_name="recheck_rows",
+    actor_name="check_fixes",
     queue_name=QUEUE,
     time_limit=10 * MINUTE_MS,
     max_retries=RETRIES,
     min_backoff=5_000,
     max_backoff=60_000,
 )
-def recheck_rows(job_id: str) -> None:
-    runner.recheck_rows(job_id)
+def check_fixes(job_id: str) -> None:
+    runner.check_fixes(job_id)

@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 VALIDATE_AND_STAGE = "validate_and_stage"
 COMMIT_TO_PRODUCTION = "commit_to_production"
 REVERT_COMMIT = "revert_commit"
-RECHECK_ROWS = "recheck_rows"
-ACTOR_NAMES = (VALIDATE_AND_STAGE, COMMIT_TO_PRODUCTION, REVERT_COMMIT, RECHECK_ROWS)
+CHECK_FIXES = "check_fixes"
+ACTOR_NAMES = (VALIDATE_AND_STAGE, COMMIT_TO_PRODUCTION, REVERT_COMMIT, CHECK_FIXES)
 
 
 def send(actor_name: str, job_id: str, *, broker: Broker | None = None) -> Message:

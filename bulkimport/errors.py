@@ -48,3 +48,19 @@ class DuplicateFile(BulkImportError):
 
 class ConfirmationNeeded(BulkImportError):
     """The action is allowed but drastic (a replace deleting many rows): the user must confirm it."""
+
+
+class DatasetInvalid(BulkImportError):
+    """A dataset module does not load, or defines a dataset that cannot work."""
+
+
+class SchemaChangePending(BulkImportError):
+    """A dataset changed in a way the lake's tables cannot follow on their own: a person must migrate."""
+
+
+class MigrationRefused(BulkImportError):
+    """A migration that would change the lake's rows (values that do not fit, duplicate keys), or a stale plan."""
+
+
+class DatasetChanged(BulkImportError):
+    """The dataset's definition changed since the job was validated: it must be checked again."""

@@ -2,7 +2,7 @@
 
 Reads what the grid shows (each rejected line's cells and reasons, and the repair
 suggestions), turns edits, a fixed error file or accepted suggestions into a fix,
-and sends it to a worker by name (``recheck_rows``), which checks the rows with the
+and sends it to a worker by name (``check_fixes``), which checks the rows with the
 dataset's schema. Nothing here validates rows itself.
 """
 
@@ -38,7 +38,7 @@ def require_fixer(user: users.User, job: registry.Job) -> None:
 
 def last_request(job_id: str) -> str:
     """What the latest fix of the job asked for, as the timeline says it ("ana fixed 2 rejected row(s): ...")."""
-    asked = [e.note for e in registry.events(job_id) if e.to_status == registry.RECHECKING and e.from_status == STAGED]
+    asked = [e.note for e in registry.events(job_id) if e.to_status == registry.FIXING and e.from_status == STAGED]
     return asked[-1] if asked else ""
 
 
@@ -161,7 +161,7 @@ def fix(
     ``accept_suggestions`` (True for all, or line numbers) takes the repair
     suggestions of those lines; an explicit value in ``rows`` wins. A line that is
     not rejected raises BulkImportError, unless ``skip_unknown``. The job becomes
-    ``rechecking`` until the worker is done (``bulkimport.workflow.wait``).
+    ``fixing`` until the worker is done (``bulkimport.workflow.wait``).
     """
     job = registry.get(job_id)
     require_fixer(users.get(fixed_by), job)
@@ -207,7 +207,7 @@ def fix(
     note = _describe(changes, taken, fixed_by)
     job = registry.request_fix(job_id, fixed, requested_by=fixed_by, note=note)
     try:
-        dispatch.send(dispatch.RECHECK_ROWS, job.id)
+        dispatch.send(dispatch.CHECK_FIXES, job.id)
     except DispatchError as exc:
         pending = registry.pending_fix(job.id)
         if pending is not None:

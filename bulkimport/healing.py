@@ -19,7 +19,7 @@ from dramatiq import Message
 from bulkimport import dispatch, progress, registry
 from bulkimport.config import settings
 from bulkimport.errors import DispatchError, InvalidTransition
-from bulkimport.registry import APPROVED, COMMITTING, FAILED, PENDING, RECHECKING, REVERTING, VALIDATING
+from bulkimport.registry import APPROVED, COMMITTING, FAILED, FIXING, PENDING, REVERTING, VALIDATING
 
 log = logging.getLogger("bulkimport.healing")
 
@@ -30,9 +30,9 @@ RESEND = {
     APPROVED: dispatch.COMMIT_TO_PRODUCTION,
     COMMITTING: dispatch.COMMIT_TO_PRODUCTION,
     REVERTING: dispatch.REVERT_COMMIT,
-    RECHECKING: dispatch.RECHECK_ROWS,
+    FIXING: dispatch.CHECK_FIXES,
 }
-RUNNING = (VALIDATING, COMMITTING, REVERTING, RECHECKING)
+RUNNING = (VALIDATING, COMMITTING, REVERTING, FIXING)
 LOCK_KEY = "bulkimport:reaper"
 
 

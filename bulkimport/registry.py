@@ -3,7 +3,7 @@
 A job moves through::
 
     pending -> validating -> staged -> approved -> committing -> committed
-    staged -> rechecking -> staged (fixed rejected rows checked again)
+    staged -> fixing -> staged (fixed rejected rows checked again)
     and failed, rejected (operator said no), cancelled, reverted
 
 Every change is a compare-and-set from an expected state that appends an
@@ -33,12 +33,12 @@ from bulkimport.errors import InvalidTransition, JobNotFound
 PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
 COMMITTING, COMMITTED, FAILED, REJECTED = "committing", "committed", "failed", "rejected"
 CANCELLED, REVERTING, REVERTED = "cancelled", "reverting", "reverted"
-RECHECKING = "rechecking"  # a staged job whose fixed rejected rows a worker checks again
+FIXING = "fixing"  # a staged job whose fixed rejected rows a worker checks again
 STATUSES = (
     PENDING,
     VALIDATING,
     STAGED,
-    RECHECKING,
+    FIXING,
     APPROVED,
     COMMITTING,
     COMMITTED,
@@ -50,7 +50,7 @@ STATUSES = (
 )
 FINAL = (COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
 # Jobs a worker still has to move: what the dashboard watches and a reaper re-sends.
-IN_FLIGHT = (PENDING, VALIDATING, RECHECKING, APPROVED, COMMITTING, REVERTING)
+IN_FLIGHT = (PENDING, VALIDATING, FIXING, APPROVED, COMMITTING, REVERTING)
 # How a job writes to production (see bulkimport.stages.modes).
 UPSERT, APPEND, REPLACE = "upsert", "append", "replace"
 MODES = (UPSERT, APPEND, REPLACE)
@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     approval TEXT,
     claimed_by TEXT,
     mode TEXT,
-    rows_deleted INTEGER
+    rows_deleted INTEGER,
+    dataset_version TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS jobs_file ON jobs(file_sha256);
@@ -123,6 +124,7 @@ _ADDED_COLUMNS = (
     ("claimed_by", "TEXT"),
     ("mode", "TEXT"),
     ("rows_deleted", "INTEGER"),
+    ("dataset_version", "TEXT"),
 )
 
 
@@ -154,6 +156,7 @@ class Job:
     claimed_by: str | None = None  # host:pid:thread of the worker running it now
     mode: str = UPSERT  # how the commit writes: upsert, append or replace (bulkimport.stages.modes)
     rows_deleted: int | None = None  # production rows a replace commit deleted
+    dataset_version: str | None = None  # the version of the dataset's definition that validated it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -189,6 +192,7 @@ _UPDATABLE = {
     "mapping",
     "dialect",
     "approval",
+    "dataset_version",
 }
 _JSON_FIELDS = ("options", "mapping", "dialect", "approval")
 
@@ -586,7 +590,7 @@ def _fix(row) -> Fix:
 
 
 def request_fix(job_id: str, rows: list[dict], *, requested_by: str, note: str) -> Job:
-    """Record fixed rows and move the staged job to ``rechecking``, in one transaction."""
+    """Record fixed rows and move the staged job to ``fixing``, in one transaction."""
 
     def record(con) -> None:
         con.execute(
@@ -594,7 +598,7 @@ def request_fix(job_id: str, rows: list[dict], *, requested_by: str, note: str) 
             (job_id, requested_by, now(), json.dumps(rows), FIX_PENDING),
         )
 
-    return transition(job_id, STAGED, RECHECKING, actor=requested_by, note=note, also=record)
+    return transition(job_id, STAGED, FIXING, actor=requested_by, note=note, also=record)
 
 
 def pending_fix(job_id: str) -> Fix | None:
@@ -613,9 +617,9 @@ def fixes(job_id: str) -> list[Fix]:
 
 
 def finish_fix(fix_id: int, job_id: str, status: str, result: dict, *, actor: str, note: str, **updates) -> Job:
-    """Close a fix and return its job from ``rechecking`` to ``staged``, in one transaction."""
+    """Close a fix and return its job from ``fixing`` to ``staged``, in one transaction."""
 
     def close(con) -> None:
         con.execute("UPDATE fixes SET status = ?, result = ? WHERE id = ?", (status, json.dumps(result), fix_id))
 
-    return transition(job_id, RECHECKING, STAGED, actor=actor, note=note, also=close, **updates)
+    return transition(job_id, FIXING, STAGED, actor=actor, note=note, also=close, **updates)

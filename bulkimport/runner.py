@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import redis
 
-from bulkimport import lake, progress, registry
+from bulkimport import lake, progress, registry, schema_evolution
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, LakeBusy
+from bulkimport.errors import BulkImportError, DatasetChanged, LakeBusy
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -27,8 +27,8 @@ from bulkimport.registry import (
     FAILED,
     FIX_DONE,
     FIX_FAILED,
+    FIXING,
     PENDING,
-    RECHECKING,
     REPLACE,
     REVERTED,
     REVERTING,
@@ -152,6 +152,8 @@ def validate_and_stage(job_id: str) -> None:
     dataset = get_dataset(job.dataset)
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
+        # A dataset whose tables wait for a person's migration fails its jobs at once, saying so.
+        schema_evolution.require_current(dataset, _worker())
         # An upload in object storage (workers on several hosts) is read from a local download.
         with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
             counts = stage_file(
@@ -189,6 +191,7 @@ def validate_and_stage(job_id: str) -> None:
         dialect=counts.dialect,
         mapping=counts.mapping,
         note=f"{conflicts} row(s) already in production rejected as conflicts (append)" if conflicts else None,
+        dataset_version=dataset.version,
     )
     progress.publish(
         job.id,
@@ -219,9 +222,12 @@ def commit_to_production(job_id: str) -> None:
     _log(job, started)
     progress.publish(job.id, {"phase": "committing"})
     try:
+        dataset = get_dataset(job.dataset)
+        dataset.require_version(job)
+        schema_evolution.require_current(dataset, _worker())
         with lake.warm_session() as con:
-            result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
-    except ApprovalOutdated as exc:
+            result = commit_job(con, job, dataset, job.approved_by or "unknown")
+    except (ApprovalOutdated, DatasetChanged) as exc:
         job = registry.transition(
             job.id,
             COMMITTING,
@@ -231,7 +237,7 @@ def commit_to_production(job_id: str) -> None:
             approved_by=None,
             approval={**(job.approval or {}), "outdated": True},
             attempts=0,
-            note="approval outdated",
+            note="dataset changed" if isinstance(exc, DatasetChanged) else "approval outdated",
         )
         progress.publish(job.id, {"phase": "staged"})
         _log(job, started, error=repr(str(exc)))
@@ -261,8 +267,10 @@ def revert_commit(job_id: str) -> None:
         return
     started = time.monotonic()
     try:
+        dataset = get_dataset(job.dataset)
+        schema_evolution.require_current(dataset, _worker())
         with lake.session() as con:
-            result = revert_job(con, job, get_dataset(job.dataset), _reverted_by(job))
+            result = revert_job(con, job, dataset, _reverted_by(job))
     except RevertRefused as exc:
         job = registry.transition(
             job.id, REVERTING, COMMITTED, actor=_worker(), error=str(exc), attempts=0, note="revert refused"
@@ -288,17 +296,17 @@ def _reverted_by(job: registry.Job) -> str:
     return asked[-1] if asked else "unknown"
 
 
-def recheck_rows(job_id: str) -> None:
+def check_fixes(job_id: str) -> None:
     """Check the rows a person fixed (the job's pending fix) and return the job to staged."""
-    job = _start(job_id, (RECHECKING,), RECHECKING, give_up=_fix_gave_up)
+    job = _start(job_id, (FIXING,), FIXING, give_up=_fix_gave_up)
     if job is None:
         return
     started = time.monotonic()
     pending = registry.pending_fix(job.id)
     if pending is None:  # already finished by an earlier delivery
-        registry.transition(job.id, RECHECKING, STAGED, actor=_worker(), attempts=0, note="no fix waiting")
+        registry.transition(job.id, FIXING, STAGED, actor=_worker(), attempts=0, note="no fix waiting")
         return
-    progress.publish(job.id, {"phase": "rechecking", "rows_read": 0})
+    progress.publish(job.id, {"phase": "fixing", "rows_read": 0})
     dataset = get_dataset(job.dataset)
     try:
         with lake.warm_session() as con:
@@ -310,9 +318,7 @@ def recheck_rows(job_id: str) -> None:
         if job.attempts >= settings().max_attempts:
             _fix_gave_up(job, f"gave up after {_attempts(job.attempts)}: {exc}", pending)
             return
-        registry.transition(
-            job.id, RECHECKING, RECHECKING, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}"
-        )
+        registry.transition(job.id, FIXING, FIXING, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}")
         raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
     note = f"{len(outcome.staged)} fixed row(s) staged" + (
         f", {len(outcome.rejected)} still rejected (line {', '.join(map(str, outcome.rejected[:20]))})"
@@ -352,7 +358,7 @@ def _fix_gave_up(job: registry.Job, reason: str, pending: registry.Fix | None = 
     """A fix that cannot be checked leaves the job staged as it was, with the reason."""
     pending = pending or registry.pending_fix(job.id)
     if pending is None:
-        registry.transition(job.id, RECHECKING, STAGED, actor=_worker(), error=reason, attempts=0)
+        registry.transition(job.id, FIXING, STAGED, actor=_worker(), error=reason, attempts=0)
         return
     registry.finish_fix(
         pending.id,

@@ -24,6 +24,7 @@ from bulkimport.datasets import get_dataset
 from bulkimport.errors import (
     BulkImportError,
     ConfirmationNeeded,
+    DatasetChanged,
     DispatchError,
     DuplicateFile,
     InvalidTransition,
@@ -37,8 +38,8 @@ from bulkimport.registry import (
     COMMITTING,
     FAILED,
     FINAL,
+    FIXING,
     PENDING,
-    RECHECKING,
     REJECTED,
     REVERTING,
     STAGED,
@@ -212,7 +213,7 @@ def check_file(upload: Upload, dataset: str, options: dict | None = None, mappin
 
 
 # A file already in one of these states for the same dataset and brand is "the same file twice".
-ALREADY_IMPORTED = (STAGED, RECHECKING, APPROVED, COMMITTING, COMMITTED)
+ALREADY_IMPORTED = (STAGED, FIXING, APPROVED, COMMITTING, COMMITTED)
 
 
 def same_file_jobs(sha256: str, dataset: str, brand: str) -> list[registry.Job]:
@@ -337,6 +338,8 @@ def approve(job_id: str, *, approved_by: str, confirm_deletes: bool = False) -> 
         raise users.NotAllowed(
             f"{approved_by} fixed rows of this job and so may not approve it: a second person must (four eyes)"
         )
+    dataset = get_dataset(job.dataset)
+    dataset.require_version(job)
     state = review_state(job)
     counts = review.Diff.from_dict(state["diff"])
     if counts.rows_conflicting:
@@ -347,7 +350,13 @@ def approve(job_id: str, *, approved_by: str, confirm_deletes: bool = False) -> 
     guard = modes.confirmation_needed(job, counts, settings().replace_guard_share)
     if guard and not confirm_deletes:
         raise ConfirmationNeeded(f"{guard}. Confirm the deletes to approve (--confirm-deletes, confirm_deletes=True)")
-    approval = {**state, "by": approved_by, "at": registry.now(), "deletes_confirmed": bool(guard)}
+    approval = {
+        **state,
+        "by": approved_by,
+        "at": registry.now(),
+        "dataset_version": dataset.version,
+        "deletes_confirmed": bool(guard),
+    }
     job = registry.transition(
         job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None, approval=approval
     )
@@ -423,6 +432,39 @@ def retry(job_id: str, *, retried_by: str) -> registry.Job:
         dispatch.send(actor, job.id)
     except DispatchError as exc:
         registry.transition(job_id, resume, FAILED, actor=retried_by, error=str(exc), note="retry not queued")
+        raise
+    return job
+
+
+def dataset_changed(job: registry.Job) -> bool:
+    """True when the dataset's definition is not the one that validated the job (approval needs a re-check)."""
+    try:
+        get_dataset(job.dataset).require_version(job)
+    except DatasetChanged:
+        return True
+    return False
+
+
+def recheck(job_id: str, *, rechecked_by: str) -> registry.Job:
+    """Validate a staged job again, against the dataset as it is now (same file, options and mapping).
+
+    What a job needs when its dataset changed after it was staged. Its uploader or
+    an operator may ask; its staged and rejected rows are replaced.
+    """
+    job = registry.get(job_id)
+    user = users.get(rechecked_by)
+    if user.name != job.created_by:
+        users.require_review(user, job.brand, action="re-check")
+    if job.status != STAGED:
+        raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be checked again")
+    note = f"re-check against dataset version {get_dataset(job.dataset).version}"
+    job = registry.transition(
+        job_id, STAGED, PENDING, actor=rechecked_by, error=None, attempts=0, approval=None, note=note
+    )
+    try:
+        dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
+    except DispatchError as exc:
+        registry.transition(job_id, PENDING, STAGED, actor=rechecked_by, error=str(exc), note="re-check not queued")
         raise
     return job
 

@@ -65,7 +65,7 @@ def test_a_rejected_row_fixed_in_the_grid_is_checked_by_the_worker_and_joins_the
     assert grid[grid.line == 8].iloc[0]["problem"] == "stock: 'eight' is not a whole number"
     assert 6 in api.staged(job.id).df()["line"].tolist()
     timeline = table_with(at, "change")
-    assert "staged -> rechecking" in timeline["change"].tolist()
+    assert "staged -> fixing" in timeline["change"].tolist()
     assert any("1 fixed row(s) staged, 1 still rejected (line 8)" in note for note in timeline["note"])
     audit = api.fixes(job.id)
     assert sorted(zip(audit.line, audit.before, audit.after, audit.fixed_by, audit.outcome, strict=True)) == [

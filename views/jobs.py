@@ -5,7 +5,7 @@ import streamlit as st
 from bulkimport import registry, ui, workflow
 from bulkimport.datasets import all_datasets
 
-RUNNING = (registry.VALIDATING, registry.RECHECKING, registry.COMMITTING, registry.REVERTING)
+RUNNING = (registry.VALIDATING, registry.FIXING, registry.COMMITTING, registry.REVERTING)
 
 user = ui.require_user()
 st.title("Jobs")

@@ -15,7 +15,7 @@ UPDATES_SHOWN = 50
 # States in which the job's staged and rejected rows can be looked at.
 REVIEWABLE = (
     registry.STAGED,
-    registry.RECHECKING,
+    registry.FIXING,
     registry.APPROVED,
     registry.COMMITTING,
     registry.COMMITTED,
@@ -25,7 +25,7 @@ REVIEWABLE = (
 )
 # States in which the diff against production now is what an approval would do.
 DIFFABLE = (registry.STAGED, registry.APPROVED)
-RUNNING = (registry.VALIDATING, registry.RECHECKING, registry.COMMITTING, registry.REVERTING)
+RUNNING = (registry.VALIDATING, registry.FIXING, registry.COMMITTING, registry.REVERTING)
 
 user = ui.require_user()
 
@@ -77,6 +77,15 @@ def on_revert(job_id: str) -> None:
             f"Revert of job {job_id} queued by {user.name}: a worker removes the rows it inserted "
             "and restores the rows it updated.",
         )
+
+
+def on_recheck(job_id: str) -> None:
+    try:
+        workflow.recheck(job_id, rechecked_by=user.name)
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+    else:
+        ui.flash("success", f"Job {job_id} sent to be checked again against the dataset as it is now.")
 
 
 def on_cancel(job_id: str) -> None:
@@ -162,7 +171,7 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
         )
     elif job.error:
         ui.error_with_details(job.error, failed=job.status == registry.FAILED)
-    if job.status == registry.RECHECKING:
+    if job.status == registry.FIXING:
         st.caption("A worker is checking the fixed rows again with the dataset's schema.")
     elif job.status in RUNNING:
         ui.job_progress(job)
@@ -201,7 +210,23 @@ def actions(job: registry.Job, diff) -> None:
         with st.container(border=True):
             st.subheader("Decision")
             approve, reject = st.columns(2)
-            if reviewer and not uploader and not fixer:
+            if workflow.dataset_changed(job):
+                approve.warning(
+                    f"The dataset {job.dataset} changed after this job was validated (version {job.dataset_version}, "
+                    f"now {get_dataset(job.dataset).version}): approving needs a re-check against the new "
+                    "definition first.",
+                    icon=":material/sync_problem:",
+                )
+                if reviewer or uploader:
+                    approve.button(
+                        "Re-check against the new definition",
+                        type="primary",
+                        key=ui.REVIEW_RECHECK,
+                        icon=":material/refresh:",
+                        on_click=on_recheck,
+                        args=(job.id,),
+                    )
+            elif reviewer and not uploader and not fixer:
                 guard = modes.confirmation_needed(job, diff, settings().replace_guard_share) if diff else None
                 if diff is not None:
                     deletes = f" and deletes {diff.rows_to_delete}" if diff.rows_to_delete else ""

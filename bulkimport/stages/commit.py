@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from bulkimport import lake
+from bulkimport import lake, schema_evolution
 from bulkimport.datasets import Dataset
 from bulkimport.errors import BulkImportError
 from bulkimport.registry import APPEND, REPLACE, Job
@@ -208,7 +208,8 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
             " WHERE s.job_id = ? AND p.job_id <> ? AND l.snapshot_id > ?",
             [job.id, job.id, before],
         ).fetchall()
-        old = f"(SELECT * FROM {table} AT (VERSION => {before}))"
+        # Production before the commit, in today's columns: a migration may have changed them since.
+        old = schema_evolution.as_of(c, dataset, "production", before)
         later = {r[0] for r in later} | _later_replacements(c, job, dataset, before)
         # A replace deleted the brand's rows that were not in its file: they come back, unless a later
         # import wrote the same key again.

@@ -53,9 +53,7 @@ def test_the_downloaded_error_file_fixed_in_a_spreadsheet_comes_back_with_bulkim
     after = status(job["id"])
     assert (after["status"], after["rows_total"], after["rows_valid"], after["rows_rejected"]) == ("staged", 16, 9, 7)
     timeline = run_cli("status", job["id"]).stdout
-    assert (
-        "staged -> rechecking  by ana" in timeline and "2 fixed row(s) staged, 1 still rejected (line 10)" in timeline
-    )
+    assert "staged -> fixing  by ana" in timeline and "2 fixed row(s) staged, 1 still rejected (line 10)" in timeline
     assert "by worker " in timeline and " on " in timeline
 
     run_cli("approve", job["id"], "--as", "olga", "--wait")
@@ -88,7 +86,7 @@ def test_the_api_fixes_rows_by_line_and_refuses_what_cannot_be_fixed(worker):
     with pytest.raises(bi.BulkImportError, match="line.s. 2 of job .* are not rejected"):
         bi.fix(job.id, {2: {"price": "1.00"}}, fixed_by="ana")
     bi.fix(job.id, {6: {"price": "3.00"}, 17: {"price": "1.25"}}, fixed_by="ana")
-    assert bi.job(job.id).status in ("rechecking", "staged")
+    assert bi.job(job.id).status in ("fixing", "staged")
     done = bi.wait(job.id)
     assert (done.rows_valid, done.rows_rejected) == (9, 7)
     assert bi.staged(job.id).filter("line = 17").select("price").fetchone()[0] == pytest.approx(1.25)

@@ -13,7 +13,7 @@ import pyarrow as pa
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
-from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, read_chunks
+from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, raw_lines, read_chunks
 from bulkimport.stages.validate import validate_chunk
 
 REJECT_COLUMNS = ["line", "column", "reason", "check", "value", "detail", "raw"]
@@ -89,31 +89,47 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, job: Job, rejects: list[Reje
         con.unregister("reject_chunk")
 
 
-def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job) -> None:
-    """Every copy of a key after its first line is a `duplicate-key` reject."""
+def _duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job) -> pd.DataFrame:
+    """Every staged copy of a key after its first line: line, key_value, first_line."""
     key = ", ".join(f'"{c}"' for c in dataset.key)
     key_text = " || '/' || ".join(f'CAST("{c}" AS VARCHAR)' for c in dataset.key)
-    table = f'staging."{dataset.name}"'
-    # The row as staged, for the "fix and re-upload" download (its raw line is not kept).
-    cells = "CAST(json_object(" + ", ".join(f"'{c}', \"{c}\"" for c in dataset.columns) + ") AS VARCHAR)"
-    duplicates = (
-        f"SELECT line, {key_text} AS key_value, first_line, cells FROM ("
-        f"  SELECT line, {key}, min(line) OVER (PARTITION BY {key}) AS first_line, {cells} AS cells,"
+    return con.execute(
+        f"SELECT line, key_value, first_line FROM ("
+        f"  SELECT line, {key_text} AS key_value, min(line) OVER (PARTITION BY {key}) AS first_line,"
         f"         row_number() OVER (PARTITION BY {key} ORDER BY line) AS copy"
-        f"  FROM {table} WHERE job_id = ?) WHERE copy > 1"
-    )
-    con.execute(
-        'INSERT INTO staging.rejected_rows (job_id, line, "column", reason, "check", value, detail, raw) '
-        f"SELECT ?, line, ?, 'duplicate-key', 'unique_key', key_value, "
-        f"'{'/'.join(dataset.key)} ' || key_value || ' already appears on line ' || first_line "
-        f"|| ' (the first copy is kept)', cells FROM ({duplicates})",
-        [job.id, "/".join(dataset.key), job.id],
-    )
-    con.execute(
-        f"DELETE FROM {table} WHERE job_id = ? AND line IN (SELECT line FROM staging.rejected_rows "
-        "WHERE job_id = ? AND reason = 'duplicate-key')",
-        [job.id, job.id],
-    )
+        f'  FROM staging."{dataset.name}" WHERE job_id = ?) WHERE copy > 1',
+        [job.id],
+    ).df()
+
+
+def _reject_duplicate_keys(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job, duplicates: pd.DataFrame, raws: dict[int, str]
+) -> None:
+    """Every copy of a key after its first line is a `duplicate-key` reject, with its line as the file wrote it."""
+    if duplicates.empty:
+        return
+    key = "/".join(dataset.key)
+    rejects = [
+        Reject(
+            int(line),
+            "duplicate-key",
+            column=key,
+            check="unique_key",
+            value=value,
+            detail=f"{key} {value} already appears on line {first} (the first copy is kept)",
+            raw=raws.get(int(line)),
+        )
+        for line, value, first in duplicates.itertuples(index=False)
+    ]
+    _insert_rejects(con, job, rejects)
+    con.register("duplicate_lines", duplicates[["line"]])
+    try:
+        con.execute(
+            f'DELETE FROM staging."{dataset.name}" WHERE job_id = ? AND line IN (SELECT line FROM duplicate_lines)',
+            [job.id],
+        )
+    finally:
+        con.unregister("duplicate_lines")
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
@@ -175,8 +191,13 @@ def stage_file(
                 }
             )
 
+    # Duplicates are found once every chunk is staged; their lines are read again from the file,
+    # outside the transaction, so that the rejected copy keeps its text as written ("6.90", not 6.9).
+    duplicates = _duplicate_keys(con, dataset, job)
+    raws = raw_lines(path, source, set(duplicates["line"]), sheet=options.get("sheet")) if len(duplicates) else {}
+
     def finish(c: duckdb.DuckDBPyConnection) -> StageCounts:
-        _reject_duplicate_keys(c, dataset, job)
+        _reject_duplicate_keys(c, dataset, job, duplicates, raws)
         staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
         rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
         if staged + rejected != total:

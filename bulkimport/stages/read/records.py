@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import bisect
 import csv
+import io
+import itertools
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bulkimport.stages.read.dialect import MAX_LINE_CHARS, Dialect, _skip_bom_character
@@ -175,14 +177,15 @@ class _LineTap:
 
 
 def _reader(tap: _LineTap, dialect: Dialect):
-    return csv.reader(
-        tap,
-        delimiter=dialect.delimiter,
-        quotechar=dialect.quote,
-        escapechar=dialect.escape,
-        doublequote=dialect.escape is None,
-        strict=True,
-    )
+    return csv.reader(tap, strict=True, **dialect.csv_options())
+
+
+def _not_plain(dialect: Dialect) -> str:
+    """Characters that keep a line off the bulk path, which splits plain lines on the delimiter."""
+    special = dialect.quote + (dialect.escape or "") + "\0"
+    if dialect.skip_initial_space and dialect.delimiter == " ":
+        special += " "  # a run of spaces is one delimiter there, not empty cells
+    return special
 
 
 def named_width(header: list[str]) -> int:
@@ -226,62 +229,97 @@ def text_items(path: Path, dialect: Dialect) -> Iterator[Record | LineBlock]:
     return _text_items(path, dialect, blocks=True)
 
 
+def sample_records(lines: list[str], dialect: Dialect, limit: int) -> list[Record]:
+    """Up to ``limit`` records of ``lines`` (the file's lines from its header on), read as the file would be."""
+    stream = io.StringIO("".join(lines), newline="")
+    return list(itertools.islice(_records(stream, replace(dialect, header_row=1, bom_bytes=0), False), limit))
+
+
 def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
     with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
-        tap = _LineTap(
-            _BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"), dialect.encoding, dialect.bom_bytes
-        )
-        for _ in range(dialect.header_row - 1):
-            next(tap, None)
-        tap.take()
-        reader = _reader(tap, dialect)
-        shape = None
-        while True:
-            if blocks and shape is not None and (block := tap.plain_block()):
-                yield block
-                continue
-            sizes_before = None
-            try:
-                cells, error = next(reader), None
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                cells, error = None, exc
-            sizes_before = list(tap.sizes)
-            line, lines, offset = tap.take()
-            raw = "".join(lines).rstrip("\r\n")
-            # Judged as read_chunks judges rows: a header or rows ending in a delimiter
-            # (one nameless cell more or less) used to count as broken here.
-            broken = error is not None or (shape is not None and shape.problem(cells) is not None)
-            # A line cut at the size limit may have been cut inside a quoted value, which
-            # then swallows the lines after it: reject that line alone, as too long.
-            first_too_long = line in tap.oversize
-            if (broken or first_too_long) and len(lines) > 1:
-                tap.push_back(lines[1:], sizes_before[1:])
-                tap.oversize.discard(line)
-                reader = _reader(tap, dialect)
-                raw = lines[0].rstrip("\r\n")
-                if first_too_long:
-                    yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
-                else:
-                    yield Record(
-                        line,
-                        None,
-                        raw,
-                        offset,
-                        "malformed-quote",
-                        f"a quote opened on line {line} is not closed on that line; the line was not parsed",
-                    )
-                continue
-            span = set(range(line, line + len(lines)))
-            if span & tap.oversize:
-                tap.oversize -= span
+        yield from _records(stream, dialect, blocks)
+
+
+def lenient_cells(line: str, dialect: Dialect) -> list[str]:
+    """A header line with a stray quote in it: split on the delimiter with quotes ignored, and dropped."""
+    options = dialect.csv_options() | {"quoting": csv.QUOTE_NONE, "quotechar": None}
+    cells = next(csv.reader([line.rstrip("\r\n")], **options), [])
+    return [cell.replace(dialect.quote, "") for cell in cells] if dialect.quote else cells
+
+
+def split_header(cells: list[str], dialect: Dialect) -> list[str]:
+    """The header with the cell that lost a delimiter (``dialect.header_split``) cut in two."""
+    if dialect.header_split is None:
+        return cells
+    cell, at = dialect.header_split
+    if cell >= len(cells) or not 0 < at < len(cells[cell]):
+        return cells
+    return [*cells[:cell], cells[cell][:at], cells[cell][at:], *cells[cell + 1 :]]
+
+
+def _records(stream, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
+    tap = _LineTap(_BufferedLines(stream, _not_plain(dialect)), dialect.encoding, dialect.bom_bytes)
+    for _ in range(dialect.header_row - 1):
+        next(tap, None)
+    tap.take()
+    reader = _reader(tap, dialect)
+    shape = None
+    if dialect.columns is not None:  # no header line: rows start here
+        shape = RowShape.of(list(dialect.columns))
+    elif dialect.lenient_header:  # the header line alone, its quotes ignored
+        if (header := next(tap, None)) is None:
+            return
+        line, _, offset = tap.take()
+        cells = split_header(lenient_cells(header, dialect), dialect)
+        shape = RowShape.of(cells)
+        yield Record(line, cells, header.rstrip("\r\n"), offset)
+    while True:
+        if blocks and shape is not None and (block := tap.plain_block()):
+            yield block
+            continue
+        sizes_before = None
+        try:
+            cells, error = next(reader), None
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            cells, error = None, exc
+        sizes_before = list(tap.sizes)
+        line, lines, offset = tap.take()
+        raw = "".join(lines).rstrip("\r\n")
+        # Judged as read_chunks judges rows: a header or rows ending in a delimiter
+        # (one nameless cell more or less) used to count as broken here.
+        broken = error is not None or (shape is not None and shape.problem(cells) is not None)
+        # A line cut at the size limit may have been cut inside a quoted value, which
+        # then swallows the lines after it: reject that line alone, as too long.
+        first_too_long = line in tap.oversize
+        if (broken or first_too_long) and len(lines) > 1:
+            tap.push_back(lines[1:], sizes_before[1:])
+            tap.oversize.discard(line)
+            reader = _reader(tap, dialect)
+            raw = lines[0].rstrip("\r\n")
+            if first_too_long:
                 yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
-                continue
-            if error is not None:
-                yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
-                continue
-            if shape is None:
-                shape = RowShape.of(cells)
-            yield Record(line, cells, raw, offset)
+            else:
+                yield Record(
+                    line,
+                    None,
+                    raw,
+                    offset,
+                    "malformed-quote",
+                    f"a quote opened on line {line} is not closed on that line; the line was not parsed",
+                )
+            continue
+        span = set(range(line, line + len(lines)))
+        if span & tap.oversize:
+            tap.oversize -= span
+            yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
+            continue
+        if error is not None:
+            yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
+            continue
+        if shape is None:
+            cells = split_header(cells, dialect)
+            shape = RowShape.of(cells)
+        yield Record(line, cells, raw, offset)

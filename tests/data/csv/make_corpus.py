@@ -699,7 +699,14 @@ def value_cases() -> None:
         rejected=[
             rej(5, "duplicate-key", "sku", value="ACME-1001", detail="already appears on line 2"),
             rej(6, "duplicate-key", "sku", value="ACME-1003", detail="already appears on line 4"),
-            rej(7, "duplicate-key", "sku", value="ACME-1001", detail="already appears on line 2"),
+            rej(
+                7,
+                "duplicate-key",
+                "sku",
+                value="ACME-1001",
+                detail="already appears on line 2",
+                raw="  ACME-1001  ,Spaced copy,1.00,EUR,1,,",
+            ),
             rej(8, "duplicate-key", "sku", value="ACME-1002", detail="already appears on line 3"),
         ],
     )
@@ -887,6 +894,117 @@ def value_cases() -> None:
     )
 
 
+# ---------------------------------------------------------------- damage from the wild (issue 16)
+
+
+def damage_cases() -> None:
+    header = ["sku", "name", "notes", "price", "currency", "stock", "ean", "launch_date"]
+    data = text(
+        [
+            cells(*header),
+            'ACME-1001,Espresso cup,"Holds 0,1 litres",4.50,EUR,120,,',
+            'ACME-1002,Large kettle"Holds 1,5 litres",6.90,EUR,80,,',
+            'ACME-1003,"Milk jug, 350 ml","Say ""hi""",12.00,EUR,35,,',
+            'ACME-1004,Monitor 27" wide,,99.00,EUR,3,,',
+            'ACME-1005,Tray,Lid"s not included,1.00,EUR,1,,',
+            'ACME-1006,Bowl,,2.00,EUR,2,,"2024-03-01"',
+            'ACME-1007,Cup"Blue",1.00,EUR,1,,',
+        ]
+    )
+    add(
+        "stray_quote",
+        "stray_quote.csv",
+        data.encode(),
+        "in a file that quotes its fields, a quote inside an unquoted cell rejects the row (a delimiter lost "
+        "before a quoted value, with the right number of cells; an unquoted inch mark), even in an ignored column",
+        rows=7,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup", "4.50", stock=120),
+            row(4, "ACME-1003", "Milk jug, 350 ml", "12.00", stock=35),
+            row(7, "ACME-1006", "Bowl", "2.00", stock=2, launch_date="2024-03-01"),
+        ],
+        rejected=[
+            rej(
+                3,
+                "stray-quote",
+                "name",
+                value='Large kettle"Holds 1',
+                raw='ACME-1002,Large kettle"Holds 1,5 litres",6.90,EUR,80,,',
+            ),
+            rej(5, "stray-quote", "name", value='Monitor 27" wide'),
+            rej(6, "stray-quote", None, value='Lid"s not included'),
+            rej(8, "stray-quote", "name", value='Cup"Blue"'),
+        ],
+        dialect={"quote": '"'},
+    )
+
+    data = text(
+        [
+            cells(*COLUMNS),
+            'ACME-1001,Monitor 27" wide,199.00,EUR,3,,',
+            'ACME-1002,Pipe 1/2" brass,4.50,EUR,10,,',
+            'ACME-1003,Shelf 12" x 8",9.90,EUR,5,,',
+            "ACME-1004,Plain cup,1.00,EUR,1,,",
+        ]
+    )
+    add(
+        "inch_marks_default",
+        "inch_marks.csv",
+        data.encode(),
+        "a file that writes inch marks unquoted: by default each such row is rejected, never staged silently",
+        rows=4,
+        staged=[row(5, "ACME-1004", "Plain cup", "1.00")],
+        rejected=[
+            rej(2, "stray-quote", "name", value='Monitor 27" wide'),
+            rej(3, "stray-quote", "name", value='Pipe 1/2" brass'),
+            rej(4, "stray-quote", "name", value='Shelf 12" x 8"'),
+        ],
+    )
+    add(
+        "inch_marks_quote_none",
+        "inch_marks.csv",
+        None,
+        "the same file read with no quote character (--quote none): quotes are part of the cells",
+        options={"quote": "none"},
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", 'Monitor 27" wide', "199.00", stock=3),
+            row(3, "ACME-1002", 'Pipe 1/2" brass', "4.50", stock=10),
+            row(4, "ACME-1003", 'Shelf 12" x 8"', "9.90", stock=5),
+            row(5, "ACME-1004", "Plain cup", "1.00"),
+        ],
+        dialect={"quote": ""},
+    )
+
+    data = text(
+        [
+            cells(*COLUMNS),
+            "ACME-1001,\u00a0No-break spaces\u00a0,6.90,EUR,1,,",
+            "ACME-1002,  Padded\tname  ,6.90,EUR,2,,",
+            'ACME-1003,"Line one\r\nline two",6.9,EUR,3,,',
+            "ACME-1004,nan,6.90,EUR,4,,",
+            "ACME-1005,00123,6.90,EUR,5,,",
+            "ACME-1001,Copy,6.90,EUR,6,,",
+        ]
+    )
+    add(
+        "text_fidelity",
+        "text_fidelity.csv",
+        data.encode(),
+        "text is staged as written (only spaces and tabs around it trimmed); a duplicate keeps its line as written",
+        rows=6,
+        staged=[
+            row(2, "ACME-1001", "\u00a0No-break spaces\u00a0", "6.90", stock=1),
+            row(3, "ACME-1002", "Padded\tname", "6.90", stock=2),
+            row(4, "ACME-1003", "Line one\r\nline two", "6.90", stock=3),
+            row(6, "ACME-1004", "nan", "6.90", stock=4),
+            row(7, "ACME-1005", "00123", "6.90", stock=5),
+        ],
+        rejected=[rej(8, "duplicate-key", "sku", value="ACME-1001", raw="ACME-1001,Copy,6.90,EUR,6,,")],
+        fixing=[{"line": 8, "sku": "ACME-1001", "name": "Copy", "price": "6.90", "stock": "6", "ean": ""}],
+    )
+
+
 # ---------------------------------------------------------------- xlsx
 
 
@@ -988,6 +1106,7 @@ def build() -> tuple[dict[str, bytes], list[dict]]:
     structure_cases()
     header_cases()
     value_cases()
+    damage_cases()
     xlsx_cases()
     return {**FILES, "cases.json": dump(CASES).encode("utf-8")}, CASES
 

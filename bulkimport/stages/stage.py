@@ -40,6 +40,10 @@ def describe(source: Source) -> dict:
         found.update(source.dialect.to_dict())
     if source.match.suggestions:
         found["suggestions"] = source.match.suggestions
+    if source.notes:
+        found["notes"] = list(source.notes)  # a stray quote or a lost delimiter in the header
+    if source.readings:
+        found["readings"] = list(source.readings)  # the dialects weighed, the chosen one first
     return found
 
 

@@ -85,6 +85,8 @@ def open_source(
     readings: list[dict] = []
     if is_xlsx(path):
         kind, dialect = "xlsx", None
+        if overrides.get("no_header") or overrides.get("columns"):
+            raise FileRefused(f"{file_name}: a workbook's sheet is read with its header row; no_header is for text")
     else:
         detection = weigh(path, dataset, overrides)
         kind, dialect, notes, readings = "text", detection.dialect, detection.notes, detection.readings

@@ -36,7 +36,8 @@ class Dialect:
             object.__setattr__(self, "columns", tuple(self.columns))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        found = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in found.items()}  # as JSON keeps them
 
     @classmethod
     def from_dict(cls, found: dict) -> Dialect:

@@ -33,6 +33,7 @@ ESCAPES = (None, "\\")
 HEADER_LINES = 30  # the header may be on any of the first 30 lines
 SAMPLE_ROWS = 100  # rows after the header that judge a reading
 SAMPLE_CHARS = 1 << 20
+SHOWN_ALTERNATIVES = 5  # readings listed next to the chosen one
 HEADER_RECORD_LINES = 5  # a header record longer than this is a broken one
 NONE = "none"  # an override meaning "no quote character" or "no escape" or "no header split"
 
@@ -152,6 +153,7 @@ class _Judge:
         # A double quote in an unquoted cell is damage in a single-quoted reading too: without
         # this, inch marks or a lost delimiter would make such a reading look cleaner than the usual one.
         also = '"' if dialect.quote and dialect.quote != '"' else ""
+        others = tuple(q for q in QUOTES if q != dialect.quote)
         clean = sum(
             1
             for r in rows
@@ -161,8 +163,19 @@ class _Judge:
             and shape.problem(r.cells) is None
             and (exact is None or len(r.cells) == exact)
             and stray_quote(r.raw, dialect, also) is None
+            and not _quoted_otherwise(r.cells, others)
         )
         return clean, len(rows)
+
+
+def _quoted_otherwise(cells: list[str], quotes: tuple[str, ...]) -> bool:
+    """A cell that opens a quote of another kind and does not close it: that quote spans a delimiter,
+    so this reading splits a quoted value (`'Mug, large'` read with double quotes)."""
+    for cell in cells:
+        value = cell.strip(" \t")
+        if len(value) > 0 and value[0] in quotes and not (len(value) > 1 and value[-1] == value[0]):
+            return True
+    return False
 
 
 def _candidates(sniffed: Dialect, fixed: dict) -> tuple[list[Dialect], list[int]]:
@@ -202,7 +215,7 @@ def weigh(path: Path, dataset: Dataset, overrides: dict | None = None) -> Detect
     fixed["encoding"] = encoding
     sniffed = replace(sniff(path, encoding, bom_bytes), encoding=encoding, bom_bytes=bom_bytes)
     if "columns" in fixed:  # no header line: rows from the first line (or the line given)
-        sniffed = replace(sniffed, header_row=1, columns=tuple(fixed["columns"]))
+        sniffed = replace(sniffed, header_row=1, columns=tuple(fixed["columns"] or dataset.columns))
     judge = _Judge(_sample(path, sniffed), _known_names(dataset))
     candidates, rows = _candidates(sniffed, fixed)
 
@@ -231,9 +244,9 @@ def weigh(path: Path, dataset: Dataset, overrides: dict | None = None) -> Detect
         judged.append(reading)
     chosen = max(judged, key=Reading.score)  # max keeps the first of equals
     dialect, notes = _repair_header(chosen.dialect, judge, dataset, fixed)
-    if dialect != chosen.dialect:
-        fits, sample = judge.fits(dialect)
-        chosen = replace(chosen, dialect=dialect, fits=fits, rows=sample)
+    if dialect.header_split != chosen.dialect.header_split:  # the alternatives are shown with the same cut
+        judged = [_judged(replace(r.dialect, header_split=dialect.header_split), judge) for r in judged]
+        chosen = _judged(dialect, judge)
     if chosen.dialect.lenient_header:
         notes.insert(
             0,
@@ -280,21 +293,29 @@ def _repair_header(dialect: Dialect, judge: _Judge, dataset: Dataset, fixed: dic
     return repaired, [
         f"header cell {name.strip()!r} was read as {name[:at].strip()!r} and {name[at:].strip()!r}: a delimiter "
         f"seems lost there, and {fits_split} of {sample} sample rows have the cells that header then has "
-        "(to read the header as written: header split 'none')"
+        "(to read the header as written: --no-header-split, or 'Read the header as written' in the upload form)"
     ]
 
 
+def _judged(dialect: Dialect, judge: _Judge) -> Reading:
+    fits, sample = judge.fits(dialect)
+    return Reading(dialect, judge.names(dialect), fits, sample)
+
+
 def _explain(chosen: Reading, judged: list[Reading], judge: _Judge, fixed: dict) -> list[dict]:
-    """The chosen reading and the closest alternatives, each with why it lost; plus reading with
-    no quote character when that reads more rows (quotes as inch marks), offered, never chosen."""
+    """The chosen reading and the closest alternatives, each with why it lost; plus the reading with
+    no quote character when that reads more rows (quotes as inch marks): offered, never chosen."""
+
+    def key(reading: Reading) -> tuple:
+        d = reading.dialect
+        return d.delimiter, d.quote, d.escape, d.skip_initial_space
+
     out = [chosen.to_dict(_why_chosen(chosen, fixed), chosen=True)]
-    others = sorted((r for r in judged if r.dialect != chosen.dialect), key=Reading.score, reverse=True)
-    shown = set()
-    for other in others:
-        key = (other.dialect.delimiter, other.dialect.quote, other.dialect.escape, other.dialect.skip_initial_space)
-        if key in shown or len(out) >= 6:
+    shown = {key(chosen)}
+    for other in sorted(judged, key=Reading.score, reverse=True):
+        if key(other) in shown or len(out) > SHOWN_ALTERNATIVES:
             continue
-        shown.add(key)
+        shown.add(key(other))
         if other.names < chosen.names:
             why = f"its header names {other.names} dataset column(s), not {chosen.names}"
         elif (other.fits or 0) < (chosen.fits or 0):

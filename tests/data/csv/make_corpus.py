@@ -1005,6 +1005,234 @@ def damage_cases() -> None:
     )
 
 
+def damaged_header_cases() -> None:
+    rows = [cells(*P1), '"ACME-1002","Latte glass",6.90,EUR,80,,', cells(*P3)]
+    data = text(['sku,"name,price,currency,stock,ean,launch_date', *rows])
+    add(
+        "header_stray_quote",
+        "header_stray_quote.csv",
+        data.encode(),
+        "a header with an unterminated quote is read with quotes ignored; the rows after it are read as usual",
+        rows=3,
+        staged=[s1(2), s2(3), s3(4)],
+        dialect={"header_line": 1, "lenient_header": True, "header": COLUMNS},
+    )
+    data = text(['"sku","name","price,"currency","stock","ean","launch_date"', *rows])
+    add(
+        "header_stray_quote_closing",
+        "header_stray_quote_closing.csv",
+        data.encode(),
+        'a header whose quote closes too early (`"price,"currency"`) is read with quotes ignored',
+        rows=3,
+        staged=[s1(2), s2(3), s3(4)],
+        dialect={"lenient_header": True, "header": COLUMNS},
+    )
+
+    data = text(["sku,name,price,currency,stockean,launch_date", *lines_of(P1, P2, P3)])
+    add(
+        "header_lost_delimiter",
+        "header_lost_delimiter.csv",
+        data.encode(),
+        "a header cell that lost its delimiter (`stockean`) is cut in two when exactly one cut names two "
+        "missing columns and the rows have that many cells; the job's dialect says so",
+        rows=3,
+        staged=[s1(2), s2(3), s3(4)],
+        dialect={"header_split": [4, 5], "header": COLUMNS},
+        mapping={c: c for c in COLUMNS},
+    )
+    add(
+        "header_lost_delimiter_as_written",
+        "header_lost_delimiter.csv",
+        None,
+        "the same file with the cut overridden (header_split none): read as written, the header lacks stock",
+        options={"header_split": "none"},
+        refused=True,
+        error=["lacks required column(s) stock", "'stockean'"],
+    )
+    data = text(["sku,name,pricecurrency,stockean,launch_date", *lines_of(P1, P2, P3)])
+    add(
+        "header_two_lost_delimiters",
+        "header_two_lost_delimiters.csv",
+        data.encode(),
+        "two header cells that could each be cut: no guess, the header lacks the columns",
+        refused=True,
+        error=["lacks required column(s) price", "'pricecurrency'", "'stockean'"],
+    )
+    data = text(
+        [
+            "sku,name,price,currency,stock,eanlaunch_date",
+            "ACME-1001,Espresso cup,4.50,EUR,120,",
+            "ACME-1002,Latte glass,6.90,EUR,80,x",
+        ]
+    )
+    add(
+        "header_cut_rows_disagree",
+        "header_cut_rows_disagree.csv",
+        data.encode(),
+        "a header cell that could be cut in two, but the rows have the header's cells: read as written",
+        rows=2,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup", "4.50", stock=120),
+            row(3, "ACME-1002", "Latte glass", "6.90", stock=80),
+        ],
+        dialect={"header_split": None, "ignored_columns": ["eanlaunch_date"]},
+    )
+
+
+def detected_dialect_cases() -> None:
+    data = text(
+        [
+            ", ".join(COLUMNS),
+            'ACME-1001, "Espresso cup, small", 4.50, EUR, 120, 4006381333931, 2024-03-01',
+            "ACME-1002, Latte glass, 6.90, EUR, 80, , ",
+            'ACME-1003, "Milk jug ""350 ml""", 12.00, EUR, 35, , ',
+            'ACME-1004, Jug"Blue, 1.00, EUR, 1, , ',
+        ]
+    )
+    add(
+        "delimiter_then_space",
+        "delimiter_then_space.csv",
+        data.encode(),
+        'a delimiter followed by a space (`a, "b"`): quoted cells after the space are read as quoted',
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup, small", "4.50", stock=120, ean=EAN1, launch_date="2024-03-01"),
+            row(3, "ACME-1002", "Latte glass", "6.90", stock=80),
+            row(4, "ACME-1003", 'Milk jug "350 ml"', "12.00", stock=35),
+        ],
+        rejected=[rej(5, "stray-quote", "name", value='Jug"Blue')],
+        dialect={"delimiter": ",", "skip_initial_space": True, "quote": '"'},
+    )
+
+    data = text(
+        [
+            " ".join(COLUMNS),
+            f'ACME-1001 "Espresso cup" 4.50 EUR 120 {EAN1} 2024-03-01',
+            'ACME-1002 "Latte glass" 6.90 EUR 80 "" ""',
+            'ACME-1003 Jug 12.00 EUR 35 "" 2023-11-15',
+            'ACME-1004 Milk jug 1.00 EUR 1 "" 2024-01-01',
+        ]
+    )
+    add(
+        "delimiter_space",
+        "delimiter_space.csv",
+        data.encode(),
+        "a space as the delimiter, names with spaces quoted; an unquoted name with a space has a cell too many",
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup", "4.50", stock=120, ean=EAN1, launch_date="2024-03-01"),
+            row(3, "ACME-1002", "Latte glass", "6.90", stock=80),
+            row(4, "ACME-1003", "Jug", "12.00", stock=35, launch_date="2023-11-15"),
+        ],
+        rejected=[rej(5, "extra-cell")],
+        dialect={"delimiter": " "},
+    )
+
+    data = text(
+        [
+            cells(*COLUMNS),
+            "ACME-1001,'Mug, large',4.50,EUR,1,,",
+            "ACME-1002,'It''s a jug',6.90,EUR,2,,",
+            "ACME-1003,Plain,1.00,EUR,3,,",
+            "ACME-1004,'Bowl; 2, blue',2.00,EUR,4,,",
+        ]
+    )
+    add(
+        "quote_single_detected",
+        "quote_single_detected.csv",
+        data.encode(),
+        "single quotes as the quote character, detected",
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", "Mug, large", "4.50"),
+            row(3, "ACME-1002", "It's a jug", "6.90", stock=2),
+            row(4, "ACME-1003", "Plain", "1.00", stock=3),
+            row(5, "ACME-1004", "Bowl; 2, blue", "2.00", stock=4),
+        ],
+        dialect={"quote": "'", "delimiter": ","},
+    )
+    data = text(
+        [
+            cells(*COLUMNS),
+            "ACME-1001,It's a cup,4.50,EUR,1,,",
+            "ACME-1002,\"Jug, 'large'\",6.90,EUR,2,,",
+            "ACME-1003,Rock 'n' roll mug,1.00,EUR,3,,",
+        ]
+    )
+    add(
+        "apostrophes_not_quotes",
+        "apostrophes_not_quotes.csv",
+        data.encode(),
+        "apostrophes in unquoted cells do not make ' the quote character",
+        rows=3,
+        staged=[
+            row(2, "ACME-1001", "It's a cup", "4.50"),
+            row(3, "ACME-1002", "Jug, 'large'", "6.90", stock=2),
+            row(4, "ACME-1003", "Rock 'n' roll mug", "1.00", stock=3),
+        ],
+        dialect={"quote": '"'},
+    )
+    add(
+        "escape_backslash_detected",
+        "escape_backslash.csv",
+        None,
+        "quotes escaped with a backslash, detected",
+        rows=3,
+        staged=[
+            row(2, "ACME-1001", 'Mug "Classic", 300 ml', "4.50"),
+            row(3, "ACME-1002", "Back\\slash", "6.90", stock=2),
+            row(4, "ACME-1003", "Plain", "12.00", stock=3),
+        ],
+        dialect={"escape": "\\", "quote": '"'},
+    )
+    data = text([cells(*COLUMNS), "ACME-1001,C:\\temp\\cup,4.50,EUR,1,,", 'ACME-1002,"Jug, ""big""",6.90,EUR,2,,'])
+    add(
+        "backslashes_not_escapes",
+        "backslashes_not_escapes.csv",
+        data.encode(),
+        "backslashes in a file that doubles its quotes are text, kept as written",
+        rows=2,
+        staged=[row(2, "ACME-1001", "C:\\temp\\cup", "4.50"), row(3, "ACME-1002", 'Jug, "big"', "6.90", stock=2)],
+        dialect={"escape": None},
+    )
+
+
+def headerless_cases() -> None:
+    add(
+        "headerless_refused",
+        "headerless.csv",
+        text(lines_of(P1, P2, P3)).encode(),
+        "a first line that names no column but passes the checks in column order: refused, naming --no-header",
+        refused=True,
+        error=["--no-header", "sku, name, price, currency, stock, ean, launch_date"],
+    )
+    add(
+        "headerless_no_header",
+        "headerless.csv",
+        None,
+        "the same file with no_header: every line is a row, columns in dataset order",
+        options={"no_header": True},
+        rows=3,
+        staged=[s1(1), s2(2), s3(3)],
+        dialect={"header_line": 0, "columns": COLUMNS},
+    )
+    data = text(["Espresso cup;ACME-1001;4,50;EUR;120", "Latte glass;ACME-1002;6,90;EUR;80", "Jug;ACME-1003;x;EUR;1"])
+    add(
+        "headerless_columns",
+        "headerless_columns.csv",
+        data.encode(),
+        "no header line, the file's columns named in its own order (columns)",
+        options={"columns": ["name", "sku", "price", "currency", "stock"]},
+        rows=3,
+        staged=[
+            row(1, "ACME-1001", "Espresso cup", "4.50", stock=120),
+            row(2, "ACME-1002", "Latte glass", "6.90", stock=80),
+        ],
+        rejected=[rej(3, "type-error", "price", value="x")],
+        dialect={"header_line": 0, "delimiter": ";"},
+    )
+
+
 # ---------------------------------------------------------------- xlsx
 
 
@@ -1107,6 +1335,9 @@ def build() -> tuple[dict[str, bytes], list[dict]]:
     header_cases()
     value_cases()
     damage_cases()
+    damaged_header_cases()
+    detected_dialect_cases()
+    headerless_cases()
     xlsx_cases()
     return {**FILES, "cases.json": dump(CASES).encode("utf-8")}, CASES
 

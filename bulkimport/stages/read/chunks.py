@@ -170,7 +170,7 @@ def read_chunks(
             )
         elif not cells or not "".join(cells).strip(PADDING):
             rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
-        elif source.dialect and (cell := stray_quote(raw, source.dialect)) is not None:
+        elif source.dialect and (cell := stray_quote(raw, source.dialect, cells=cells)) is not None:
             rejects.append(
                 Reject(
                     line,

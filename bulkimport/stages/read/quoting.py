@@ -31,11 +31,18 @@ def _field(
     return re.compile(f"{spaces}(?:{q}(?:{quoted})*+{q}|(?:{plain})*+)")
 
 
-def stray_quote(raw: str, dialect: Dialect, also: str = "") -> int | None:
+def stray_quote(raw: str, dialect: Dialect, also: str = "", cells: list[str] | None = None) -> int | None:
     """The index of the first cell of ``raw`` (one record, as the file wrote it) whose quote
     character is not where quoting puts one; None when every quote opens, closes or is
-    escaped inside a quoted cell. Characters in ``also`` count as stray too in unquoted cells."""
+    escaped inside a quoted cell. Characters in ``also`` count as stray too in unquoted cells.
+
+    ``cells``, the record as csv.reader split it, saves the scan when no value holds a quote:
+    with doubled quotes a stray quote stays in its cell, and csv.reader (strict) refuses text
+    after a closing quote. (With an escape character it does not: `"a"b` reads as `ab`.)
+    """
     if not dialect.quote or not any(c in raw for c in dialect.quote + also):
+        return None
+    if cells is not None and dialect.escape is None and not also and not any(dialect.quote in c for c in cells):
         return None
     d = dialect
     field = _field(d.delimiter, d.quote, d.escape, d.escape is None, d.skip_initial_space, also.replace(d.quote, ""))

@@ -13,45 +13,50 @@
 Reading: jobs, job, events, staged, rejected, diff, changes, production, imports,
 history, snapshot, connect (raw SQL), export. Sending: submit, approve, reject,
 wait. Nothing here imports actor code: work is sent to workers by name.
+
+The names are loaded on first use (PEP 562), so ``import bulkimport`` and the
+command line's light commands do not pay for pandas, pandera or DuckDB.
 """
 
-from bulkimport.api import (
-    changes,
-    close,
-    connect,
-    diff,
-    events,
-    export,
-    history,
-    imports,
-    job,
-    jobs,
-    production,
-    rejected,
-    snapshot,
-    staged,
-)
-from bulkimport.errors import BulkImportError
-from bulkimport.workflow import approve, reject, submit, wait
+from __future__ import annotations
 
-__all__ = [
-    "BulkImportError",
-    "approve",
-    "changes",
-    "close",
-    "connect",
-    "diff",
-    "events",
-    "export",
-    "history",
-    "imports",
-    "job",
-    "jobs",
-    "production",
-    "reject",
-    "rejected",
-    "snapshot",
-    "staged",
-    "submit",
-    "wait",
-]
+import importlib
+
+_WHERE = {
+    **dict.fromkeys(
+        (
+            "changes",
+            "close",
+            "connect",
+            "diff",
+            "events",
+            "export",
+            "history",
+            "imports",
+            "job",
+            "jobs",
+            "production",
+            "rejected",
+            "snapshot",
+            "staged",
+        ),
+        "bulkimport.api",
+    ),
+    **dict.fromkeys(("approve", "reject", "submit", "wait"), "bulkimport.workflow"),
+    "BulkImportError": "bulkimport.errors",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bulkimport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

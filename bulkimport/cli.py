@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import exports, progress, registry, users, workflow
+from bulkimport import registry, users
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -49,6 +49,8 @@ def _print_job(job: registry.Job, as_json: bool) -> None:
 
 def _progress_line(job: registry.Job) -> str:
     """`validating [#######.............] 35%  123,456 rows read, 1,204 rejected`"""
+    from bulkimport import progress
+
     live = progress.read(job.id)
     done, total = live.get("bytes_read") or 0, live.get("bytes_total") or job.file_bytes or 0
     share = min(1.0, done / total) if total else 0.0
@@ -59,6 +61,8 @@ def _progress_line(job: registry.Job) -> str:
 
 def _wait(job: registry.Job, until, args) -> registry.Job:
     """Wait, showing progress: a live bar on a terminal, one line per status change otherwise."""
+    from bulkimport import workflow
+
     terminal = sys.stderr.isatty() and not args.json
 
     def changed(j):
@@ -132,6 +136,8 @@ def _mapping(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def cmd_preview(args) -> int:
+    from bulkimport import workflow
+
     upload = workflow.store_upload(args.file)
     try:
         found = workflow.preview(upload, args.dataset, _options(args), _mapping(args.map))
@@ -194,6 +200,8 @@ def cmd_preview(args) -> int:
 
 
 def cmd_submit(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.submit(
         args.file,
         dataset=args.dataset,
@@ -232,6 +240,8 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_approve(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.approve(args.job, approved_by=args.user)
     if args.wait:
         job = _wait(job, FINAL, args)
@@ -240,11 +250,15 @@ def cmd_approve(args) -> int:
 
 
 def cmd_reject(args) -> int:
+    from bulkimport import workflow
+
     _print_job(workflow.reject(args.job, rejected_by=args.user, reason=args.reason), args.json)
     return 0
 
 
 def cmd_revert(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.revert(args.job, reverted_by=args.user)
     if args.wait:
         job = _wait(job, (*FINAL,), args)
@@ -272,11 +286,15 @@ def cmd_users(args) -> int:
 
 
 def cmd_cancel(args) -> int:
+    from bulkimport import workflow
+
     _print_job(workflow.cancel(args.job, cancelled_by=args.user), args.json)
     return 0
 
 
 def cmd_retry(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.retry(args.job, retried_by=args.user)
     if args.wait:
         job = _wait(job, (STAGED, *FINAL), args)
@@ -306,6 +324,8 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from bulkimport import exports
+
     what = "staged" if args.staged else "rejected"
     exports.export(args.job, what, args.staged or args.rejected, args.format)
     return 0

@@ -34,6 +34,7 @@ class Settings:
     lake_busy_s: int = 120
     s3_endpoint: str | None = None  # host:port or URL of an S3-compatible server; None: AWS
     s3_region: str = "us-east-1"
+    fast_path: bool = True  # stage through DuckDB and compiled checks where that provably gives the same rows
 
 
 def is_postgres(location: Path | str) -> bool:
@@ -88,4 +89,5 @@ def settings() -> Settings:
         lake_busy_s=_int("BULKIMPORT_LAKE_BUSY_SECONDS", 120),
         s3_endpoint=os.environ.get("BULKIMPORT_S3_ENDPOINT") or None,
         s3_region=os.environ.get("BULKIMPORT_S3_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        fast_path=_int("BULKIMPORT_FAST_PATH", 1) != 0,
     )

@@ -146,7 +146,7 @@ def validate_and_stage(job_id: str) -> None:
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
         # An upload in object storage (workers on several hosts) is read from a local download.
-        with lake.session() as con, lake.local_copy(job.file_path) as path:
+        with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
             counts = stage_file(
                 con,
                 job,
@@ -201,7 +201,7 @@ def commit_to_production(job_id: str) -> None:
     _log(job, started)
     progress.publish(job.id, {"phase": "committing"})
     try:
-        with lake.session() as con:
+        with lake.warm_session() as con:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
     except ApprovalOutdated as exc:
         job = registry.transition(

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from bulkimport import dispatch, lake, registry, users
+from bulkimport import dispatch, lake, progress, registry, users
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, JobNotFound, UploadTooLarge
@@ -400,28 +400,32 @@ def wait(
     job_id: str,
     until: Iterable[str] = (STAGED, *FINAL),
     timeout: float = 600,
-    poll: float = 0.25,
+    poll: float = 1.0,
     on_change=None,
     on_poll=None,
 ) -> registry.Job:
     """Block until the job reaches one of ``until``; TimeoutError names the state it is stuck in.
 
-    ``on_change(job)`` runs when the status changes, ``on_poll(job)`` on every poll.
+    Woken by the status notification each transition sends through Redis; reads the
+    registry at least every ``poll`` seconds as well (progress, or Redis away).
+    ``on_change(job)`` runs when the status changes, ``on_poll(job)`` on every read.
     """
     until = set(until)
     deadline = time.monotonic() + timeout
     last = None
-    while True:
-        job = registry.get(job_id)
-        if on_change and job.status != last:
-            on_change(job)
-            last = job.status
-        if on_poll:
-            on_poll(job)
-        if job.status in until:
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"job {job_id} is still {job.status} after {timeout:.0f}s; is a worker running? (`bulkimport worker`)"
-            )
-        time.sleep(poll)
+    with progress.StatusWatch(job_id) as watch:
+        while True:
+            job = registry.get(job_id)
+            if on_change and job.status != last:
+                on_change(job)
+                last = job.status
+            if on_poll:
+                on_poll(job)
+            if job.status in until:
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"job {job_id} is still {job.status} after {timeout:.0f}s; is a worker running? "
+                    "(`bulkimport worker`)"
+                )
+            watch.wait(min(poll, max(0.0, deadline - time.monotonic())))

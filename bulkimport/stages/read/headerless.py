@@ -11,9 +11,7 @@ import pandas as pd
 
 from bulkimport.datasets import Dataset
 from bulkimport.errors import FileRefused
-from bulkimport.stages.read.records import RowShape
-
-PADDING = " \t"
+from bulkimport.stages.read.records import PADDING, RowShape
 
 
 def looks_like_data(cells: list[str] | None, dataset: Dataset) -> bool:

@@ -8,7 +8,7 @@ import io
 import itertools
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from bulkimport.stages.read.dialect import MAX_LINE_CHARS, Dialect, _skip_bom_ch
 from bulkimport.stages.read.encoding import BYTES, _size_codec, byte_length
 
 csv.field_size_limit(sys.maxsize)
+# Cells are trimmed of spaces and tabs only: other whitespace (a no-break space, say) is text.
+PADDING = " \t"
 
 
 @dataclass
@@ -231,14 +233,35 @@ def text_items(path: Path, dialect: Dialect) -> Iterator[Record | LineBlock]:
 
 def sample_records(lines: list[str], dialect: Dialect, limit: int) -> list[Record]:
     """Up to ``limit`` records of ``lines`` (the file's lines from its header on), read as the file would be."""
-    stream = io.StringIO("".join(lines), newline="")
-    return list(itertools.islice(_records(stream, replace(dialect, header_row=1, bom_bytes=0), False), limit))
+    dialect = replace(dialect, header_row=1, bom_bytes=0)
+    tap = _LineTap(_BufferedLines(io.StringIO("".join(lines), newline=""), _not_plain(dialect)), dialect.encoding, 0)
+    return list(itertools.islice(_from_header(tap, dialect, False), limit))
+
+
+def records_from(
+    path: Path, dialect: Dialect, byte_offset: int, line: int, shape: RowShape, stop_before: Callable[[int], bool]
+) -> Iterator[Record]:
+    """Records from the one starting at ``line`` (``byte_offset`` bytes into the file), as text_records
+    reads them, until a record ends just before a line for which ``stop_before(line)`` is true.
+
+    The staging fast path hands the lines around a quoted value that spans lines to this reader.
+    """
+    with open(path, "rb") as binary:
+        binary.seek(byte_offset)
+        stream = io.TextIOWrapper(binary, encoding=dialect.encoding, errors=BYTES, newline="")
+        tap = _LineTap(_BufferedLines(stream, _not_plain(dialect)), dialect.encoding, 0)
+        tap.lines_read, tap.offset = line - 1, byte_offset
+        yield from _records(tap, dialect, False, shape, stop_before)
 
 
 def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
     with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
-        yield from _records(stream, dialect, blocks)
+        tap = _LineTap(_BufferedLines(stream, _not_plain(dialect)), dialect.encoding, dialect.bom_bytes)
+        for _ in range(dialect.header_row - 1):
+            next(tap, None)
+        tap.take()
+        yield from _from_header(tap, dialect, blocks)
 
 
 def lenient_cells(line: str, dialect: Dialect) -> list[str]:
@@ -258,12 +281,8 @@ def split_header(cells: list[str], dialect: Dialect) -> list[str]:
     return [*cells[:cell], cells[cell][:at], cells[cell][at:], *cells[cell + 1 :]]
 
 
-def _records(stream, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
-    tap = _LineTap(_BufferedLines(stream, _not_plain(dialect)), dialect.encoding, dialect.bom_bytes)
-    for _ in range(dialect.header_row - 1):
-        next(tap, None)
-    tap.take()
-    reader = _reader(tap, dialect)
+def _from_header(tap: _LineTap, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
+    """The header record (read leniently, or none at all: ``dialect.columns``), then the records after it."""
     shape = None
     if dialect.columns is not None:  # no header line: rows start here
         shape = RowShape.of(list(dialect.columns))
@@ -274,7 +293,20 @@ def _records(stream, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBl
         cells = split_header(lenient_cells(header, dialect), dialect)
         shape = RowShape.of(cells)
         yield Record(line, cells, header.rstrip("\r\n"), offset)
+    yield from _records(tap, dialect, blocks, shape)
+
+
+def _records(
+    tap: _LineTap,
+    dialect: Dialect,
+    blocks: bool,
+    shape: RowShape | None = None,
+    stop_before: Callable[[int], bool] | None = None,
+) -> Iterator[Record | LineBlock]:
+    reader = _reader(tap, dialect)
     while True:
+        if stop_before and not tap.pending and not tap.lines and stop_before(tap.lines_read + 1):
+            return
         if blocks and shape is not None and (block := tap.plain_block()):
             yield block
             continue
@@ -319,7 +351,7 @@ def _records(stream, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBl
         if error is not None:
             yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
             continue
-        if shape is None:
+        if shape is None:  # the header
             cells = split_header(cells, dialect)
             shape = RowShape.of(cells)
         yield Record(line, cells, raw, offset)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import itertools
 import os
 import re
 import uuid
@@ -65,8 +66,8 @@ class LineScan:
     path: Path  # the UTF-8 file the offsets refer to: the upload, or a transcoded copy
     first_line: int  # line number of the first data line
     starts: np.ndarray  # byte offset of each data line
-    ends: np.ndarray  # byte offset where its text ends (before the line end)
-    cells: np.ndarray  # how many cells each line splits into (delimiters + 1)
+    lengths: np.ndarray  # bytes of its text (without the line end), int32
+    cells: np.ndarray  # how many cells each line splits into (delimiters + 1), int32
     special: np.ndarray  # indexes of the lines holding the quote or escape character
     padded: np.ndarray  # indexes of the lines where a cell may start or end with whitespace
     empty: np.ndarray  # indexes of the empty lines
@@ -81,8 +82,7 @@ class LineScan:
         with open(self.path, "rb") as stream:
             fd = stream.fileno()
             for i in indexes:
-                start, end = int(self.starts[i]), int(self.ends[i])
-                out.append(os.pread(fd, end - start, start).decode("utf-8"))
+                out.append(os.pread(fd, int(self.lengths[i]), int(self.starts[i])).decode("utf-8"))
         return out
 
     def record(self, index: int, cells: list[str] | None, text: str) -> Record:
@@ -196,7 +196,7 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
     UTF-8, lines ending in a lone CR or in both CRLF and LF, lines over the size limit.
     """
     kinds = _byte_kinds(dialect)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "ends", "cells", "special", "padded", "empty")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "lengths", "cells", "special", "padded", "empty")}
     seen = 0  # lines before the current block
     offset = 0  # file offset of the current block
     crlf_seen = lf_seen = False
@@ -241,8 +241,8 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
             skip = min(len(starts), max(0, first_line - 1 - seen))  # preamble and header lines
             base = seen - (first_line - 1)  # index of this block's first line among the data lines
             parts["starts"].append(starts[skip:] + offset)
-            parts["ends"].append(ends[skip:] + offset)
-            parts["cells"].append(cells[skip:])
+            parts["lengths"].append(lengths[skip:].astype(np.int32))
+            parts["cells"].append(cells[skip:].astype(np.int32))
             parts["special"].append(np.flatnonzero(special[skip:]) + skip + base)
             parts["padded"].append(np.flatnonzero(padded[skip:]) + skip + base)
             parts["empty"].append(np.flatnonzero(lengths[skip:] == 0) + skip + base)
@@ -252,9 +252,11 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
                 break
 
     def joined(name: str) -> np.ndarray:
-        return np.concatenate(parts[name]).astype(np.int64) if parts[name] else np.zeros(0, dtype=np.int64)
+        dtype = np.int32 if name in ("lengths", "cells") else np.int64  # the per-line arrays stay small
+        return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else np.zeros(0, dtype=dtype)
 
-    return LineScan(path, first_line, *(joined(k) for k in ("starts", "ends", "cells", "special", "padded", "empty")))
+    names = ("starts", "lengths", "cells", "special", "padded", "empty")
+    return LineScan(path, first_line, *(joined(k) for k in names))
 
 
 def parse_alone(texts: list[str], dialect: Dialect) -> list[list[str] | None]:
@@ -368,25 +370,29 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     special_texts = scan.texts(scan.special)
     parsed = parse_alone(special_texts, dialect)
     begins = [int(i) for i, cells_ in zip(scan.special.tolist(), parsed, strict=True) if cells_ is None]
-    careful, covered = _careful_stretches(scan, dialect, shape, begins)
+    stretches, covered = _careful_stretches(scan, dialect, shape, begins)
     covered_index = np.array(sorted(covered), dtype=np.int64)
 
+    # Records read by Python (quoted lines, stretches): whole and well-shaped ones go to the checks with
+    # DuckDB's rows, the others to the careful path, which says what is wrong with them.
     quoted: dict[int, Record] = {}
-    quoted_rows: list[list[str]] = []
-    for i, text, cells_ in zip(scan.special.tolist(), special_texts, parsed, strict=True):
-        if cells_ is None or i in covered:
-            continue
-        record = scan.record(i, cells_, text)
+    careful: list[Record] = []
+    alone = (
+        scan.record(i, cells_, text)
+        for i, text, cells_ in zip(scan.special.tolist(), special_texts, parsed, strict=True)
+        if cells_ is not None and i not in covered
+    )
+    for record in itertools.chain(alone, stretches):
         # A quote inside an unquoted cell is the careful reader's stray-quote reject.
         if (
-            shape.problem(cells_) is None
-            and "".join(cells_).strip()
-            and stray_quote(text, dialect, cells=cells_) is None
+            record.cells is not None
+            and shape.problem(record.cells) is None
+            and "".join(record.cells).strip()
+            and stray_quote(record.raw, dialect, cells=record.cells) is None
         ):
             quoted[record.line] = record
-            quoted_rows.append(cells_ + [""] * (shape.width - len(cells_)))
         else:
-            careful.append(record)  # blank, or too few or too many cells: the careful path says which
+            careful.append(record)  # damaged, blank, or too few or too many cells
     # Empty lines, and lines with another number of cells than the header (no quote in them: split them).
     plain = np.setdiff1d(np.arange(scan.count, dtype=np.int64), np.concatenate((covered_index, scan.special)))
     odd = plain[scan.cells[plain] != shape.width]
@@ -398,17 +404,17 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     line_map = pa.table(
         {
             "line": nonempty + scan.first_line,
-            "length": scan.ends[nonempty] - scan.starts[nonempty],
-            "cells": scan.cells[nonempty],
+            "text_bytes": scan.lengths[nonempty] - (scan.cells[nonempty] - 1),  # the line less its delimiters
             "keep": keep,
             "padded": np.isin(nonempty, scan.padded),
         }
     )
     quoted_table = {"line": pa.array(list(quoted), type=pa.int64())}
     for c in range(shape.width):
-        quoted_table[f"c{c}"] = pa.array([row[c] for row in quoted_rows], type=pa.string())
-    stretch_records = sum(1 for r in careful if r.line - scan.first_line in covered)
-    total = scan.count - len(covered) + stretch_records
+        quoted_table[f"c{c}"] = pa.array(
+            [r.cells[c] if c < len(r.cells) else "" for r in quoted.values()], type=pa.string()
+        )
+    total = scan.count - len(covered) + len(stretches)
     return FastRead(cells, line_map, pa.table(quoted_table), quoted, careful, total, scan, dialect, shape.width)
 
 
@@ -445,7 +451,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, read: FastRead, compiled: Compile
             f"CREATE TEMP TABLE {checked} AS SELECT line, aligned, judged, "
             f"{', '.join(typed_name(c) for c in dataset.columns)}, judged AND NOT blank AND {ok} AS ok "
             f"FROM (SELECT *, {typed} FROM ("
-            f"SELECT m.line, {lengths} + m.cells - 1 = m.length AS aligned, m.keep AS judged, "
+            f"SELECT m.line, {lengths} = m.text_bytes AS aligned, m.keep AS judged, "
             f"{texts('c.', 'm.padded')} FROM {read.cells_table} c POSITIONAL JOIN {lines} m "
             f"UNION ALL SELECT line, true, true, {texts('', 'true')} FROM {quoted}))"
         )

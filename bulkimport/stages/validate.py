@@ -129,7 +129,9 @@ def normalise_values(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
             todo = present & parsed.isna()
             if not todo.any():
                 break
-            parsed[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            found = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            # Dates are kept in nanoseconds (years 1677-2262): one outside (0999-01-01) is not a date here.
+            parsed[todo] = found.where((found >= pd.Timestamp.min) & (found <= pd.Timestamp.max))
         iso = parsed.dt.strftime("%Y-%m-%d")
         frame[column] = values.where(~present, iso.where(parsed.notna(), _NOT_A_DATE))
     return frame

@@ -836,14 +836,16 @@ def value_cases() -> None:
         "tomorrow",
         "1899-12-31",
         "2024-02-29",
+        "0999-01-01",
     ]
     lines = [cells(*COLUMNS)] + [f"ACME-{3001 + i},Cup,1.00,EUR,1,,{d}" for i, d in enumerate(dates)]
     add(
         "dates",
         "dates.csv",
         text(lines).encode(),
-        "dates in each listed format (ISO, dd.mm.yyyy, dd/mm/yyyy); impossible or other dates are rejected",
-        rows=9,
+        "dates in each listed format (ISO, dd.mm.yyyy, dd/mm/yyyy); impossible or other dates are rejected, "
+        "a year before 1677 too (a crash once)",
+        rows=10,
         staged=[
             row(2, "ACME-3001", "Cup", "1.00", launch_date="2024-03-01"),
             row(3, "ACME-3002", "Cup", "1.00", launch_date="2024-03-01"),
@@ -856,6 +858,7 @@ def value_cases() -> None:
             rej(7, "type-error", "launch_date", value="03/25/2024"),
             rej(8, "type-error", "launch_date", value="tomorrow"),
             rej(9, "constraint-error", "launch_date", value="1899-12-31"),
+            rej(11, "type-error", "launch_date", value="0999-01-01"),
         ],
     )
 

@@ -9,11 +9,14 @@ import dramatiq
 from bulkimport import runner
 from bulkimport.broker import build_broker
 from bulkimport.config import settings
-from bulkimport.middleware import Reaper, WorkerHeartbeat
+from bulkimport.middleware import KeepDatasetsCurrent, Reaper, WorkerHeartbeat
 
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))
+# Added last so that it boots first (dramatiq runs after_* hooks last-added first): a worker whose
+# heartbeat says it listens has its datasets' tables in step.
+broker.add_middleware(KeepDatasetsCurrent())
 dramatiq.set_broker(broker)
 
 QUEUE = settings().queue

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import registry, users
+from bulkimport import cli_datasets, registry, users
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -302,6 +302,16 @@ def cmd_retry(args) -> int:
     return 1 if job.status == registry.FAILED else 0
 
 
+def cmd_recheck(args) -> int:
+    from bulkimport import workflow
+
+    job = workflow.recheck(args.job, rechecked_by=args.user)
+    if args.wait:
+        job = _wait(job, (STAGED, *FINAL), args)
+    _print_job(job, args.json)
+    return 1 if job.status == registry.FAILED else 0
+
+
 def cmd_reap(args) -> int:
     from bulkimport import healing
 
@@ -434,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3600)
 
+    p = add("recheck", cmd_recheck, "validate a staged job again, against its dataset as it is now")
+    p.add_argument("job")
+    p.add_argument("--as", dest="user", required=True)
+    p.add_argument("--wait", action="store_true", help="wait until the job is staged or failed")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3600)
+
     p = add("reap", cmd_reap, "re-send jobs whose worker died; fail jobs whose message was dead-lettered")
     p.add_argument(
         "--waiting-after",
@@ -454,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     u = user_actions.add_parser("remove", help="remove a user")
     u.add_argument("name")
     user_actions.add_parser("list", help="list users, roles and brands")
+
+    cli_datasets.add_parser(sub, _default_user())
 
     p = add("export", cmd_export, "write a job's staged or rejected rows to PATH (- for stdout)")
     p.add_argument("job")

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     mapping TEXT,
     dialect TEXT,
     approval TEXT,
-    claimed_by TEXT
+    claimed_by TEXT,
+    dataset_version TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -102,6 +103,7 @@ _ADDED_COLUMNS = (
     ("dialect", "TEXT"),
     ("approval", "TEXT"),
     ("claimed_by", "TEXT"),
+    ("dataset_version", "TEXT"),
 )
 
 
@@ -131,6 +133,7 @@ class Job:
     dialect: dict | None = None  # what was detected and used to read the file
     approval: dict | None = None  # what the approver saw: diff counts, lake snapshot, fingerprint
     claimed_by: str | None = None  # host:pid:thread of the worker running it now
+    dataset_version: str | None = None  # the version of the dataset's definition that validated it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,6 +168,7 @@ _UPDATABLE = {
     "mapping",
     "dialect",
     "approval",
+    "dataset_version",
 }
 _JSON_FIELDS = ("options", "mapping", "dialect", "approval")
 

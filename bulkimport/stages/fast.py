@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset
-from bulkimport.stages.compile import CompiledDataset, ident, sql_literal, text_column, trimmed
+from bulkimport.stages.compile import WHITESPACE, CompiledDataset, ident, sql_literal, text_column, trimmed
 from bulkimport.stages.compile import typed_column as typed_name
 from bulkimport.stages.read import Dialect, Record, RowShape, Source, stray_quote, text_records
 from bulkimport.stages.read import records as careful_records
@@ -104,6 +104,13 @@ class FastRead:
     width: int  # cells in the header
     columns: int = 0  # columns of cells_table: the most cells a line has, at least width
     copy: Path | None = None  # the UTF-8 copy of a file in another encoding, removed by close()
+
+    def raw_lines(self, lines: set[int]) -> dict[int, str]:
+        """The raw text of the records that start on ``lines``, as the careful reader keeps it."""
+        found = {r.line: r.raw for r in (*self.quoted_records.values(), *self.careful) if r.line in lines}
+        rest = np.array(sorted(set(lines) - set(found)), dtype=np.int64)
+        found.update(zip(rest.tolist(), self.scan.texts(rest - self.scan.first_line), strict=True))
+        return found
 
     def close(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {self.cells_table}")
@@ -387,7 +394,7 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
         if (
             record.cells is not None
             and shape.problem(record.cells) is None
-            and "".join(record.cells).strip()
+            and "".join(record.cells).strip(WHITESPACE)
             and stray_quote(record.raw, dialect, cells=record.cells) is None
         ):
             quoted[record.line] = record

@@ -127,7 +127,9 @@ def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job
     )
 
 
-def _duplicates_as_written(con: duckdb.DuckDBPyConnection, job: Job, path: Path, source: Source, sheet) -> None:
+def _duplicates_as_written(
+    con: duckdb.DuckDBPyConnection, job: Job, raw_of: Callable[[set[int]], dict[int, str]]
+) -> None:
     """Give each duplicate-key reject its line as the file wrote it ("6.90", not the staged 6.9).
 
     Duplicates are found once every row is staged, and their lines are read again from the
@@ -137,7 +139,7 @@ def _duplicates_as_written(con: duckdb.DuckDBPyConnection, job: Job, path: Path,
     lines = {line for (line,) in con.execute(found, [job.id]).fetchall()}
     if not lines:
         return
-    raws = raw_lines(path, source, lines, sheet)
+    raws = raw_of(lines)
     frame = pd.DataFrame({"line": list(raws), "raw": [_storable(raw) for raw in raws.values()]}, dtype=object)
     frame = frame.astype({"line": "int64"})
 
@@ -251,15 +253,19 @@ def _stage_fast(
             return None if more else _finish(c, job, dataset, read.records_total, found, source)
 
         counts = lake.write(con, write)
+        if checked:
+            con.execute(f"DROP TABLE IF EXISTS {checked}")
+            checked = None
+        if counts is None:
+            counted = (done + _counted(first), staged + len(first_checked.valid))
+            _stage_chunks(con, job, dataset, itertools.chain([more], chunks), on_progress, counted)
+            counts = lake.write(con, lambda c: _finish(c, job, dataset, read.records_total, found, source))
+        _duplicates_as_written(con, job, read.raw_lines)  # the scan knows every line: no second read
+        return counts
     finally:
         if checked:
             con.execute(f"DROP TABLE IF EXISTS {checked}")
         read.close(con)
-    if counts:
-        return counts
-    counted = (done + _counted(first), staged + len(first_checked.valid))
-    _stage_chunks(con, job, dataset, itertools.chain([more], chunks), on_progress, counted)
-    return lake.write(con, lambda c: _finish(c, job, dataset, read.records_total, found, source))
 
 
 def stage_file(
@@ -297,10 +303,11 @@ def stage_file(
             counts = _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress, found)
         except fast.NotFast as exc:
             found.update(path="careful", careful_because=str(exc))
-    if counts is None:
-        drop_job_rows(con, job, dataset)
-        chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
-        total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
-        counts = lake.write(con, lambda c: _finish(c, job, dataset, total, found, source))
-    _duplicates_as_written(con, job, path, source, options.get("sheet"))
+    if counts is not None:
+        return counts
+    drop_job_rows(con, job, dataset)
+    chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
+    total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
+    counts = lake.write(con, lambda c: _finish(c, job, dataset, total, found, source))
+    _duplicates_as_written(con, job, lambda lines: raw_lines(path, source, lines, options.get("sheet")))
     return counts

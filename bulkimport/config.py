@@ -6,6 +6,7 @@ Read on every call (cheap) so tests and tools can change the environment.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,27 @@ class Settings:
     lake_busy_s: int = 120
     s3_endpoint: str | None = None  # host:port or URL of an S3-compatible server; None: AWS
     s3_region: str = "us-east-1"
+    dashboard_address: str = "127.0.0.1"  # the interface the dashboard listens on
+    session_idle_minutes: int = 60  # a dashboard session ends after this long without a click
+    session_hours: int = 12  # ... and this long after its login, whatever happens
+    login_checks: int = 2  # password checks (argon2, 64 MiB each) at once per process
+    xlsx_max_mb: int = 64  # a workbook's parts may inflate to this much in all
+    xlsx_max_strings: int = 1_000_000  # shared strings a workbook may declare
+    preview_memory_mb: int = 1024  # a preview's child process may use this much memory ...
+    preview_seconds: int = 60  # ... and this much CPU time
+
+
+# scheme://userinfo@ : the userinfo (a user name, a password, an access key) is what must never be shown.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
+
+
+def masked(text: object) -> str:
+    """``text`` with the userinfo of every URL in it replaced by ``***``: fit to show, log or store.
+
+    >>> masked("redis://:s3cret@127.0.0.1:6399/0 is unreachable")
+    'redis://***@127.0.0.1:6399/0 is unreachable'
+    """
+    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}***@", str(text))
 
 
 def is_postgres(location: Path | str) -> bool:
@@ -88,4 +110,12 @@ def settings() -> Settings:
         lake_busy_s=_int("BULKIMPORT_LAKE_BUSY_SECONDS", 120),
         s3_endpoint=os.environ.get("BULKIMPORT_S3_ENDPOINT") or None,
         s3_region=os.environ.get("BULKIMPORT_S3_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        dashboard_address=os.environ.get("BULKIMPORT_DASHBOARD_ADDRESS") or "127.0.0.1",
+        session_idle_minutes=_int("BULKIMPORT_SESSION_IDLE_MINUTES", 60),
+        session_hours=_int("BULKIMPORT_SESSION_HOURS", 12),
+        login_checks=_int("BULKIMPORT_LOGIN_CHECKS", 2),
+        xlsx_max_mb=_int("BULKIMPORT_XLSX_MAX_MB", 64),
+        xlsx_max_strings=_int("BULKIMPORT_XLSX_MAX_STRINGS", 1_000_000),
+        preview_memory_mb=_int("BULKIMPORT_PREVIEW_MEMORY_MB", 1024),
+        preview_seconds=_int("BULKIMPORT_PREVIEW_SECONDS", 60),
     )

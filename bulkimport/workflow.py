@@ -1,8 +1,10 @@
-"""The sending side of the flow: submit, approve, reject, wait.
+"""The sending side of the flow: submit, approve, reject, wait; and which jobs a user may see.
 
-Used by the dashboard, the CLI and notebooks. Records the job, then sends the
-actor by name; if sending fails the job never stays in a state no worker will
-move it from.
+Used by the dashboard, the CLI and notebooks. Each takes the authenticated
+``users.User`` who acts (the dashboard's login, the CLI's and the API's token)
+and checks role and brands here, so every face enforces the same rules. Records
+the job, then sends the actor by name; if sending fails the job never stays in a
+state no worker will move it from.
 """
 
 from __future__ import annotations
@@ -159,17 +161,29 @@ class Preview:
 
 
 def preview(
-    upload: Upload, dataset: str, options: dict | None = None, mapping: dict[str, str] | None = None, rows: int = 10
+    upload: Upload,
+    dataset: str,
+    options: dict | None = None,
+    mapping: dict[str, str] | None = None,
+    rows: int = 10,
+    *,
+    brand: str | None = None,
+    user: users.User | None = None,
 ) -> Preview:
     """Read the header and first rows the way the worker will; FileRefused if nothing can be read.
 
-    Proposes the mapping last chosen for this header, if any, else the automatic one.
+    With a ``brand`` (of ``user``'s), proposes the mapping that brand chose last for this
+    header, if any, else the automatic one. Proposed only: the worker applies what submit sends.
     """
     ds = get_dataset(dataset)
     options = dict(options or {})
+    if brand is not None:
+        if user is None:
+            raise BulkImportError("a preview for a brand needs the user who asks")
+        users.require_upload(acting(user), brand)
 
     def remembered(header):
-        return registry.remembered_mapping(dataset, header)
+        return registry.remembered_mapping(dataset, brand, header) if brand is not None else None
 
     source = read.open_source(upload.path, ds, upload.file_name, options, mapping, remembered=remembered, refuse=False)
     first = next(read.read_chunks(upload.path, ds, rows, source, sheet=options.get("sheet")), None)
@@ -187,12 +201,19 @@ def preview(
     )
 
 
+def acting(user: users.User) -> users.User:
+    """The user as the users file says now: a removed user acts no more, a changed role counts at once."""
+    if not isinstance(user, users.User):
+        raise TypeError(f"expected the authenticated users.User who acts, not {type(user).__name__}")
+    return users.get(user.name)
+
+
 def submit(
     source: Path | str | BinaryIO | Upload,
     *,
     dataset: str,
     brand: str,
-    created_by: str,
+    user: users.User,
     file_name: str | None = None,
     options: dict | None = None,
     mapping: dict[str, str] | None = None,
@@ -200,15 +221,18 @@ def submit(
     """Store the file, record a pending job and send ``validate_and_stage``.
 
     ``options`` override what is detected (encoding, delimiter, quote, escape,
-    header_row, sheet); ``mapping`` (file column -> dataset column) overrides
-    header matching and is remembered for the next file with the same header.
-    Raises DispatchError (after marking the job failed with the reason) when the
-    broker cannot be reached.
+    header_row, sheet); ``mapping`` (file column -> dataset column) is applied
+    by the worker exactly as given, and remembered for the brand's next file with
+    the same header (proposed at preview, never applied unasked); without one,
+    the worker matches the header by names and aliases. Raises DispatchError
+    (after marking the job failed with the reason) when the broker cannot be reached.
     """
     ds = get_dataset(dataset)
     if not BRAND_PATTERN.match(brand or ""):
         raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    users.require_upload(users.get(created_by), brand)
+    user = acting(user)
+    users.require_upload(user, brand)
+    created_by = user.name
     options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
     unknown = set(options) - SUBMIT_OPTIONS
     if unknown:
@@ -255,7 +279,7 @@ def review_state(job: registry.Job) -> dict:
         }
 
 
-def approve(job_id: str, *, approved_by: str) -> registry.Job:
+def approve(job_id: str, *, user: users.User) -> registry.Job:
     """Approve a staged job and send ``commit_to_production``.
 
     The approval records what the approver was shown (diff counts, snapshot,
@@ -263,8 +287,10 @@ def approve(job_id: str, *, approved_by: str) -> registry.Job:
     or admin of the job's brand who did not upload it may approve. If the
     message cannot be sent, the approval is undone and DispatchError says why.
     """
-    job = registry.get(job_id)
-    users.require_review(users.get(approved_by), job.brand, job.created_by, "approve")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, job.created_by, "approve")
+    approved_by = user.name
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
     approval = {**review_state(job), "by": approved_by, "at": registry.now()}
@@ -288,23 +314,27 @@ def approve(job_id: str, *, approved_by: str) -> registry.Job:
     return job
 
 
-def reject(job_id: str, *, rejected_by: str, reason: str = "") -> registry.Job:
+def reject(job_id: str, *, user: users.User, reason: str = "") -> registry.Job:
     """Reject a staged job with a reason: nothing reaches production."""
-    job = registry.get(job_id)
-    users.require_review(users.get(rejected_by), job.brand, action="reject")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, action="reject")
+    rejected_by = user.name
     if not reason.strip():
         raise BulkImportError("say why the job is rejected (a reason is required)")
     return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=f"rejected: {reason}", note=reason)
 
 
-def revert(job_id: str, *, reverted_by: str) -> registry.Job:
+def revert(job_id: str, *, user: users.User) -> registry.Job:
     """Queue the revert of a committed job (``revert_commit`` in a worker).
 
     Rows it inserted are removed and rows it updated get their previous
     values back, as a new snapshot; refused if a later import changed them.
     """
-    job = registry.get(job_id)
-    users.require_review(users.get(reverted_by), job.brand, action="revert")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, action="revert")
+    reverted_by = user.name
     job = registry.transition(job_id, COMMITTED, REVERTING, actor=reverted_by, error=None)
     try:
         dispatch.send(dispatch.REVERT_COMMIT, job.id)
@@ -314,10 +344,11 @@ def revert(job_id: str, *, reverted_by: str) -> registry.Job:
     return job
 
 
-def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
+def cancel(job_id: str, *, user: users.User) -> registry.Job:
     """Cancel a pending or validating job; a worker stops at its next chunk and stages nothing."""
-    job = registry.get(job_id)
-    user = users.get(cancelled_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    cancelled_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="cancel")
     return registry.transition(
@@ -325,10 +356,11 @@ def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
     )
 
 
-def retry(job_id: str, *, retried_by: str) -> registry.Job:
+def retry(job_id: str, *, user: users.User) -> registry.Job:
     """Run a failed job again from where it failed (same file, same options and mapping)."""
-    job = registry.get(job_id)
-    user = users.get(retried_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    retried_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="retry")
     if job.status != FAILED:
@@ -347,11 +379,26 @@ def retry(job_id: str, *, retried_by: str) -> registry.Job:
     return job
 
 
-def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
-    """Jobs of the brands ``user_name`` may see, newest first."""
-    user = users.get(user_name)
-    everything = user.role == "admin" or users.ALL_BRANDS in user.brands
-    return registry.list_jobs(**filters, brands=None if everything else user.brands)
+def visible_jobs(user: users.User, **filters) -> list[registry.Job]:
+    """Jobs of the brands ``user`` may see, newest first."""
+    return registry.list_jobs(**filters, brands=users.brand_filter(acting(user)))
+
+
+def visible_job(job_id: str, user: users.User) -> registry.Job:
+    """The job if ``user`` may see it; otherwise the same JobNotFound whether it exists or not,
+    so other brands' job ids cannot be probed."""
+    try:
+        job = registry.get(job_id)
+    except JobNotFound:
+        job = None
+    if job is None or not user.sees(job.brand):
+        raise JobNotFound(f"job {job_id!r}: not found or not yours; `bulkimport jobs` lists yours")
+    return job
+
+
+def visible_events(job_id: str, user: users.User) -> list[registry.Event]:
+    """The timeline of a job ``user`` may see."""
+    return registry.events(visible_job(job_id, acting(user)).id)
 
 
 def wait(

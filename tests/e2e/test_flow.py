@@ -8,7 +8,7 @@ import pytest
 
 import bulkimport as bi
 from bulkimport import dispatch, progress, registry, workflow
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, run_cli, who
 
 # With BULKIMPORT_SCALE_OUT=1 the registry and lake catalog are in PostgreSQL, data and uploads in S3.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("scale_out")]
@@ -32,7 +32,7 @@ STATUS_FIELDS = {
 
 
 def submit_and_wait(path=EXAMPLE, brand="acme") -> dict:
-    result = run_cli("submit", str(path), "--dataset", "products", "--brand", brand, "--as", "ana", "--wait", "--json")
+    result = run_cli("submit", str(path), "--dataset", "products", "--brand", brand, "--wait", "--json", user="ana")
     return json.loads(result.stdout)
 
 
@@ -72,7 +72,7 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
     staged = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv").stdout)))
     assert len(staged) == 7
 
-    approved = run_cli("approve", job["id"], "--as", "olga", "--wait", "--json")
+    approved = run_cli("approve", job["id"], "--wait", "--json", user="olga")
     committed = json.loads(approved.stdout)
     assert (committed["status"], committed["approved_by"], committed["rows_inserted"]) == ("committed", "olga", 7)
     assert bi.production("products", "acme").count("*").fetchone()[0] == 7
@@ -85,7 +85,7 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
         "rows_unchanged": 7,
         "changed_columns": {},
     }
-    json.loads(run_cli("approve", again["id"], "--as", "olga", "--wait", "--json").stdout)
+    json.loads(run_cli("approve", again["id"], "--wait", "--json", user="olga").stdout)
     rows = bi.connect().sql("SELECT count(*), count(DISTINCT sku) FROM production.products WHERE brand = 'acme'")
     assert rows.fetchone() == (7, 7)
     history = [e.to_status for e in registry.events(job["id"])]
@@ -104,13 +104,13 @@ def test_a_job_waits_pending_without_a_worker_and_runs_when_one_starts(workers):
 
 def test_redelivered_messages_change_nothing(worker):
     job = submit_and_wait()
-    workflow.approve(job["id"], approved_by="olga")
+    workflow.approve(job["id"], user=who("olga"))
     assert workflow.wait(job["id"], timeout=60).status == "committed"
     before = bi.production("products").order("sku").fetchall()
     # At-least-once delivery: the same messages may arrive again.
     dispatch.send("validate_and_stage", job["id"])
     dispatch.send("commit_to_production", job["id"])
-    marker = workflow.submit(EXAMPLE, dataset="products", brand="marker", created_by="ana")
+    marker = workflow.submit(EXAMPLE, dataset="products", brand="marker", user=who("ana"))
     workflow.wait(marker.id, timeout=60)  # one queue, two threads: the redeliveries ran by now or alongside
     assert registry.get(job["id"]).status == "committed"
     assert bi.production("products", "acme").order("sku").fetchall() == [r for r in before if r[0] == "acme"]
@@ -123,7 +123,7 @@ def test_with_redis_stopped_submit_and_approve_say_why_and_leave_no_job_stuck(re
     workers.stop()
     redis_server.stop()
 
-    refused = run_cli("approve", job["id"], "--as", "olga", check=False)
+    refused = run_cli("approve", job["id"], check=False, user="olga")
     assert refused.returncode != 0
     assert "is unreachable" in refused.stderr and "REDIS_URL" in refused.stderr
     assert registry.get(job["id"]).status == "staged"

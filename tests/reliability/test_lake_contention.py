@@ -22,7 +22,7 @@ import pytest
 
 from bulkimport import lake, registry, workflow
 from bulkimport.errors import LakeBusy
-from tests.conftest import REPO
+from tests.conftest import REPO, who
 from tests.reliability.support import (
     SEED,
     Figures,
@@ -136,7 +136,7 @@ def test_imports_of_many_brands_at_once_all_commit_while_a_notebook_reads(monkey
         started = time.monotonic()
         jobs = {}
         for brand, product_file in files.items():  # root uploads for any brand; olga approves
-            jobs[workflow.submit(product_file.path, dataset="products", brand=brand, created_by="root").id] = brand
+            jobs[workflow.submit(product_file.path, dataset="products", brand=brand, user=who("root")).id] = brand
         wait_for(
             lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in jobs),
             600,
@@ -145,7 +145,7 @@ def test_imports_of_many_brands_at_once_all_commit_while_a_notebook_reads(monkey
         )
         staged_after = time.monotonic() - started
         for job_id in jobs:
-            workflow.approve(job_id, approved_by="olga")
+            workflow.approve(job_id, user=who("olga"))
         wait_for(
             lambda: all(registry.get(j).status in registry.FINAL for j in jobs),
             600,

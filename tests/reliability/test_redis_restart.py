@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from bulkimport import registry, ui, users, workflow
 from bulkimport.errors import BulkImportError
-from tests.conftest import EXAMPLE, REPO, run_cli
+from tests.conftest import EXAMPLE, REPO, run_cli, who
 from tests.reliability.support import (
     SEED,
     Figures,
@@ -49,7 +49,7 @@ def _submit_files(tmp_path, rng, count: int, rows: int) -> dict:
         product_file = write_product_file(
             tmp_path / f"f{n}.csv", rng, [f"RS-{i:06d}" for i in range(rows * 2)], rows, tag=f"f{n}"
         )
-        job = workflow.submit(product_file.path, dataset="products", brand=brand, created_by="ana")
+        job = workflow.submit(product_file.path, dataset="products", brand=brand, user=who("ana"))
         files[job.id] = (brand, product_file)
     return files
 
@@ -58,7 +58,7 @@ def _approve_staged(files, errors: collections.Counter) -> None:
     for job_id in files:
         if registry.get(job_id).status == registry.STAGED:
             try:
-                workflow.approve(job_id, approved_by="olga")
+                workflow.approve(job_id, user=who("olga"))
             except BulkImportError as exc:  # Redis down: the approval is undone, the operator tries again
                 errors[type(exc).__name__] += 1
 
@@ -140,7 +140,7 @@ def test_while_redis_is_gone_cli_and_dashboard_say_so_and_jobs_resume_after(
 
     redis_server.stop()
     gone = time.monotonic()
-    submitted = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--as", "ana", check=False)
+    submitted = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", check=False, user="ana")
     banner = _banner_text()
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - gone)))
     redis_server.start()
@@ -155,7 +155,7 @@ def test_while_redis_is_gone_cli_and_dashboard_say_so_and_jobs_resume_after(
     assert refused.status == registry.FAILED and "unreachable" in refused.error
 
     # After Redis returns: what was queued or running finishes; what could not be queued is retried.
-    retried = run_cli("retry", refused.id, "--as", "ana", "--wait", "--timeout", "240", check=False)
+    retried = run_cli("retry", refused.id, "--wait", "--timeout", "240", check=False, user="ana")
     wait_for(
         lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in files),
         scale(240, 600),

@@ -41,7 +41,7 @@ class Settings:
     login_checks: int = 2  # password checks (argon2, 64 MiB each) at once per process
     xlsx_max_mb: int = 64  # a workbook's parts may inflate to this much in all
     xlsx_max_strings: int = 1_000_000  # shared strings a workbook may declare
-    preview_memory_mb: int = 1024  # a preview's child process may use this much memory ...
+    preview_memory_mb: int = 1536  # a preview's child process may use this much memory ...
     preview_seconds: int = 60  # ... and this much CPU time
 
 
@@ -135,6 +135,6 @@ def settings() -> Settings:
         login_checks=_int("BULKIMPORT_LOGIN_CHECKS", 2),
         xlsx_max_mb=_int("BULKIMPORT_XLSX_MAX_MB", 64),
         xlsx_max_strings=_int("BULKIMPORT_XLSX_MAX_STRINGS", 1_000_000),
-        preview_memory_mb=_int("BULKIMPORT_PREVIEW_MEMORY_MB", 1024),
+        preview_memory_mb=_int("BULKIMPORT_PREVIEW_MEMORY_MB", 1536),
         preview_seconds=_int("BULKIMPORT_PREVIEW_SECONDS", 60),
     )

@@ -408,9 +408,15 @@ def list_jobs(
         return [_job(r) for r in con.execute(sql, (*args, limit))]
 
 
-def count_by_status() -> dict[str, int]:
+def count_by_status(brands: Iterable[str] | None = None) -> dict[str, int]:
+    """Jobs per status; ``brands`` limits the count to those brands (None: all)."""
+    where, args = "", ()
+    if brands is not None:
+        args = tuple(brands)
+        where = f" WHERE brand IN ({', '.join('?' * len(args))})" if args else " WHERE FALSE"
     with closing(connect()) as con:
-        return {r["status"]: r["n"] for r in con.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        sql = f"SELECT status, count(*) AS n FROM jobs{where} GROUP BY status"
+        return {r["status"]: r["n"] for r in con.execute(sql, args)}
 
 
 def transition(

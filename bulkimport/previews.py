@@ -69,7 +69,7 @@ def preview(
     if "error" in answer:
         raise (FileRefused if answer.get("refused") else BulkImportError)(answer["error"])
     found = answer["preview"]
-    sample = pd.read_json(io.StringIO(found.pop("sample")), orient="split", dtype=False, convert_dates=False)
+    sample = pd.read_json(io.StringIO(found.pop("sample")), orient="split", dtype=False)
     return Preview(**found, sample=sample)
 
 

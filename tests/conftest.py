@@ -39,7 +39,7 @@ TOKENS: dict[str, str] = {}
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, monkeypatch):
     """A private BULKIMPORT_HOME; REDIS_URL points at a closed port unless a test starts Redis.
 
     Nobody is logged in (no BULKIMPORT_TOKEN, and a config folder of the test's own, so a token the
@@ -56,7 +56,11 @@ def home(tmp_path, monkeypatch) -> Path:
     for name, role, brands in USERS:
         users.add(name, role, brands, PASSWORD)
         TOKENS[name] = users.create_token(name)
-    return home
+    from bulkimport import api
+
+    api.login(TOKENS["root"])  # the test itself looks at results through bi.* as an admin (all brands)
+    yield home
+    api.logout()
 
 
 def who(name: str) -> users.User:

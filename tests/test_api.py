@@ -37,8 +37,8 @@ def fresh_connections():
 
 @pytest.fixture(autouse=True)
 def as_root(home):
-    """Most tests read as root, an admin who sees every brand; the tests of scoping log in as others."""
-    bi.login(TOKENS["root"])
+    """Most tests read as root (the home fixture logs in so), an admin who sees every brand; the tests
+    of scoping log in as others."""
 
 
 @pytest.fixture

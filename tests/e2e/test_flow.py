@@ -46,10 +46,10 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
     assert (job["rows_total"], job["rows_valid"], job["rows_rejected"]) == (16, 7, 9)
     assert job["rows_valid"] + job["rows_rejected"] == job["rows_total"]
 
-    status = json.loads(run_cli("status", job["id"], "--json").stdout)
+    status = json.loads(run_cli("status", job["id"], "--json", user="ana").stdout)
     assert STATUS_FIELDS <= status.keys()
 
-    rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-").stdout)))
+    rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-", user="ana").stdout)))
     assert {int(r["line"]) for r in rejected} == {6, 7, 8, 9, 10, 11, 12, 14, 17}
     # Ready to fix and re-upload: the file's own columns, then where and why.
     assert list(rejected[0].keys()) == [
@@ -69,7 +69,9 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
     assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "'-3.00", "constraint-error")
     duplicate = next(r for r in rejected if r["line"] == "14")
     assert (duplicate["sku"], duplicate["reason"]) == ("ACME-1002", "duplicate-key")
-    staged = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv").stdout)))
+    staged = list(
+        csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv", user="ana").stdout))
+    )
     assert len(staged) == 7
 
     approved = run_cli("approve", job["id"], "--wait", "--json", user="olga")
@@ -93,7 +95,7 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
 
 
 def test_a_job_waits_pending_without_a_worker_and_runs_when_one_starts(workers):
-    result = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json")
+    result = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", user="ana")
     job_id = json.loads(result.stdout)["id"]
     health = progress.health()
     assert health.redis_ok and health.workers_on_queue == [] and health.queue_depth == 1
@@ -128,7 +130,9 @@ def test_with_redis_stopped_submit_and_approve_say_why_and_leave_no_job_stuck(re
     assert "is unreachable" in refused.stderr and "REDIS_URL" in refused.stderr
     assert registry.get(job["id"]).status == "staged"
 
-    failed = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", check=False)
+    failed = run_cli(
+        "submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", check=False, user="ana"
+    )
     assert failed.returncode != 0 and "is unreachable" in failed.stderr
     newest = registry.list_jobs()[0]
     assert newest.status == "failed" and "is unreachable" in newest.error

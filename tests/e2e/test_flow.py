@@ -66,7 +66,7 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
         "detail",
     ]
     knock_box = next(r for r in rejected if r["line"] == "6")
-    assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "'-3.00", "constraint-error")
+    assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "-3.00", "constraint-error")
     duplicate = next(r for r in rejected if r["line"] == "14")
     assert (duplicate["sku"], duplicate["reason"]) == ("ACME-1002", "duplicate-key")
     staged = list(

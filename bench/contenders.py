@@ -437,6 +437,7 @@ def bulkimport_e2e(csv: Path, work: Path) -> Outcome:
     from bulkimport.config import settings
 
     users.add(UPLOADER, "analyst", [BRAND], PASSWORD)
+    token = users.create_token(UPLOADER)  # the CLI acts as whoever's token it carries
     started: list[subprocess.Popen] = []
     log = home / "worker.log"
     try:
@@ -462,14 +463,17 @@ def bulkimport_e2e(csv: Path, work: Path) -> Outcome:
             "products",
             "--brand",
             BRAND,
-            "--as",
-            UPLOADER,
             "--wait",
             "--json",
         ]
         done, seconds = _timed(
             lambda: subprocess.run(
-                command, capture_output=True, text=True, env=dict(os.environ), cwd=REPO, timeout=4 * 3600
+                command,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "BULKIMPORT_TOKEN": token},
+                cwd=REPO,
+                timeout=4 * 3600,
             )
         )
         peaks = {pid: vm_hwm_mb(pid) for pid in _children(worker.pid)}

@@ -166,17 +166,21 @@ def worker(workers):
     return workers.start()
 
 
-def run_cli(*args: str, check: bool = True, user: str | None = None) -> subprocess.CompletedProcess:
-    """Run the real `bulkimport` command in a subprocess with the test's environment, as ``user`` (their token)."""
+def run_cli(
+    *args: str, check: bool = True, user: str | None = None, env_token: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the real `bulkimport` command in a subprocess with the test's environment, as ``user`` (their token),
+    or with ``env_token`` in BULKIMPORT_TOKEN; ``stdin`` is its input (none: no terminal to ask a password on)."""
     env = dict(os.environ)
-    if user is not None:
-        env["BULKIMPORT_TOKEN"] = TOKENS[user]
+    if user is not None or env_token is not None:
+        env["BULKIMPORT_TOKEN"] = TOKENS[user] if user is not None else env_token
     result = subprocess.run(
         [sys.executable, "-m", "bulkimport", *args],
         capture_output=True,
         text=True,
         env=env,
-        stdin=subprocess.DEVNULL,  # no terminal: a command without a token refuses instead of asking
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         cwd=REPO,
         timeout=300,
     )

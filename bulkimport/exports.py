@@ -69,7 +69,7 @@ def _write(relation: duckdb.DuckDBPyRelation, target: str | Path, fmt: str, titl
             raise ValueError("parquet cannot go to standard output; give a file name")
         relation.write_parquet(str(target))
         return
-    reader = relation.fetch_record_batch(BATCH_ROWS)  # streams, however large
+    reader = relation.to_arrow_reader(BATCH_ROWS)  # streams, however large
     with _sink(target) as sink:
         if fmt == "xlsx":
             cells.write_xlsx(reader, reader.schema, sink, title)

@@ -5,6 +5,7 @@
 
 import streamlit as st
 
-from bulkimport import web
+from bulkimport import private, web
 
+private.secure_process()  # uploads and previews this server writes are its owner's only
 app = st.App("app.py", routes=web.routes(), middleware=web.middleware())

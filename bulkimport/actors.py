@@ -6,11 +6,12 @@ Only workers import this module (``bulkimport worker`` runs
 
 import dramatiq
 
-from bulkimport import runner
+from bulkimport import private, runner
 from bulkimport.broker import build_broker
 from bulkimport.config import settings
 from bulkimport.middleware import Reaper, WorkerHeartbeat
 
+private.secure_process()  # what this worker writes under BULKIMPORT_HOME is its owner's only
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))

@@ -15,60 +15,59 @@ Who acts: login, logout, whoami. Reading (your brands only): jobs, job, events, 
 rejected, diff, changes, production, imports, history, snapshot, export; connect (raw SQL,
 admins). Sending: submit, approve, reject, revert, cancel, retry, wait. Nothing here
 imports actor code: work is sent to workers by name.
+
+The names are loaded on first use (PEP 562), so ``import bulkimport`` and the
+command line's light commands do not pay for pandas, pandera or DuckDB.
 """
 
-from bulkimport.api import (
-    approve,
-    cancel,
-    changes,
-    close,
-    connect,
-    diff,
-    events,
-    export,
-    history,
-    imports,
-    job,
-    jobs,
-    login,
-    logout,
-    production,
-    reject,
-    rejected,
-    retry,
-    revert,
-    snapshot,
-    staged,
-    submit,
-    wait,
-    whoami,
-)
-from bulkimport.errors import BulkImportError
+from __future__ import annotations
 
-__all__ = [
-    "BulkImportError",
-    "approve",
-    "cancel",
-    "changes",
-    "close",
-    "connect",
-    "diff",
-    "events",
-    "export",
-    "history",
-    "imports",
-    "job",
-    "jobs",
-    "login",
-    "logout",
-    "production",
-    "reject",
-    "rejected",
-    "retry",
-    "revert",
-    "snapshot",
-    "staged",
-    "submit",
-    "wait",
-    "whoami",
-]
+import importlib
+
+_WHERE = {
+    **dict.fromkeys(
+        (
+            "approve",
+            "cancel",
+            "changes",
+            "close",
+            "connect",
+            "diff",
+            "events",
+            "export",
+            "history",
+            "imports",
+            "job",
+            "jobs",
+            "login",
+            "logout",
+            "production",
+            "reject",
+            "rejected",
+            "retry",
+            "revert",
+            "snapshot",
+            "staged",
+            "submit",
+            "wait",
+            "whoami",
+        ),
+        "bulkimport.api",
+    ),
+    "BulkImportError": "bulkimport.errors",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bulkimport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -672,7 +672,7 @@ def retry(job_id: str) -> registry.Job:
     return workflow.retry(job_id, user=_who())
 
 
-def wait(job_id: str, until=(STAGED, *FINAL), timeout: float = 600, poll: float = 0.25, on_change=None) -> registry.Job:
+def wait(job_id: str, until=(STAGED, *FINAL), timeout: float = 600, poll: float = 1.0, on_change=None) -> registry.Job:
     """Block until a job you may see reaches one of ``until`` (staged or final by default).
 
     >>> bi.wait(job.id, until=["committed", "failed"], timeout=300, on_change=lambda j: print(j.status))

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import exports, progress, registry, users, workflow
+from bulkimport import registry, users
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -49,6 +49,8 @@ def _print_job(job: registry.Job, as_json: bool) -> None:
 
 def _progress_line(job: registry.Job) -> str:
     """`validating [#######.............] 35%  123,456 rows read, 1,204 rejected`"""
+    from bulkimport import progress
+
     live = progress.read(job.id)
     done, total = live.get("bytes_read") or 0, live.get("bytes_total") or job.file_bytes or 0
     share = min(1.0, done / total) if total else 0.0
@@ -59,6 +61,8 @@ def _progress_line(job: registry.Job) -> str:
 
 def _wait(job: registry.Job, until, args) -> registry.Job:
     """Wait, showing progress: a live bar on a terminal, one line per status change otherwise."""
+    from bulkimport import workflow
+
     terminal = sys.stderr.isatty() and not args.json
 
     def changed(j):
@@ -124,6 +128,8 @@ def _mapping(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def cmd_preview(args) -> int:
+    from bulkimport import workflow
+
     user = _who() if args.brand else None
     upload = workflow.store_upload(args.file)
     try:
@@ -182,6 +188,8 @@ def _print_mapping(job: registry.Job) -> None:
 
 
 def cmd_submit(args) -> int:
+    from bulkimport import workflow
+
     user = _who()
     job = workflow.submit(
         args.file,
@@ -204,18 +212,22 @@ def cmd_submit(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from bulkimport import access
+
     user = _who()
-    job = workflow.visible_job(args.job, user)
+    job = access.visible_job(args.job, user)
     _print_job(job, args.json)
     if not args.json:
-        for event in workflow.visible_events(job.id, user):
+        for event in access.visible_events(job.id, user):
             note = f"  ({event.note})" if event.note else ""
             print(f"  {event.at}  {event.from_status or '-'} -> {event.to_status}  by {event.actor}{note}")
     return 0
 
 
 def cmd_jobs(args) -> int:
-    found = workflow.visible_jobs(_who(), status=args.status, dataset=args.dataset, brand=args.brand)
+    from bulkimport import access
+
+    found = access.visible_jobs(_who(), status=args.status, dataset=args.dataset, brand=args.brand)
     if args.json:
         print(json.dumps([j.to_dict() for j in found]))
         return 0
@@ -226,6 +238,8 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_approve(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.approve(args.job, user=_who())
     if args.wait:
         job = _wait(job, FINAL, args)
@@ -234,11 +248,15 @@ def cmd_approve(args) -> int:
 
 
 def cmd_reject(args) -> int:
+    from bulkimport import workflow
+
     _print_job(workflow.reject(args.job, user=_who(), reason=args.reason), args.json)
     return 0
 
 
 def cmd_revert(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.revert(args.job, user=_who())
     if args.wait:
         job = _wait(job, (*FINAL,), args)
@@ -279,11 +297,15 @@ def cmd_users(args) -> int:
 
 
 def cmd_cancel(args) -> int:
+    from bulkimport import workflow
+
     _print_job(workflow.cancel(args.job, user=_who()), args.json)
     return 0
 
 
 def cmd_retry(args) -> int:
+    from bulkimport import workflow
+
     job = workflow.retry(args.job, user=_who())
     if args.wait:
         job = _wait(job, (STAGED, *FINAL), args)
@@ -345,6 +367,8 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from bulkimport import exports
+
     what = "staged" if args.staged else "rejected"
     exports.export(args.job, what, args.staged or args.rejected, args.format, user=_who())
     return 0

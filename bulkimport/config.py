@@ -35,6 +35,7 @@ class Settings:
     lake_busy_s: int = 120
     s3_endpoint: str | None = None  # host:port or URL of an S3-compatible server; None: AWS
     s3_region: str = "us-east-1"
+    fast_path: bool = True  # stage through DuckDB and compiled checks where that provably gives the same rows
     dashboard_address: str = "127.0.0.1"  # the interface the dashboard listens on
     session_idle_minutes: int = 60  # a dashboard session ends after this long without a click
     session_hours: int = 12  # ... and this long after its login, whatever happens
@@ -129,6 +130,7 @@ def settings() -> Settings:
         lake_busy_s=_int("BULKIMPORT_LAKE_BUSY_SECONDS", 120),
         s3_endpoint=os.environ.get("BULKIMPORT_S3_ENDPOINT") or None,
         s3_region=os.environ.get("BULKIMPORT_S3_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        fast_path=_int("BULKIMPORT_FAST_PATH", 1) != 0,
         dashboard_address=os.environ.get("BULKIMPORT_DASHBOARD_ADDRESS") or "127.0.0.1",
         session_idle_minutes=_int("BULKIMPORT_SESSION_IDLE_MINUTES", 60),
         session_hours=_int("BULKIMPORT_SESSION_HOURS", 12),

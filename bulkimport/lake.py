@@ -231,6 +231,39 @@ def session() -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+_warm = threading.local()
+_shared: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
+_shared_lock = threading.Lock()
+
+
+@contextmanager
+def warm_session() -> Iterator[duckdb.DuckDBPyConnection]:
+    """This thread's lake connection, kept open between jobs (a worker thread's).
+
+    Extensions are loaded and the lake attached once per process, on one shared DuckDB
+    database; each thread works on its own cursor of it. A job that fails drops the
+    thread's cursor; the next job opens a new one.
+    """
+    where = (str(settings().lake_catalog), str(settings().lake_data))
+    con = getattr(_warm, "con", None)
+    if con is None or _warm.where != where:
+        with _shared_lock:
+            if where not in _shared:
+                _shared[where] = connect()
+            con = _shared[where].cursor()
+        con.execute("USE lake")
+        _warm.con, _warm.where = con, where
+    try:
+        yield con
+    except BaseException:
+        _warm.con = None
+        try:
+            con.close()
+        except duckdb.Error:
+            pass
+        raise
+
+
 def is_retryable(exc: BaseException) -> bool:
     text = str(exc).lower()
     # Two processes attaching a new PostgreSQL catalog at once: one creates DuckLake's tables, the

@@ -85,11 +85,11 @@ def start_redis(port: int, data_dir: Path, quiet: bool = True, password: str | N
 
 
 def worker_command(processes: int, threads: int) -> list[str]:
+    """dramatiq's worker over bulkimport.actors (through bulkimport.worker, which tunes it)."""
     return [
         sys.executable,
         "-m",
-        "dramatiq",
-        "bulkimport.actors",
+        "bulkimport.worker",
         "--processes",
         str(processes),
         "--threads",

@@ -48,6 +48,62 @@ def publish(job_id: str, values: dict) -> None:
         pass
 
 
+_STATUS_CHANNEL = "bulkimport:status:"
+
+
+def notify_status(job_id: str, status: str) -> None:
+    """Tell whoever waits on the job that its status changed (after the registry committed it).
+
+    A wake-up call only: the registry stays the truth, and waiters re-read it. Never
+    fails the transition if Redis is away (waiters then fall back to reading the registry).
+    """
+    try:
+        client().publish(_STATUS_CHANNEL + job_id, status)
+    except redis.RedisError:
+        pass
+
+
+class StatusWatch:
+    """Wake-ups for one job's status changes; ``wait(timeout)`` returns early when one arrives.
+
+    Subscribe before reading the registry, so a change between the read and the wait is not missed.
+    With Redis away it simply sleeps the timeout.
+    """
+
+    def __init__(self, job_id: str):
+        self._pubsub = None
+        try:
+            self._pubsub = client().pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(_STATUS_CHANNEL + job_id)
+        except redis.RedisError:
+            self.close()
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._pubsub is not None and (left := deadline - time.monotonic()) > 0:
+            try:
+                if self._pubsub.get_message(timeout=left):
+                    return
+            except redis.RedisError:
+                self.close()
+        if (left := deadline - time.monotonic()) > 0:
+            time.sleep(left)
+
+    def close(self) -> None:
+        if self._pubsub is not None:
+            try:
+                self._pubsub.close()
+            except redis.RedisError:
+                pass
+            self._pubsub = None
+
+    def __enter__(self) -> StatusWatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def read(job_id: str) -> dict:
     try:
         raw = client().hgetall(_PROGRESS_KEY + job_id)

@@ -370,7 +370,15 @@ def create(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, created_by, None, PENDING, f"uploaded {file_name}"),
         )
+    _notify(job_id, PENDING)
     return get(job_id)
+
+
+def _notify(job_id: str, status: str) -> None:
+    """Wake whoever waits on the job (workflow.wait, the dashboard) through Redis; the registry stays the truth."""
+    from bulkimport import progress  # Redis is the notifier; the registry itself never needs it
+
+    progress.notify_status(job_id, status)
 
 
 def _json(value) -> str | None:
@@ -464,6 +472,7 @@ def transition(
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, actor, current, to_status, note),
         )
+    _notify(job_id, to_status)
     return get(job_id)
 
 
@@ -493,6 +502,7 @@ def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, liv
             "INSERT INTO events (job_id, at, actor, from_status, to_status, note) VALUES (?,?,?,?,?,?)",
             (job_id, stamp, worker, current, running, f"taken over from {holder}" if current == running else None),
         )
+    _notify(job_id, running)
     return get(job_id)
 
 

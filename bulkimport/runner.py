@@ -146,7 +146,7 @@ def validate_and_stage(job_id: str) -> None:
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
         # An upload in object storage (workers on several hosts) is read from a local download.
-        with lake.session() as con, lake.local_copy(job.file_path) as path:
+        with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
             # Exactly the mapping confirmed at submit (job.mapping), else header matching: a remembered
             # mapping is only ever proposed at preview, never applied here.
             counts = stage_file(con, job, dataset, path, settings().chunk_rows, on_progress=_progress_or_stop(job.id))
@@ -195,7 +195,7 @@ def commit_to_production(job_id: str) -> None:
     _log(job, started)
     progress.publish(job.id, {"phase": "committing"})
     try:
-        with lake.session() as con:
+        with lake.warm_session() as con:
             result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
     except ApprovalOutdated as exc:
         job = registry.transition(

@@ -20,7 +20,8 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from bulkimport import dispatch, lake, registry, users
+from bulkimport import dispatch, lake, progress, registry, users
+from bulkimport.access import acting, visible_events, visible_job, visible_jobs  # noqa: F401 - part of this API
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, JobNotFound, UploadTooLarge
@@ -201,13 +202,6 @@ def preview(
     )
 
 
-def acting(user: users.User) -> users.User:
-    """The user as the users file says now: a removed user acts no more, a changed role counts at once."""
-    if not isinstance(user, users.User):
-        raise TypeError(f"expected the authenticated users.User who acts, not {type(user).__name__}")
-    return users.get(user.name)
-
-
 def submit(
     source: Path | str | BinaryIO | Upload,
     *,
@@ -379,54 +373,36 @@ def retry(job_id: str, *, user: users.User) -> registry.Job:
     return job
 
 
-def visible_jobs(user: users.User, **filters) -> list[registry.Job]:
-    """Jobs of the brands ``user`` may see, newest first."""
-    return registry.list_jobs(**filters, brands=users.brand_filter(acting(user)))
-
-
-def visible_job(job_id: str, user: users.User) -> registry.Job:
-    """The job if ``user`` may see it; otherwise the same JobNotFound whether it exists or not,
-    so other brands' job ids cannot be probed."""
-    try:
-        job = registry.get(job_id)
-    except JobNotFound:
-        job = None
-    if job is None or not user.sees(job.brand):
-        raise JobNotFound(f"job {job_id!r}: not found or not yours; `bulkimport jobs` lists yours")
-    return job
-
-
-def visible_events(job_id: str, user: users.User) -> list[registry.Event]:
-    """The timeline of a job ``user`` may see."""
-    return registry.events(visible_job(job_id, acting(user)).id)
-
-
 def wait(
     job_id: str,
     until: Iterable[str] = (STAGED, *FINAL),
     timeout: float = 600,
-    poll: float = 0.25,
+    poll: float = 1.0,
     on_change=None,
     on_poll=None,
 ) -> registry.Job:
     """Block until the job reaches one of ``until``; TimeoutError names the state it is stuck in.
 
-    ``on_change(job)`` runs when the status changes, ``on_poll(job)`` on every poll.
+    Woken by the status notification each transition sends through Redis; reads the
+    registry at least every ``poll`` seconds as well (progress, or Redis away).
+    ``on_change(job)`` runs when the status changes, ``on_poll(job)`` on every read.
     """
     until = set(until)
     deadline = time.monotonic() + timeout
     last = None
-    while True:
-        job = registry.get(job_id)
-        if on_change and job.status != last:
-            on_change(job)
-            last = job.status
-        if on_poll:
-            on_poll(job)
-        if job.status in until:
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"job {job_id} is still {job.status} after {timeout:.0f}s; is a worker running? (`bulkimport worker`)"
-            )
-        time.sleep(poll)
+    with progress.StatusWatch(job_id) as watch:
+        while True:
+            job = registry.get(job_id)
+            if on_change and job.status != last:
+                on_change(job)
+                last = job.status
+            if on_poll:
+                on_poll(job)
+            if job.status in until:
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"job {job_id} is still {job.status} after {timeout:.0f}s; is a worker running? "
+                    "(`bulkimport worker`)"
+                )
+            watch.wait(min(poll, max(0.0, deadline - time.monotonic())))

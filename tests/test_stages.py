@@ -200,3 +200,28 @@ def test_revert_refuses_when_a_later_job_changed_the_same_rows(con, tmp_path):
     commit_job(con, later, PRODUCTS, "op")
     with pytest.raises(RevertRefused, match="job later committed later"):
         revert_job(con, first, PRODUCTS, "op")
+
+
+def test_commit_hashes_nothing_when_no_later_snapshot_touched_the_jobs_rows(con, tmp_path, monkeypatch):
+    job, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\n", tmp_path, "quiet")
+    other, _ = stage(con, HEADER + "AB-0009,mug,2.00,EUR,1,,\n", tmp_path, "elsewhere", brand="globex")
+    approval = {"fingerprint": fingerprint(con, job, PRODUCTS), "snapshot": current_snapshot(con)}
+    commit_job(con, other, PRODUCTS, "op")  # a later snapshot, but of another job and brand
+
+    def no_hashing(*args):
+        raise AssertionError("the approval's fingerprint was recomputed")
+
+    monkeypatch.setattr("bulkimport.stages.commit.fingerprint", no_hashing)
+    approved = registry.transition("quiet", "pending", "approved", actor="op", approval=approval)
+    assert commit_job(con, approved, PRODUCTS, "op").rows_inserted == 1
+
+
+def test_commit_stops_when_the_jobs_staged_rows_changed_since_approval(con, tmp_path):
+    job, _ = stage(con, HEADER + "AB-0001,cup,1.00,EUR,1,,\n", tmp_path, "restaged")
+    approval = {"fingerprint": fingerprint(con, job, PRODUCTS), "snapshot": current_snapshot(con)}
+    path = tmp_path / "restaged.csv"
+    path.write_text(HEADER + "AB-0001,cup,9.00,EUR,1,,\n")
+    stage_file(con, job, PRODUCTS, path, 100)  # staged again after the approval
+    approved = registry.transition("restaged", "pending", "approved", actor="op", approval=approval)
+    with pytest.raises(ApprovalOutdated):
+        commit_job(con, approved, PRODUCTS, "op")

@@ -40,6 +40,10 @@ class Dataset:
     decimal_comma: bool = False
     # strptime formats accepted in DATE columns; values are stored as dates.
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    # The SQL of custom checks, by check name, for the staging fast path: a DuckDB boolean
+    # expression over {value} (the typed, non-null value) that means what the check means.
+    # A custom check without one runs in Python on batches of rows (see stages/compile.py).
+    sql_checks: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not _NAME.match(self.name):

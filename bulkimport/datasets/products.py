@@ -65,6 +65,15 @@ class Products(pa.DataFrameModel):
         strict = False
 
 
+# The custom checks above, as SQL for the staging fast path (bulkimport/stages/compile.py).
+_EAN_SUM = " + ".join(f"{3 if i % 2 else 1} * CAST(substr({{value}}, {i + 1}, 1) AS INTEGER)" for i in range(12))
+SQL_CHECKS = {
+    "at_most_2_decimals": "abs({value} * 100 - round({value} * 100)) <= 1e-6 + 1e-15 * abs({value} * 100)",
+    "ean13_check_digit": "CASE WHEN regexp_full_match({value}, '[0-9]{13}') "
+    f"THEN (10 - ({_EAN_SUM}) % 10) % 10 = CAST(substr({{value}}, 13, 1) AS INTEGER) ELSE false END",
+    "plausible_date": "{value} BETWEEN TIMESTAMP '1900-01-01' AND TIMESTAMP '2100-12-31'",
+}
+
 DATASET = Dataset(
     name="products",
     description="A brand's product catalogue, keyed by (brand, sku).",
@@ -91,4 +100,5 @@ DATASET = Dataset(
     },
     decimal_comma=True,
     date_formats=("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"),
+    sql_checks=SQL_CHECKS,
 )

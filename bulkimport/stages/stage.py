@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,11 @@ import pandas as pd
 import pyarrow as pa
 
 from bulkimport import lake
+from bulkimport.config import settings
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
+from bulkimport.stages import fast
+from bulkimport.stages.compile import compile_dataset
 from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, read_chunks
 from bulkimport.stages.validate import validate_chunk
 
@@ -120,14 +124,107 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
     return con.execute(sql, [job_id]).fetchone()[0]
 
 
+def _drop_rows(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> None:
+    c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
+    c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
+
+
 def drop_job_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> None:
     """Remove everything an earlier (or cancelled) attempt of the job staged or rejected."""
+    lake.write(con, lambda c: _drop_rows(c, job, dataset))
 
-    def work(c: duckdb.DuckDBPyConnection) -> None:
-        c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
-        c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
 
-    lake.write(con, work)
+def _write_chunk(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, chunk, checked) -> None:
+    _insert_valid(c, dataset, job, checked.valid)
+    _insert_rejects(c, job, chunk.rejects + checked.rejects)
+
+
+def _counted(chunk) -> int:
+    return len(chunk.frame) + len({r.line for r in chunk.rejects})
+
+
+def _stage_chunks(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, chunks, on_progress, counted=(0, 0)):
+    """Validate chunks of text cells with pandera and write each in its own short transaction."""
+    total, valid = counted
+    for chunk in chunks:
+        checked = validate_chunk(dataset, chunk.frame, chunk.raws)
+        lake.write(con, lambda c, chunk=chunk, checked=checked: _write_chunk(c, job, dataset, chunk, checked))
+        total += _counted(chunk)
+        valid += len(checked.valid)
+        _report(on_progress, total, valid, chunk.bytes_read)
+    return total, valid
+
+
+def _report(on_progress: ProgressFn | None, total: int, valid: int, bytes_read: int) -> None:
+    if on_progress:
+        on_progress(
+            {
+                "phase": "validating",
+                "rows_read": total,
+                "rows_valid": valid,
+                "rows_rejected": total - valid,
+                "bytes_read": bytes_read,
+            }
+        )
+
+
+def _finish(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, total: int, found: dict, source: Source):
+    """Reject duplicate keys and check that every record is staged or rejected, once."""
+    _reject_duplicate_keys(c, dataset, job)
+    staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
+    rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
+    if staged + rejected != total:
+        raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
+    return StageCounts(total, staged, rejected, found, source.match.mapping)
+
+
+def _stage_fast(
+    con: duckdb.DuckDBPyConnection,
+    job: Job,
+    dataset: Dataset,
+    path: Path,
+    source: Source,
+    chunk_rows: int,
+    on_progress: ProgressFn | None,
+    found: dict,
+) -> StageCounts:
+    """Stage the rows the compiled checks accept in one statement; the careful path judges the rest.
+
+    When what the careful path judges fits one chunk (the usual case), the whole job is written in
+    one transaction. NotFast (nothing written) when the file must go the careful way.
+    """
+    compiled = compile_dataset(dataset)
+    read = fast.read_fast(con, path, source, compiled)
+    checked = None
+    try:
+        checked = fast.check_rows(con, read, compiled, source)
+        staged = con.execute(f"SELECT count(*) FROM {checked} WHERE ok").fetchone()[0]
+        routed = sorted(read.careful + fast.rejected_by_checks(con, checked, read), key=lambda r: r.line)
+        done = read.records_total - len(routed)
+        _report(on_progress, done, staged, job.file_bytes)
+        chunks = read_chunks(path, dataset, chunk_rows, source, items=routed)
+        first = next(chunks, None)
+        first_checked = validate_chunk(dataset, first.frame, first.raws) if first else None
+        more = next(chunks, None)
+        found["path"] = "fast"
+
+        def write(c: duckdb.DuckDBPyConnection) -> StageCounts | None:
+            _drop_rows(c, job, dataset)
+            fast.insert_checked(c, checked, dataset, job.id, job.brand)
+            if first:
+                _write_chunk(c, job, dataset, first, first_checked)
+            return None if more else _finish(c, job, dataset, read.records_total, found, source)
+
+        counts = lake.write(con, write)
+    finally:
+        if checked:
+            con.execute(f"DROP TABLE IF EXISTS {checked}")
+        read.close(con)
+    if counts:
+        return counts
+    counted = (done + _counted(first), staged + len(first_checked.valid))
+    _stage_chunks(con, job, dataset, itertools.chain([more], chunks), on_progress, counted)
+    return lake.write(con, lambda c: _finish(c, job, dataset, read.records_total, found, source))
 
 
 def stage_file(
@@ -138,49 +235,33 @@ def stage_file(
     chunk_rows: int,
     on_progress: ProgressFn | None = None,
     remembered: Callable[[list[str]], dict[str, str] | None] | None = None,
+    fast_path: bool | None = None,
 ) -> StageCounts:
     """Validate the job's file and write its valid and rejected rows to the lake.
 
-    Each chunk is written in its own short transaction, so memory stays flat
-    however long the file (one transaction holding every chunk grows with the
-    file). The rows are tagged with the job and nobody treats them as staged
-    until the registry says so, which the caller does once this returns: a
-    crash or cancel midway leaves rows that the next attempt (or
-    ``drop_job_rows``) removes first. Raises FileRefused when nothing in the
-    file can be read.
+    The fast path (bulkimport.stages.fast) stages what it can prove it reads and
+    checks exactly as the careful path does and hands the careful path the rest;
+    a file it cannot take at all is read the careful way, and the job's dialect
+    notes say why (``path``, ``careful_because``). ``fast_path`` defaults to the
+    BULKIMPORT_FAST_PATH setting.
+
+    The careful path validates chunk by chunk, each written in its own short
+    transaction, so memory stays flat however long the file. The rows are tagged
+    with the job and nobody treats them as staged until the registry says so,
+    which the caller does once this returns: a crash or cancel midway leaves rows
+    that the next attempt (or ``drop_job_rows``) removes first. Raises
+    FileRefused when nothing in the file can be read.
     """
     lake.ensure_tables(con, dataset)
     options = dict(job.options or {})
     source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
+    found = describe(source)
+    if settings().fast_path if fast_path is None else fast_path:
+        try:
+            return _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress, found)
+        except fast.NotFast as exc:
+            found.update(path="careful", careful_because=str(exc))
     drop_job_rows(con, job, dataset)
-    total = valid = 0
-    for chunk in read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet")):
-        checked = validate_chunk(dataset, chunk.frame, chunk.raws)
-
-        def write_chunk(c: duckdb.DuckDBPyConnection, chunk=chunk, checked=checked) -> None:
-            _insert_valid(c, dataset, job, checked.valid)
-            _insert_rejects(c, job, chunk.rejects + checked.rejects)
-
-        lake.write(con, write_chunk)
-        total += len(chunk.frame) + len({r.line for r in chunk.rejects})
-        valid += len(checked.valid)
-        if on_progress:
-            on_progress(
-                {
-                    "phase": "validating",
-                    "rows_read": total,
-                    "rows_valid": valid,
-                    "rows_rejected": total - valid,
-                    "bytes_read": chunk.bytes_read,
-                }
-            )
-
-    def finish(c: duckdb.DuckDBPyConnection) -> StageCounts:
-        _reject_duplicate_keys(c, dataset, job)
-        staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
-        rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
-        if staged + rejected != total:
-            raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")
-        return StageCounts(total, staged, rejected, describe(source), source.match.mapping)
-
-    return lake.write(con, finish)
+    chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
+    total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
+    return lake.write(con, lambda c: _finish(c, job, dataset, total, found, source))

@@ -81,7 +81,11 @@ def test_a_file_that_kills_every_worker_fails_after_the_bounded_attempts(fast_he
     assert failed.error.startswith("gave up after 2 attempts")
 
 
-def test_a_cancelled_job_stops_and_stages_nothing(fast_healing, worker, tmp_path):
+def test_a_cancelled_job_stops_and_stages_nothing(fast_healing, monkeypatch, workers, tmp_path):
+    # Chunk by chunk on the careful path, where a long job spends its time; the fast path
+    # stages this file in well under a second and looks for a cancel only between its steps.
+    monkeypatch.setenv("BULKIMPORT_FAST_PATH", "0")
+    workers.start()
     big = write_products(tmp_path / "big.csv", 150_000)
     job = workflow.submit(big, dataset="products", brand="acme", user=who("ana"))
     wait_for(lambda: progress.read(job.id).get("rows_read", 0) >= 5_000, what="the first chunk")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,12 +96,20 @@ def open_source(
 
 
 def read_chunks(
-    path: Path, dataset: Dataset, chunk_rows: int, source: Source, sheet: str | None = None, blocks: bool = True
+    path: Path,
+    dataset: Dataset,
+    chunk_rows: int,
+    source: Source,
+    sheet: str | None = None,
+    blocks: bool = True,
+    items: Iterable[Record] | None = None,
 ) -> Iterator[Chunk]:
     """Yield chunks of records after the header; structural problems become rejects.
 
     ``blocks=False`` reads one record at a time, never in bulk: the slower reference
-    that the tests hold the bulk path to.
+    that the tests hold the bulk path to. ``items`` are records of the file's data
+    read elsewhere (the staging fast path hands over the lines it leaves to this
+    reader), judged here exactly as if this reader had read them.
     """
     header = source.match.header
     shape = RowShape.of(header)
@@ -175,13 +183,16 @@ def read_chunks(
 
     delimiter = source.dialect.delimiter if source.dialect else ","
     blank = delimiter + " \t"
-    if source.kind == "text":
-        stream = text_items(path, source.dialect) if blocks else text_records(path, source.dialect)
+    if items is not None:
+        stream = iter(items)
     else:
-        stream = records(path, source.kind, None, sheet)
-    for record in stream:  # up to the header (a sheet may have rows above it)
-        if record.line >= source.header_line:
-            break
+        if source.kind == "text":
+            stream = text_items(path, source.dialect) if blocks else text_records(path, source.dialect)
+        else:
+            stream = records(path, source.kind, None, sheet)
+        for record in stream:  # up to the header (a sheet may have rows above it)
+            if record.line >= source.header_line:
+                break
     for item in stream:
         if isinstance(item, LineBlock):
             done = 0

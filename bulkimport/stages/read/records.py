@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import bisect
 import csv
+import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,6 +227,22 @@ def text_items(path: Path, dialect: Dialect) -> Iterator[Record | LineBlock]:
     return _text_items(path, dialect, blocks=True)
 
 
+def records_from(
+    path: Path, dialect: Dialect, byte_offset: int, line: int, shape: RowShape, stop_before: Callable[[int], bool]
+) -> Iterator[Record]:
+    """Records from the one starting at ``line`` (``byte_offset`` bytes into the file), as text_records
+    reads them, until a record ends just before a line for which ``stop_before(line)`` is true.
+
+    The staging fast path hands the lines around a quoted value that spans lines to this reader.
+    """
+    with open(path, "rb") as binary:
+        binary.seek(byte_offset)
+        stream = io.TextIOWrapper(binary, encoding=dialect.encoding, errors=BYTES, newline="")
+        tap = _LineTap(_BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"), dialect.encoding, 0)
+        tap.lines_read, tap.offset = line - 1, byte_offset
+        yield from _records(tap, dialect, False, shape, stop_before)
+
+
 def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
     with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
@@ -235,53 +252,64 @@ def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record |
         for _ in range(dialect.header_row - 1):
             next(tap, None)
         tap.take()
-        reader = _reader(tap, dialect)
-        shape = None
-        while True:
-            if blocks and shape is not None and (block := tap.plain_block()):
-                yield block
-                continue
-            sizes_before = None
-            try:
-                cells, error = next(reader), None
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                cells, error = None, exc
-            sizes_before = list(tap.sizes)
-            line, lines, offset = tap.take()
-            raw = "".join(lines).rstrip("\r\n")
-            # Judged as read_chunks judges rows: a header or rows ending in a delimiter
-            # (one nameless cell more or less) used to count as broken here.
-            broken = error is not None or (shape is not None and shape.problem(cells) is not None)
-            # A line cut at the size limit may have been cut inside a quoted value, which
-            # then swallows the lines after it: reject that line alone, as too long.
-            first_too_long = line in tap.oversize
-            if (broken or first_too_long) and len(lines) > 1:
-                tap.push_back(lines[1:], sizes_before[1:])
-                tap.oversize.discard(line)
-                reader = _reader(tap, dialect)
-                raw = lines[0].rstrip("\r\n")
-                if first_too_long:
-                    yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
-                else:
-                    yield Record(
-                        line,
-                        None,
-                        raw,
-                        offset,
-                        "malformed-quote",
-                        f"a quote opened on line {line} is not closed on that line; the line was not parsed",
-                    )
-                continue
-            span = set(range(line, line + len(lines)))
-            if span & tap.oversize:
-                tap.oversize -= span
+        yield from _records(tap, dialect, blocks)
+
+
+def _records(
+    tap: _LineTap,
+    dialect: Dialect,
+    blocks: bool,
+    shape: RowShape | None = None,
+    stop_before: Callable[[int], bool] | None = None,
+) -> Iterator[Record | LineBlock]:
+    reader = _reader(tap, dialect)
+    while True:
+        if stop_before and not tap.pending and not tap.lines and stop_before(tap.lines_read + 1):
+            return
+        if blocks and shape is not None and (block := tap.plain_block()):
+            yield block
+            continue
+        sizes_before = None
+        try:
+            cells, error = next(reader), None
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            cells, error = None, exc
+        sizes_before = list(tap.sizes)
+        line, lines, offset = tap.take()
+        raw = "".join(lines).rstrip("\r\n")
+        # Judged as read_chunks judges rows: a header or rows ending in a delimiter
+        # (one nameless cell more or less) used to count as broken here.
+        broken = error is not None or (shape is not None and shape.problem(cells) is not None)
+        # A line cut at the size limit may have been cut inside a quoted value, which
+        # then swallows the lines after it: reject that line alone, as too long.
+        first_too_long = line in tap.oversize
+        if (broken or first_too_long) and len(lines) > 1:
+            tap.push_back(lines[1:], sizes_before[1:])
+            tap.oversize.discard(line)
+            reader = _reader(tap, dialect)
+            raw = lines[0].rstrip("\r\n")
+            if first_too_long:
                 yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
-                continue
-            if error is not None:
-                yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
-                continue
-            if shape is None:
-                shape = RowShape.of(cells)
-            yield Record(line, cells, raw, offset)
+            else:
+                yield Record(
+                    line,
+                    None,
+                    raw,
+                    offset,
+                    "malformed-quote",
+                    f"a quote opened on line {line} is not closed on that line; the line was not parsed",
+                )
+            continue
+        span = set(range(line, line + len(lines)))
+        if span & tap.oversize:
+            tap.oversize -= span
+            yield Record(line, None, raw, offset, "line-too-long", f"over {MAX_LINE_CHARS:,} characters")
+            continue
+        if error is not None:
+            yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
+            continue
+        if shape is None:
+            shape = RowShape.of(cells)
+        yield Record(line, cells, raw, offset)

@@ -504,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from bulkimport.config import mask_secrets_in_logs
+
+    mask_secrets_in_logs()
     args = build_parser().parse_args(argv)
     from bulkimport import private
 

@@ -5,6 +5,7 @@ Read on every call (cheap) so tests and tools can change the environment.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -57,6 +58,23 @@ def masked(text: object) -> str:
     'redis://***@127.0.0.1:6399/0 is unreachable'
     """
     return _URL_USERINFO.sub(lambda m: f"{m['scheme']}***@", str(text))
+
+
+class MaskSecrets(logging.Filter):
+    """A log handler's filter: every record (its traceback too) with URLs' userinfo masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = masked(record.getMessage()), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = masked(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def mask_secrets_in_logs() -> None:
+    """Put ``MaskSecrets`` on every handler of the root logger (a worker's, the CLI's)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskSecrets) for f in handler.filters):
+            handler.addFilter(MaskSecrets())
 
 
 def is_postgres(location: Path | str) -> bool:

@@ -22,7 +22,7 @@ import pytest
 
 from bulkimport import lake, registry, workflow
 from bulkimport.errors import LakeBusy
-from tests.conftest import REPO, who
+from tests.conftest import REPO, TOKENS, who
 from tests.reliability.support import (
     SEED,
     Figures,
@@ -69,9 +69,8 @@ def child(function: str, *args) -> subprocess.Popen:
         f"import json, sys; from tests.reliability.test_lake_contention import {function}; "
         f"{function}(*json.loads(sys.argv[1]))"
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", code, json.dumps([str(a) for a in args])], cwd=REPO, env=dict(os.environ)
-    )
+    env = {**os.environ, "BULKIMPORT_TOKEN": TOKENS["root"]}  # a notebook reads as someone: root sees every brand
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps([str(a) for a in args])], cwd=REPO, env=env)
 
 
 def notebook_reader(home: str, redis_url: str, stop_path: str, out_path: str) -> None:

@@ -171,8 +171,8 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
         else:
             # A password only this account can read: whoever can write to Redis can steer every job.
             password = private.read_or_create_secret(redis_password_file(), lambda: secrets.token_urlsafe(32))
-            port = urlparse(s.redis_url).port or 6379
-            started.append(start_redis(port, s.home / "redis", password=password))
+            redis_port = urlparse(s.redis_url).port or 6379
+            started.append(start_redis(redis_port, s.home / "redis", password=password))
             s = settings()
             print(
                 f"broker: private redis-server at {masked(s.redis_url)} (password in {redis_password_file()}, AOF on)"

@@ -137,8 +137,8 @@ def escape(value: object) -> str:
     alerts, labels, progress text. File names, header names, cell values, reasons, errors and notes
     come from files and people: never as markup, links, images or HTML.
 
-    >>> escape("[re-login](https://evil.example) ![x](https://evil.example/t.png) **x**")
-    '\\[re\\-login\\]\\(https\\:...'
+    >>> print(escape("**x** [a](b)"))
+    \\*\\*x\\*\\* \\[a\\]\\(b\\)
     """
     text = str(value).replace("\r", "")
     return _MARKUP.sub(r"\\\1", text).replace("\n", "  \n")

@@ -55,11 +55,12 @@ def test_a_forged_dead_letter_fails_no_job_but_the_jobs_own_one_does(redis_url):
 def test_the_redis_that_up_starts_wants_a_password_kept_0600_and_listens_on_loopback(tmp_path):
     home = tmp_path / "home"
     port = launcher.free_port()
+    dashboard_port = next(p for p in iter(launcher.free_port, None) if p != port)  # two ports, not one twice
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BULKIMPORT_TOKEN")},
         "BULKIMPORT_HOME": str(home),
         "BULKIMPORT_REDIS_PORT": str(port),
-        "BULKIMPORT_DASHBOARD_PORT": str(launcher.free_port()),
+        "BULKIMPORT_DASHBOARD_PORT": str(dashboard_port),
     }
     up = subprocess.Popen(
         [sys.executable, "-m", "bulkimport", "up"],
@@ -86,10 +87,13 @@ def test_the_redis_that_up_starts_wants_a_password_kept_0600_and_listens_on_loop
         assert client.config_get("bind")["bind"].split() == ["127.0.0.1"]
         assert client.config_get("requirepass")["requirepass"] == password
         assert password not in " ".join(open(f"/proc/{p}/cmdline").read() for p in _children(up.pid)), "not in ps"
-    finally:
+    except BaseException:
         os.killpg(up.pid, signal.SIGINT)
-        output = up.communicate(timeout=60)[0]
-    assert password not in output, "up prints the broker's URL masked"
+        print(up.communicate(timeout=60)[0])  # what `up` said, to see why
+        raise
+    os.killpg(up.pid, signal.SIGINT)
+    output = up.communicate(timeout=60)[0]
+    assert password not in output and "redis://***@127.0.0.1" in output, "up prints the broker's URL masked"
 
 
 def _read(path) -> str:

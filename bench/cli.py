@@ -2,7 +2,8 @@
 
 Every contender runs in a fresh process (``python -m bench.run_one``) on the
 same generated file, ``--repeat`` times, interleaved (one round of every
-contender, then the next round), so background load hits them alike.
+contender, then the next round), so background load hits them alike; then the
+same on the next file (clean, messy). ``--latency`` times small jobs instead.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench import latency as bench_latency
 from bench import profile as bench_profile
 from bench import report
-from bench.contenders import CONTENDERS, REPO
-from bench.generate import generate
+from bench.contenders import CONTENDERS
+from bench.generate import FILES, FileKind, Generated, generate_file
+from bench.measure import REPO
 
 # Settings that would point a contender at someone else's home, lake or Redis.
 _SCRUBBED = (
@@ -35,8 +38,10 @@ _SCRUBBED = (
     "BULKIMPORT_LAKE_DATA",
     "BULKIMPORT_USERS_FILE",
     "BULKIMPORT_DATASETS",
+    "BULKIMPORT_TOKEN",
+    "BULKIMPORT_USER",
+    "BULKIMPORT_FAST_PATH",  # bulkimport_stage runs with the defaults, bulkimport_careful sets it itself
 )
-NEEDS_STAGED_JOB = ("bulkimport_commit", "duckdb_merge")
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -47,7 +52,13 @@ def _env(work: Path) -> dict[str, str]:
 
 
 def run_step(
-    name: str, csv: Path, work: Path, tag: str, profile: Path | None = None, wrap: list[str] | None = None
+    name: str,
+    csv: Path,
+    kind: FileKind,
+    work: Path,
+    tag: str,
+    profile: Path | None = None,
+    wrap: list[str] | None = None,
 ) -> dict:
     """One contender, once, in a fresh process; its outcome (status, seconds, peak, bad lines).
 
@@ -58,7 +69,8 @@ def run_step(
     out.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "bench.run_one", name, "--file", str(csv), "--work", str(work), "--out", str(out)]
+    command = [sys.executable, "-m", "bench.run_one", name, "--file", str(csv), "--kind", kind.name]
+    command += ["--work", str(work), "--out", str(out)]
     if profile:
         command += ["--profile", str(profile)]
     command = [*(wrap or []), *command]
@@ -82,7 +94,7 @@ def _say(text: str, quiet: bool) -> None:
 
 def _versions() -> dict:
     found = {"python": platform.python_version()}
-    for package in ("duckdb", "pandas", "pandera", "pyarrow", "frictionless", "dramatiq"):
+    for package in ("duckdb", "pandas", "pandera", "polars", "pyarrow", "frictionless", "dramatiq"):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -120,23 +132,32 @@ def _code() -> dict:
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "bulkimport_uncommitted": changed}
 
 
-def make_file(work: Path, rows: int, bad_share: float, seed: int, quiet: bool) -> tuple[Path, dict[int, str]]:
-    csv = work / f"products-{rows}.csv"
+def make_file(kind: FileKind, work: Path, rows: int, bad_share: float, seed: int, quiet: bool) -> Generated:
+    csv = work / f"products-{kind.name}-{rows}.csv"
     started = time.perf_counter()
-    bad = generate(csv, rows, bad_share, seed)
+    generated = generate_file(kind, csv, rows, bad_share, seed)
     _say(
-        f"generated {csv.name}: {rows:,} rows, {len(bad):,} bad ({dict(Counter(bad.values()))}), "
+        f"generated {csv.name}: {rows:,} rows, {len(generated.bad):,} bad ({dict(Counter(generated.bad.values()))}), "
         f"{csv.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s",
         quiet,
     )
-    return csv, bad
+    return generated
 
 
 def benchmark(
-    rows: int, repeat: int, bad_share: float, seed: int, work: Path, only: list[str] | None = None, quiet: bool = False
+    kind: FileKind,
+    rows: int,
+    repeat: int,
+    bad_share: float,
+    seed: int,
+    work: Path,
+    only: list[str] | None = None,
+    quiet: bool = False,
 ) -> dict:
-    """Generate the file, run every contender ``repeat`` times, and summarise."""
-    csv, bad = make_file(work, rows, bad_share, seed, quiet)
+    """Generate one file, run every contender on it ``repeat`` times, and summarise."""
+    work = work / kind.name  # each file's lakes and commit template apart
+    generated = make_file(kind, work, rows, bad_share, seed, quiet)
+    csv = generated.path
     names = [n for n in CONTENDERS if not only or n in only]
     runs: dict[str, list[dict]] = {n: [] for n in names}
     given_up: dict[str, dict] = {}
@@ -145,11 +166,11 @@ def benchmark(
         for name in names:
             if name in given_up:
                 continue
-            if name in NEEDS_STAGED_JOB and prepared is None:
+            if CONTENDERS[name].needs_staged_job and prepared is None:
                 result = {"status": "skipped", "reason": "needs a staged job from bulkimport_stage, which did not run"}
             else:
-                _say(f"round {round_ + 1}/{repeat}: {name} ...", quiet)
-                result = run_step(name, csv, work, f"{rows}-{round_}")
+                _say(f"{kind.name} file, round {round_ + 1}/{repeat}: {name} ...", quiet)
+                result = run_step(name, csv, kind, work, f"{rows}-{round_}")
             runs[name].append(result)
             if result["status"] != "ok":
                 given_up[name] = result
@@ -157,18 +178,26 @@ def benchmark(
                 continue
             _say(f"  {result['seconds']:.2f}s, peak {result['peak_rss_mb']:.0f} MB", quiet)
             if name == "bulkimport_stage" and prepared is None:
-                prepared = _prepare_commit(csv, work, rows, quiet)
+                prepared = _prepare_commit(csv, kind, work, rows, quiet)
     contenders = {n: report.summarise(n, runs[n], rows) for n in names}
     report.add_ratios(contenders)
-    agreed = report.agreement(contenders, set(bad))
+    agreed = report.agreement(contenders, generated)
     return {
+        "file": kind.name,
+        "dialect": {
+            "delimiter": kind.delimiter,
+            "encoding": kind.encoding,
+            "decimal_comma": kind.decimal_comma,
+            "date_formats": list(kind.date_formats),
+        },
         "rows": rows,
+        "lines": _lines(csv),
         "repeat": repeat,
         "bad_share": bad_share,
         "seed": seed,
         "file_bytes": csv.stat().st_size,
-        "bad_rows_expected": len(bad),
-        "bad_kinds": dict(Counter(bad.values())),
+        "bad_rows_expected": len(generated.bad),
+        "bad_kinds": dict(Counter(generated.bad.values())),
         "commit_setup": prepared,
         "contenders": contenders,
         "agreement": agreed,
@@ -176,9 +205,14 @@ def benchmark(
     }
 
 
-def _prepare_commit(csv: Path, work: Path, rows: int, quiet: bool) -> dict | None:
+def _lines(path: Path) -> int:
+    with open(path, "rb") as stream:
+        return sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b""))
+
+
+def _prepare_commit(csv: Path, kind: FileKind, work: Path, rows: int, quiet: bool) -> dict | None:
     """Seed production with half the keys and approve the staged job; keep that lake as the commits' start."""
-    result = run_step("prepare_commit", csv, work, f"{rows}")
+    result = run_step("prepare_commit", csv, kind, work, f"{rows}")
     if result["status"] != "ok":
         _say(f"  preparing the commit failed: {result.get('reason')}", quiet)
         return None
@@ -189,13 +223,50 @@ def _prepare_commit(csv: Path, work: Path, rows: int, quiet: bool) -> dict | Non
     return result["extra"]
 
 
-def memory_check(rows_list: list[int], bad_share: float, seed: int, work: Path, quiet: bool = False) -> dict:
+def file_text(result: dict, machine: dict) -> str:
+    """One file's table and what goes with it: agreement, the staging paths, the commit comparison."""
+    d = result["dialect"]
+    lines = [
+        f"{result['file']} file: products CSV, {result['rows']:,} rows on {result['lines']:,} lines "
+        f"({result['file_bytes'] / 1e6:.0f} MB, {d['encoding']}, '{d['delimiter']}'), "
+        f"{result['bad_rows_expected']:,} bad {result['bad_kinds']}; median of {result['repeat']}; "
+        f"{machine['cpus']} cores, load {machine['load_average_at_start'][0]:.2f}",
+        report.table(result["contenders"]),
+    ]
+    agreed = result["agreement"]
+    if agreed["all_agree"]:
+        every_copy = [n for n, v in agreed["contenders"].items() if v["duplicates"] == "every"]
+        also = (
+            f" ({', '.join(every_copy)} also the {agreed['first_copies_of_duplicates']:,} first copies of repeated "
+            "keys: it rejects every copy)"
+            if every_copy and agreed["first_copies_of_duplicates"]
+            else ""
+        )
+        lines.append(
+            f"bad rows: every validating contender that ran found exactly the {agreed['expected_bad_lines']:,} "
+            f"generated bad lines{also}"
+        )
+    else:
+        lines.append("bad rows: contenders DISAGREE: " + json.dumps(agreed["contenders"]))
+    lines += report.paths_text(result["contenders"])
+    if result["commit_agreement"]:
+        same = result["commit_agreement"]["same_production"]
+        lines.append(
+            "commit: bulkimport_commit and duckdb_merge leave "
+            + ("the same production table and ledger counts" if same else "DIFFERENT production tables or ledgers")
+        )
+    return "\n".join(lines)
+
+
+def memory_check(
+    kind: FileKind, rows_list: list[int], bad_share: float, seed: int, work: Path, quiet: bool = False
+) -> dict:
     """bulkimport_stage once per size, each in a fresh process: peak RSS and how it grows."""
     sizes = []
     for rows in rows_list:
-        csv, _ = make_file(work, rows, bad_share, seed, quiet)
-        _say(f"memory check: bulkimport_stage at {rows:,} rows ...", quiet)
-        result = run_step("bulkimport_stage", csv, work, f"memory-{rows}")
+        csv = make_file(kind, work, rows, bad_share, seed, quiet).path
+        _say(f"memory check: bulkimport_stage at {rows:,} rows of the {kind.name} file ...", quiet)
+        result = run_step("bulkimport_stage", csv, kind, work, f"memory-{rows}")
         csv.unlink()
         if result["status"] != "ok":
             sizes.append({"rows": rows, "status": result["status"], "reason": result.get("reason")})
@@ -212,11 +283,16 @@ def memory_check(rows_list: list[int], bad_share: float, seed: int, work: Path, 
         _say(f"  {result['seconds']:.1f}s, peak {result['peak_rss_mb']:.0f} MB", quiet)
     ok = [s for s in sizes if s["status"] == "ok"]
     ratio = ok[-1]["peak_rss_mb"] / ok[0]["peak_rss_mb"] if len(ok) >= 2 else None
-    return {"sizes": sizes, "rows": [s["rows"] for s in sizes], "ratio": None if ratio is None else round(ratio, 2)}
+    return {
+        "file": kind.name,
+        "sizes": sizes,
+        "rows": [s["rows"] for s in sizes],
+        "ratio": None if ratio is None else round(ratio, 2),
+    }
 
 
 def memory_text(memory: dict) -> str:
-    lines = ["memory check (bulkimport_stage, fresh process per size):"]
+    lines = [f"memory check (bulkimport_stage, {memory['file']} file, fresh process per size):"]
     for s in memory["sizes"]:
         if s["status"] != "ok":
             lines.append(f"  {s['rows']:>11,} rows: {s['status']}: {s.get('reason')}")
@@ -231,13 +307,20 @@ def memory_text(memory: dict) -> str:
 
 
 def profile(
-    rows: int, bad_share: float, seed: int, work: Path, target: Path, profiler: str, quiet: bool = False
+    kind: FileKind,
+    rows: int,
+    bad_share: float,
+    seed: int,
+    work: Path,
+    target: Path,
+    profiler: str,
+    quiet: bool = False,
 ) -> dict:
     """bulkimport_stage once under a profiler: pyinstrument (in the process) or py-spy (from outside)."""
-    csv, _ = make_file(work, rows, bad_share, seed, quiet)
+    csv = make_file(kind, work, rows, bad_share, seed, quiet).path
     _say(f"profiling bulkimport_stage at {rows:,} rows ({profiler}) ...", quiet)
     if profiler == "pyinstrument":
-        result = run_step("bulkimport_stage", csv, work, f"profile-{rows}", profile=target)
+        result = run_step("bulkimport_stage", csv, kind, work, f"profile-{rows}", profile=target)
         written = [target.with_suffix(s) for s in (".txt", ".flat.txt", ".html")]
     else:
         spy = bench_profile.py_spy_binary()
@@ -246,7 +329,7 @@ def profile(
         raw, rate = target.with_suffix(".raw"), 100
         target.parent.mkdir(parents=True, exist_ok=True)
         wrap = [spy, "record", "--format", "raw", "--rate", str(rate), "--output", str(raw), "--"]
-        result = run_step("bulkimport_stage", csv, work, f"profile-{rows}", wrap=wrap)
+        result = run_step("bulkimport_stage", csv, kind, work, f"profile-{rows}", wrap=wrap)
         if result["status"] == "ok":
             summary = target.with_suffix(".spy.txt")
             summary.write_text(bench_profile.summarise(raw, rate))
@@ -265,8 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=_rows, default=1_000_000, help="data rows in the generated file (default 1,000,000)")
     p.add_argument("--repeat", type=int, default=3, help="runs per contender; the table shows the median (default 3)")
+    p.add_argument(
+        "--file",
+        choices=[*FILES, "both"],
+        help="which generated file: clean (UTF-8, ',', one line per row) or messy (cp1252, ';', decimal commas, "
+        "values over lines, duplicate keys); default both (--memory-check and --profile: clean)",
+    )
     p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--png", type=Path, help="draw a bar chart here (matplotlib)")
+    p.add_argument("--png", type=Path, help="draw a bar chart per file here (PATH-clean.png, PATH-messy.png)")
     p.add_argument("--bad-share", type=float, default=0.01, help="share of bad rows (default 0.01)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--only", action="append", choices=list(CONTENDERS), help="run only these contenders")
@@ -284,9 +373,32 @@ def build_parser() -> argparse.ArgumentParser:
         "py-spy: PATH.raw and the summary PATH.spy.txt)",
     )
     p.add_argument("--profiler", choices=("pyinstrument", "py-spy"), default="pyinstrument")
+    p.add_argument(
+        "--latency",
+        action="store_true",
+        help="instead: small-job latency (--help, submit --wait, approve --wait, the dashboard's submit to staged)",
+    )
+    p.add_argument("--latency-runs", type=int, default=10, help="runs of each command for --latency (default 10)")
+    p.add_argument(
+        "--browser",
+        choices=("run", "reuse", "skip"),
+        default="run",
+        help="--latency: run the browser test for the dashboard's figure (default), reuse the figure it last "
+        "wrote to test-artifacts/ (run it if there is none), or skip it",
+    )
     p.add_argument("--workdir", type=Path, help="keep files, lakes and logs here (default: a temporary folder)")
     p.add_argument("--quiet", action="store_true", help="no progress on standard error")
     return p
+
+
+def _charts(files: dict[str, dict], target: Path) -> list[Path]:
+    drawn = []
+    for name, result in files.items():
+        path = target.with_name(f"{target.stem}-{name}{target.suffix or '.png'}")
+        title = f"bulkimport benchmark: {name} products CSV, {result['rows']:,} rows"
+        report.chart(result["contenders"], title, path)
+        drawn.append(path)
+    return drawn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,49 +406,49 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bulkimport-bench-"))
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    single = FILES[args.file] if args.file in FILES else FILES["clean"]  # for the modes that take one file
     result: dict = {"machine": _machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
-        if args.profile:
+        if args.latency:
+            found = bench_latency.latency(work, args.latency_runs, args.browser, _env(work), args.quiet)
+            result["latency"] = found
+            result["goals"] = bench_latency.goals(found)
+            print(bench_latency.text(found))
+            print(report.goals_text(result["goals"]))
+            ok = found["dashboard"]["status"] != "failed"
+        elif args.profile:
             result["profile"] = profile(
-                args.rows, args.bad_share, args.seed, work, args.profile.resolve(), args.profiler, args.quiet
+                single, args.rows, args.bad_share, args.seed, work, args.profile.resolve(), args.profiler, args.quiet
             )
             print(json.dumps(result["profile"].get("extra", result["profile"]), indent=1))
             ok = result["profile"]["status"] == "ok"
         elif args.memory_check:
             sizes = [_rows(s) for s in args.memory_rows.split(",") if s.strip()]
-            memory = memory_check(sizes, args.bad_share, args.seed, work, args.quiet)
+            memory = memory_check(single, sizes, args.bad_share, args.seed, work, args.quiet)
             result["memory_check"] = memory
-            result["goals"] = [report.goals({}, memory)[-1]]
+            result["goals"] = [report.memory_goal(memory)]
             print(memory_text(memory))
             print(report.goals_text(result["goals"]))
             ok = all(s["status"] == "ok" for s in memory["sizes"])
         else:
-            result.update(benchmark(args.rows, args.repeat, args.bad_share, args.seed, work, args.only, args.quiet))
-            result["goals"] = report.goals(result["contenders"], None)
-            print(
-                f"products CSV: {args.rows:,} rows ({result['file_bytes'] / 1e6:.0f} MB), "
-                f"{result['bad_rows_expected']:,} bad; median of {args.repeat}; "
-                f"{result['machine']['cpus']} cores, load {result['machine']['load_average_at_start'][0]:.2f}"
-            )
-            print(report.table(result["contenders"]))
-            agreed = result["agreement"]
-            print(
-                f"bad rows: every validating contender that ran found exactly the {agreed['expected_bad_lines']:,} "
-                "generated bad lines"
-                if agreed["all_agree"]
-                else "bad rows: contenders DISAGREE: " + json.dumps(agreed["contenders"])
-            )
-            if result["commit_agreement"]:
-                same = result["commit_agreement"]["same_production"]
-                print(
-                    "commit: bulkimport_commit and duckdb_merge leave "
-                    + ("the same production table" if same else "DIFFERENT production tables")
+            kinds = list(FILES.values()) if args.file in (None, "both") else [FILES[args.file]]
+            files = {}
+            for kind in kinds:
+                files[kind.name] = benchmark(
+                    kind, args.rows, args.repeat, args.bad_share, args.seed, work, args.only, args.quiet
                 )
+                print(file_text(files[kind.name], result["machine"]) + "\n")
+            result["files"] = files
+            result["goals"] = report.goals(files, None)
             print(report.goals_text(result["goals"]))
             if args.png:
-                report.chart(result["contenders"], args.rows, args.png)
-                print(f"chart: {args.png}")
-            ok = agreed["all_agree"] and all(e["status"] != "failed" for e in result["contenders"].values())
+                print("charts: " + ", ".join(map(str, _charts(files, args.png))))
+            ok = all(
+                f["agreement"]["all_agree"]
+                and all(e["status"] != "failed" for e in f["contenders"].values())
+                and (f["commit_agreement"] is None or f["commit_agreement"]["same_production"])
+                for f in files.values()
+            )
     finally:
         result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         result["machine"]["load_average_at_end"] = list(os.getloadavg())

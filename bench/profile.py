@@ -44,9 +44,19 @@ def _has(*names: str) -> Callable[[list[str]], bool]:
     return lambda frames: any(f.split(" ", 1)[0] in names for f in frames)
 
 
-# The steps of stage_file, first match wins (so order from specific to general).
+# The steps of stage_file, first match wins (so order from specific to general). The fast path's
+# steps come first; what it hands the careful path shows under the careful path's steps.
 STEPS: list[tuple[str, Callable[[list[str]], bool]]] = [
     ("open: encoding, sniffing, header", _has("open_source")),
+    ("fast: compile the dataset's checks", _has("compile_dataset")),
+    ("fast: UTF-8 copy of a file in another encoding", _has("utf8_copy")),
+    ("fast: scan the lines (numpy: starts, cells, quotes)", _has("scan_lines")),
+    ("fast: quoted lines, stretches for the careful reader", _has("_split_work")),
+    ("fast: DuckDB splits the lines (read_csv)", _has("_load")),
+    ("fast: checks with no SQL form (pandera, in batches)", _has("_run_python_check")),
+    ("fast: compiled checks (DuckDB)", _has("check_rows")),
+    ("fast: rows the checks did not accept -> careful records", _has("rejected_by_checks")),
+    ("fast: accepted rows -> lake", _has("insert_checked")),
     ("read: split the file into records (csv module fed line by line)", _has("text_records")),
     ("read: records -> chunk DataFrame (cell checks, strip, DataFrame of objects)", _has("read_chunks")),
     ("validate: normalise decimal commas and dates", _has("normalise_values")),

@@ -41,22 +41,36 @@ class WorkerHeartbeat(Middleware):
 
 
 class Reaper(Middleware):
-    """Every ``interval_s``, one worker (a Redis lock decides) re-sends stuck jobs: see bulkimport.healing."""
+    """Every ``interval_s``, one worker (a Redis lock decides) re-sends stuck jobs: see bulkimport.healing.
 
-    def __init__(self, interval_s: float = 30.0):
+    A tick that fails (a locked registry, PostgreSQL restarting) is logged and the next one
+    waits longer, up to ``max_backoff_s``; the thread itself never stops until the worker does.
+    """
+
+    def __init__(self, interval_s: float = 30.0, max_backoff_s: float = 300.0):
         self.interval_s = interval_s
+        self.max_backoff_s = max_backoff_s
         self._stop = threading.Event()
 
-    def after_worker_boot(self, broker, worker):
+    def tick(self) -> None:
         from bulkimport import healing
 
-        def run():
-            while not self._stop.wait(self.interval_s):
-                report = healing.reap_if_leader(self.interval_s)
-                if report and (report.resent or report.failed):
-                    log.info("reaper: re-sent %s, failed %s", report.resent, report.failed)
+        report = healing.reap_if_leader(self.interval_s)
+        if report and (report.resent or report.failed):
+            log.info("reaper: re-sent %s, failed %s", report.resent, report.failed)
 
-        threading.Thread(target=run, name="bulkimport-reaper", daemon=True).start()
+    def run(self) -> None:
+        wait = self.interval_s
+        while not self._stop.wait(wait):
+            try:
+                self.tick()
+                wait = self.interval_s
+            except Exception:  # noqa: BLE001 - one failed tick must not end healing for this worker
+                wait = min(self.max_backoff_s, wait * 2)
+                log.exception("reaper tick failed; next try in %.0f s", wait)
+
+    def after_worker_boot(self, broker, worker):
+        threading.Thread(target=self.run, name="bulkimport-reaper", daemon=True).start()
 
     def before_worker_shutdown(self, broker, worker):
         self._stop.set()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import itertools
 import os
 import re
 import uuid
@@ -65,8 +66,8 @@ class LineScan:
     path: Path  # the UTF-8 file the offsets refer to: the upload, or a transcoded copy
     first_line: int  # line number of the first data line
     starts: np.ndarray  # byte offset of each data line
-    ends: np.ndarray  # byte offset where its text ends (before the line end)
-    cells: np.ndarray  # how many cells each line splits into (delimiters + 1)
+    lengths: np.ndarray  # bytes of its text (without the line end), int32
+    cells: np.ndarray  # how many cells each line splits into (delimiters + 1), int32
     special: np.ndarray  # indexes of the lines holding the quote or escape character
     padded: np.ndarray  # indexes of the lines where a cell may start or end with whitespace
     empty: np.ndarray  # indexes of the empty lines
@@ -81,8 +82,7 @@ class LineScan:
         with open(self.path, "rb") as stream:
             fd = stream.fileno()
             for i in indexes:
-                start, end = int(self.starts[i]), int(self.ends[i])
-                out.append(os.pread(fd, end - start, start).decode("utf-8"))
+                out.append(os.pread(fd, int(self.lengths[i]), int(self.starts[i])).decode("utf-8"))
         return out
 
     def record(self, index: int, cells: list[str] | None, text: str) -> Record:
@@ -156,9 +156,37 @@ def utf8_copy(path: Path, dialect: Dialect) -> Path | None:
     return copy
 
 
+# Kinds of bytes, as bit flags looked up per byte: what the scan needs to know of each line.
+_DELIMITER, _SPECIAL, _SPACE, _WIDE, _BOUNDARY = 1, 2, 4, 8, 16
 # Bytes Python's str.strip() removes (ASCII), and lead bytes of the other whitespace it removes (UTF-8).
-_ASCII_SPACE = np.array([9, 11, 12, 28, 29, 30, 31, 32], dtype=np.uint8)
-_WIDE_SPACE_LEADS = np.array([0xC2, 0xE1, 0xE2, 0xE3], dtype=np.uint8)
+_ASCII_SPACE = (9, 11, 12, 28, 29, 30, 31, 32)
+_WIDE_SPACE_LEADS = (0xC2, 0xE1, 0xE2, 0xE3)
+
+
+def _byte_kinds(dialect: Dialect) -> np.ndarray:
+    kinds = np.zeros(256, dtype=np.uint8)
+    kinds[list(_ASCII_SPACE)] |= _SPACE
+    kinds[list(_WIDE_SPACE_LEADS)] |= _WIDE
+    kinds[[10, 13, ord(dialect.delimiter)]] |= _BOUNDARY  # what ends a cell
+    kinds[ord(dialect.delimiter)] |= _DELIMITER
+    for mark in (dialect.quote, dialect.escape):
+        if mark:
+            kinds[ord(mark)] |= _SPECIAL
+    return kinds
+
+
+def _line_facts(array: np.ndarray, starts: np.ndarray, kinds: np.ndarray):
+    """Per line: cells (delimiters + 1), holds a quote or escape, may have whitespace at a cell's edge."""
+    flags = kinds[array]
+    cells = np.add.reduceat(flags & _DELIMITER, starts, dtype=np.int64) + 1
+    any_flag = np.bitwise_or.reduceat(flags, starts)
+    boundary = (flags & _BOUNDARY) != 0
+    edge = np.zeros(len(array), dtype=bool)  # next to a cell's start or end
+    edge[0] = edge[-1] = True
+    edge[1:] |= boundary[:-1]
+    edge[:-1] |= boundary[1:]
+    spaced = np.logical_or.reduceat(((flags & _SPACE) != 0) & edge, starts)
+    return cells, (any_flag & _SPECIAL) != 0, spaced | ((any_flag & _WIDE) != 0)
 
 
 def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: bool) -> LineScan:
@@ -167,9 +195,8 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
     NotFast for what the fast path does not read itself: NUL bytes, bytes that are not
     UTF-8, lines ending in a lone CR or in both CRLF and LF, lines over the size limit.
     """
-    marks = [ord(dialect.quote)] + ([ord(dialect.escape)] if dialect.escape else [])
-    delimiter = ord(dialect.delimiter)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "ends", "cells", "special", "padded", "empty")}
+    kinds = _byte_kinds(dialect)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("starts", "lengths", "cells", "special", "padded", "empty")}
     seen = 0  # lines before the current block
     offset = 0  # file offset of the current block
     crlf_seen = lf_seen = False
@@ -208,30 +235,16 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
                 starts, ends = starts[:-1], ends[:-1]
             lengths = ends - starts
             limit = careful_records.MAX_LINE_CHARS  # the careful reader's, read now: tests lower it
-            if len(lengths) and lengths.max() > limit:
+            if lengths.max() > limit:
                 raise NotFast(f"a line over {limit:,} bytes")
-
-            def line_of(positions: np.ndarray, starts=starts) -> np.ndarray:
-                return np.searchsorted(starts, positions, side="right") - 1
-
-            cells = np.bincount(line_of(np.flatnonzero(array == delimiter)), minlength=len(starts)) + 1
-            special = np.unique(line_of(np.flatnonzero(np.isin(array, marks))))
-            # Whitespace at a cell's edge (next to a delimiter or a line's start or end) needs stripping.
-            space = np.flatnonzero(np.isin(array, _ASCII_SPACE))
-            space_line = line_of(space)
-            before = np.where(space > 0, array[np.maximum(space - 1, 0)], delimiter)
-            after = np.where(space + 1 < len(array), array[np.minimum(space + 1, len(array) - 1)], delimiter)
-            at_edge = (space == starts[space_line]) | (space + 1 == ends[space_line])
-            at_edge |= (before == delimiter) | (after == delimiter)
-            padded = np.union1d(space_line[at_edge], line_of(np.flatnonzero(np.isin(array, _WIDE_SPACE_LEADS))))
-
+            cells, special, padded = _line_facts(array, starts, kinds)
             skip = min(len(starts), max(0, first_line - 1 - seen))  # preamble and header lines
             base = seen - (first_line - 1)  # index of this block's first line among the data lines
             parts["starts"].append(starts[skip:] + offset)
-            parts["ends"].append(ends[skip:] + offset)
-            parts["cells"].append(cells[skip:])
-            parts["special"].append(special[special >= skip] + base)
-            parts["padded"].append(padded[padded >= skip] + base)
+            parts["lengths"].append(lengths[skip:].astype(np.int32))
+            parts["cells"].append(cells[skip:].astype(np.int32))
+            parts["special"].append(np.flatnonzero(special[skip:]) + skip + base)
+            parts["padded"].append(np.flatnonzero(padded[skip:]) + skip + base)
             parts["empty"].append(np.flatnonzero(lengths[skip:] == 0) + skip + base)
             seen += len(starts)
             offset += cut
@@ -239,9 +252,11 @@ def scan_lines(path: Path, first_line: int, dialect: Dialect, validate_utf8: boo
                 break
 
     def joined(name: str) -> np.ndarray:
-        return np.concatenate(parts[name]).astype(np.int64) if parts[name] else np.zeros(0, dtype=np.int64)
+        dtype = np.int32 if name in ("lengths", "cells") else np.int64  # the per-line arrays stay small
+        return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else np.zeros(0, dtype=dtype)
 
-    return LineScan(path, first_line, *(joined(k) for k in ("starts", "ends", "cells", "special", "padded", "empty")))
+    names = ("starts", "lengths", "cells", "special", "padded", "empty")
+    return LineScan(path, first_line, *(joined(k) for k in names))
 
 
 def parse_alone(texts: list[str], dialect: Dialect) -> list[list[str] | None]:
@@ -355,20 +370,23 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     special_texts = scan.texts(scan.special)
     parsed = parse_alone(special_texts, dialect)
     begins = [int(i) for i, cells_ in zip(scan.special.tolist(), parsed, strict=True) if cells_ is None]
-    careful, covered = _careful_stretches(scan, dialect, shape, begins)
+    stretches, covered = _careful_stretches(scan, dialect, shape, begins)
     covered_index = np.array(sorted(covered), dtype=np.int64)
 
+    # Records read by Python (quoted lines, stretches): whole and well-shaped ones go to the checks with
+    # DuckDB's rows, the others to the careful path, which says what is wrong with them.
     quoted: dict[int, Record] = {}
-    quoted_rows: list[list[str]] = []
-    for i, text, cells_ in zip(scan.special.tolist(), special_texts, parsed, strict=True):
-        if cells_ is None or i in covered:
-            continue
-        record = scan.record(i, cells_, text)
-        if shape.problem(cells_) is None and "".join(cells_).strip():
+    careful: list[Record] = []
+    alone = (
+        scan.record(i, cells_, text)
+        for i, text, cells_ in zip(scan.special.tolist(), special_texts, parsed, strict=True)
+        if cells_ is not None and i not in covered
+    )
+    for record in itertools.chain(alone, stretches):
+        if record.cells is not None and shape.problem(record.cells) is None and "".join(record.cells).strip():
             quoted[record.line] = record
-            quoted_rows.append(cells_ + [""] * (shape.width - len(cells_)))
         else:
-            careful.append(record)  # blank, or too few or too many cells: the careful path says which
+            careful.append(record)  # damaged, blank, or too few or too many cells
     # Empty lines, and lines with another number of cells than the header (no quote in them: split them).
     plain = np.setdiff1d(np.arange(scan.count, dtype=np.int64), np.concatenate((covered_index, scan.special)))
     odd = plain[scan.cells[plain] != shape.width]
@@ -380,17 +398,17 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
     line_map = pa.table(
         {
             "line": nonempty + scan.first_line,
-            "length": scan.ends[nonempty] - scan.starts[nonempty],
-            "cells": scan.cells[nonempty],
+            "text_bytes": scan.lengths[nonempty] - (scan.cells[nonempty] - 1),  # the line less its delimiters
             "keep": keep,
             "padded": np.isin(nonempty, scan.padded),
         }
     )
     quoted_table = {"line": pa.array(list(quoted), type=pa.int64())}
     for c in range(shape.width):
-        quoted_table[f"c{c}"] = pa.array([row[c] for row in quoted_rows], type=pa.string())
-    stretch_records = sum(1 for r in careful if r.line - scan.first_line in covered)
-    total = scan.count - len(covered) + stretch_records
+        quoted_table[f"c{c}"] = pa.array(
+            [r.cells[c] if c < len(r.cells) else "" for r in quoted.values()], type=pa.string()
+        )
+    total = scan.count - len(covered) + len(stretches)
     return FastRead(cells, line_map, pa.table(quoted_table), quoted, careful, total, scan, dialect, shape.width)
 
 
@@ -427,7 +445,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, read: FastRead, compiled: Compile
             f"CREATE TEMP TABLE {checked} AS SELECT line, aligned, judged, "
             f"{', '.join(typed_name(c) for c in dataset.columns)}, judged AND NOT blank AND {ok} AS ok "
             f"FROM (SELECT *, {typed} FROM ("
-            f"SELECT m.line, {lengths} + m.cells - 1 = m.length AS aligned, m.keep AS judged, "
+            f"SELECT m.line, {lengths} = m.text_bytes AS aligned, m.keep AS judged, "
             f"{texts('c.', 'm.padded')} FROM {read.cells_table} c POSITIONAL JOIN {lines} m "
             f"UNION ALL SELECT line, true, true, {texts('', 'true')} FROM {quoted}))"
         )

@@ -81,6 +81,7 @@ def upload_stage_approve(browser, dashboard: str) -> None:
     shot(ana, "2-preview")
 
     ana.evaluate("window.__no_reload = true")  # gone if the page reloads
+    start_submit_clock(ana)
     ana.get_by_role("button", name="Submit for validation").click()
     ana.get_by_text("is queued for validation").wait_for()
     [job] = registry.list_jobs()
@@ -89,6 +90,7 @@ def upload_stage_approve(browser, dashboard: str) -> None:
 
     badge(ana, "staged").wait_for()
     assert ana.evaluate("window.__no_reload === true"), "the status changed on screen without a reload"
+    record_submit_to_staged(ana)
     assert registry.get(job.id).status == "staged"
     shot(ana, "4-staged")
 
@@ -103,3 +105,49 @@ def upload_stage_approve(browser, dashboard: str) -> None:
 
     assert registry.get(job.id).status == "committed"
     assert api.production("products", "acme").count("*").fetchone()[0] == 7
+
+
+# The browser's own clock, so the test's other steps (screenshots, waits) do not count.
+SUBMIT_TO_STAGED_CLOCK = """() => {
+  window.__submitted_at = null;
+  window.__staged_at = null;
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (window.__submitted_at === null && button && button.innerText.includes("Submit for validation")) {
+      window.__submitted_at = performance.now();
+    }
+  }, true);
+  const staged = () => [...document.querySelectorAll(".stMarkdownBadge")]
+    .some((badge) => /\\bstaged$/.test(badge.innerText.trim()));
+  new MutationObserver(() => {
+    if (window.__submitted_at !== null && window.__staged_at === null && staged()) {
+      window.__staged_at = performance.now();
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def start_submit_clock(page) -> None:
+    """From now on the page notes when Submit is clicked and when a "staged" badge first shows."""
+    page.evaluate(SUBMIT_TO_STAGED_CLOCK)
+
+
+def record_submit_to_staged(page) -> float:
+    """The seconds from clicking Submit to "staged" on screen, written to test-artifacts/dashboard-latency.json
+    for `python -m bench --latency` (issue 13's goal: at most 1.5 s; printed there, never asserted here)."""
+    import datetime as dt
+    import json
+
+    page.wait_for_function("window.__staged_at !== null && window.__submitted_at !== null")
+    seconds = page.evaluate("(window.__staged_at - window.__submitted_at) / 1000")
+    ARTIFACTS.mkdir(exist_ok=True)
+    figure = {
+        "submit_to_staged_s": round(seconds, 3),
+        "measured_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "file": "examples/products.csv",
+        "rows": 16,
+        "worker": "a worker started for the test; this is its first job",
+        "how": "the browser's clock, from the click on Submit to the first 'staged' badge on the page",
+    }
+    (ARTIFACTS / "dashboard-latency.json").write_text(json.dumps(figure, indent=1) + "\n")
+    return seconds

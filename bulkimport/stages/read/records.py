@@ -39,6 +39,7 @@ class LineBlock:
 
 
 BLOCK_CHARS = 1 << 20
+STRETCH_BLOCK_CHARS = 4096
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")  # what readline() calls a line with newline=""
 
 
@@ -49,8 +50,9 @@ class _BufferedLines:
     it is one record by itself: ``plain_run`` hands such runs out in one piece.
     """
 
-    def __init__(self, stream, special: str):
+    def __init__(self, stream, special: str, block_chars: int | None = None):
         self.stream = stream
+        self.block_chars = block_chars  # None: BLOCK_CHARS (read when used: tests lower it)
         self.lines: list[str] = []
         self.next = 0  # index of the next line to hand out
         self.partial = ""  # text after the last complete line
@@ -62,7 +64,7 @@ class _BufferedLines:
         """Read until there is a complete line; False at the end or when the text runs past ``limit``."""
         self.lines, self.next, self.not_plain = [], 0, None
         while True:
-            block = "" if self.eof else self.stream.read(BLOCK_CHARS)
+            block = "" if self.eof else self.stream.read(self.block_chars or BLOCK_CHARS)
             self.eof = not block
             text = self.partial + block
             # Up to the last line end only: on text with no line end, findall would rescan it from every position.
@@ -238,7 +240,9 @@ def records_from(
     with open(path, "rb") as binary:
         binary.seek(byte_offset)
         stream = io.TextIOWrapper(binary, encoding=dialect.encoding, errors=BYTES, newline="")
-        tap = _LineTap(_BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"), dialect.encoding, 0)
+        # Small blocks: a stretch is a few lines, and the fast path may read thousands of them.
+        lines = _BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0", block_chars=STRETCH_BLOCK_CHARS)
+        tap = _LineTap(lines, dialect.encoding, 0)
         tap.lines_read, tap.offset = line - 1, byte_offset
         yield from _records(tap, dialect, False, shape, stop_before)
 

@@ -28,6 +28,8 @@ def test_the_dashboard_listens_on_loopback_unless_told_otherwise(dashboard, monk
     monkeypatch.setenv("BULKIMPORT_DASHBOARD_ADDRESS", "0.0.0.0")
     command = launcher.dashboard_command(8501)
     assert command[command.index("--server.address") + 1] == "0.0.0.0"
+    # The tables' own "Download as CSV" writes cells as they are: off, so every download is a safe one.
+    assert command[command.index("--client.disableDataExport") + 1] == "true"
 
 
 def test_an_oidc_identity_counts_only_with_email_verified_true(home):

@@ -27,7 +27,7 @@ test: install
 # flow and the worker-crash test with the registry and lake catalog in PostgreSQL and data in S3 (moto).
 # Needs PostgreSQL's server binaries (Debian: apt-get install postgresql); the fixtures start their own.
 # The multi-host test (below) also needs root and iproute2 (`ip netns`): in CI it fails without them.
-SCALE_OUT_TESTS := tests/test_registry.py tests/test_lake.py tests/e2e/test_flow.py \
+SCALE_OUT_TESTS := tests/test_registry.py tests/test_lake.py tests/test_schema_evolution.py tests/e2e/test_flow.py \
 	tests/e2e/test_operations.py::test_a_job_whose_worker_is_killed_is_finished_by_another_worker \
 	tests/e2e/test_multi_host.py
 .PHONY: test-scale-out

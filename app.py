@@ -15,10 +15,12 @@ if user is None:
     st.stop()
 ui.user_sidebar(user)
 ui.health_banner()
+ui.keep_datasets_current()
 views = [
     st.Page("views/upload.py", title="Upload", icon=":material/upload_file:", default=True),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:"),
     st.Page("views/review.py", title="Review", icon=":material/rate_review:"),
+    st.Page("views/datasets.py", title="Datasets", icon=":material/table_view:"),
     st.Page("views/health.py", title="Health", icon=":material/monitor_heart:"),
 ]
 st.navigation(views).run()

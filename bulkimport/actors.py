@@ -9,13 +9,16 @@ import dramatiq
 from bulkimport import private, runner
 from bulkimport.broker import build_broker
 from bulkimport.config import mask_secrets_in_logs, settings
-from bulkimport.middleware import Reaper, WorkerHeartbeat
+from bulkimport.middleware import KeepDatasetsCurrent, Reaper, WorkerHeartbeat
 
 private.secure_process()  # what this worker writes under BULKIMPORT_HOME is its owner's only
 mask_secrets_in_logs()  # dramatiq logs exceptions whole: a broker's or database's URL among them
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))
+# Added last so that it boots first (dramatiq runs after_* hooks last-added first): a worker whose
+# heartbeat says it listens has its datasets' tables in step.
+broker.add_middleware(KeepDatasetsCurrent())
 dramatiq.set_broker(broker)
 
 QUEUE = settings().queue

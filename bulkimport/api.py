@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bulkimport import auth, exports, lake, private, registry, users, workflow
+from bulkimport import auth, exports, lake, private, registry, schema_evolution, users, workflow
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets, get_dataset
 from bulkimport.errors import BulkImportError, JobNotFound
@@ -47,8 +47,8 @@ from bulkimport.stages import review
 
 # One connection per lake location, so a changed BULKIMPORT_HOME is honoured.
 _connections: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
-# Datasets whose tables are known to exist, per lake location (tables are never dropped).
-_ready_tables: set[tuple[tuple[str, str], str]] = set()
+# (lake location, dataset, version) whose tables are known to exist and follow that version.
+_ready_tables: set[tuple[tuple[str, str], str, str]] = set()
 # (lake location, audit table, job id) -> the snapshot in which the job's entry appeared.
 _snapshot_cache: dict[tuple[tuple[str, str], str, str], int] = {}
 # The token given to bi.login(); None: BULKIMPORT_TOKEN or the token `bulkimport login` saved.
@@ -164,15 +164,12 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     }
 
 
-def _ensure(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
-    """Create the dataset's tables if the lake lacks them (a new lake); otherwise write nothing."""
-    marker = (_where(), dataset.name)
-    if marker in _ready_tables:
-        return
-    wanted = {f"staging.{dataset.name}", f"production.{dataset.name}", "staging.rejected_rows", "audit.ledger"}
-    if not wanted <= _tables(con):
-        lake.ensure_tables(con, dataset)
-    _ready_tables.add(marker)
+def _ensure(dataset: Dataset) -> None:
+    """Create the dataset's tables on a new lake, or bring them in step with its definition (its own session)."""
+    marker = (_where(), dataset.name, dataset.version)
+    if marker not in _ready_tables:
+        schema_evolution.keep_current(dataset)
+        _ready_tables.add(marker)
 
 
 def _any_dataset() -> Dataset:
@@ -223,8 +220,8 @@ def events(job_id: str) -> pd.DataFrame:
 def _ready(job_id: str) -> tuple[duckdb.DuckDBPyConnection, registry.Job, Dataset]:
     job_ = workflow.visible_job(job_id, _who())
     dataset = get_dataset(job_.dataset)
+    _ensure(dataset)
     con = _lake()
-    _ensure(con, dataset)
     return con, job_, dataset
 
 
@@ -301,8 +298,8 @@ def changes(job_id: str) -> duckdb.DuckDBPyRelation:
     con, job_, dataset = _ready(job_id)
     committed_in = _entry_snapshot(con, "ledger", job_.id)
     production_at = f'production."{dataset.name}" p'
-    if committed_in is not None:
-        production_at += f" AT (VERSION => {_previous_snapshot(con, committed_in)})"
+    if committed_in is not None:  # in today's columns: a migration may have changed them since
+        production_at = schema_evolution.as_of(con, dataset, "production", _previous_snapshot(con, committed_in)) + " p"
     others = [c for c in dataset.columns if c not in dataset.key]
     differs = ", ".join(f"""CASE WHEN p."{c}" IS DISTINCT FROM s."{c}" THEN '{c}' END""" for c in others)
     changed_list = f"list_filter([{differs}], x -> x IS NOT NULL)" if others else "[]::VARCHAR[]"
@@ -408,8 +405,8 @@ def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int
     """
     if as_of is not None and before_job is not None:
         raise ValueError("give as_of or before_job, not both")
+    _ensure(_any_dataset())
     con = _lake()
-    _ensure(con, _any_dataset())
     if before_job is not None:
         return _previous_snapshot(con, _job_snapshot(con, before_job))
     if as_of is None:
@@ -466,8 +463,8 @@ def production(
     >>> bi.production("products", as_of="2026-03-01 09:00").pl()
     """
     ds = get_dataset(dataset)
+    _ensure(ds)
     con = _lake()
-    _ensure(con, ds)
     table = f'production."{ds.name}"'
     where = " WHERE " + _brands_sql(brand, "brand")
     order = " ORDER BY " + ", ".join(["brand", *(f'"{c}"' for c in ds.key)])
@@ -495,19 +492,24 @@ def _brands_sql(brand: str | None, column: str) -> str:
 
 
 def _who_when(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL for (snapshot_id, job_id, action, actor): the snapshots commits and reverts made."""
+    """SQL for (snapshot_id, job_id, action, actor): the snapshots commits, reverts and migrations made.
+
+    A migration that changed a column's type rewrote every row (bulkimport.schema_evolution): its
+    snapshot is labelled ``migrate`` with the admin who ran it.
+    """
     rows = []
     for table, action, actor in (("ledger", "commit", "approved_by"), ("reverts", "revert", "reverted_by")):
         snapshots = _entry_snapshots(con, table)
         if snapshots:
             actors = dict(con.execute(f"SELECT job_id, {actor} FROM audit.{table}").fetchall())
             rows += [f"({n}, {_lit(j)}, '{action}', {_lit(actors.get(j))})" for j, n in snapshots.items()]
+    migrations = (
+        "SELECT snapshot_id, NULL::VARCHAR AS job_id, 'migrate' AS action, author AS actor"
+        " FROM ducklake_snapshots('lake') WHERE commit_message LIKE 'migration %'"
+    )
     if not rows:
-        return (
-            "SELECT NULL::BIGINT AS snapshot_id, NULL::VARCHAR AS job_id, NULL::VARCHAR AS action,"
-            " NULL::VARCHAR AS actor WHERE false"
-        )
-    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS m(snapshot_id, job_id, action, actor)"
+        return migrations
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS m(snapshot_id, job_id, action, actor) UNION ALL {migrations}"
 
 
 def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.DuckDBPyRelation:
@@ -522,8 +524,8 @@ def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.Duck
     >>> for imp in bi.imports("products").df().itertuples():
     ...     print(imp.job_id, bi.production("products", as_of=imp.job_id).count("*").fetchone())
     """
+    _ensure(get_dataset(dataset) if dataset else _any_dataset())
     con = _lake()
-    _ensure(con, get_dataset(dataset) if dataset else _any_dataset())
     filters = [_brands_sql(brand, "l.brand")] + ([f"l.dataset = {_lit(dataset)}"] if dataset is not None else [])
     where = " WHERE " + " AND ".join(filters)
     return con.sql(
@@ -569,8 +571,8 @@ def history(dataset: str, key: Any, brand: str | None = None) -> duckdb.DuckDBPy
     >>> bi.history("products", "ACME-1001", brand="acme").select("changed_at, job_id, change, price").df()
     """
     ds = get_dataset(dataset)
+    _ensure(ds)
     con = _lake()
-    _ensure(con, ds)
     values = _key_values(ds, key)
     filters = [f'"{c}" = {_lit(v)}' for c, v in values.items()]
     filters.append(_brands_sql(brand, "brand"))

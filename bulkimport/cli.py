@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bulkimport import registry, users
+from bulkimport import cli_datasets, registry, users
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError, DispatchError
 from bulkimport.registry import FINAL, STAGED
@@ -345,6 +345,16 @@ def cmd_whoami(args) -> int:
     return 0
 
 
+def cmd_recheck(args) -> int:
+    from bulkimport import workflow
+
+    job = workflow.recheck(args.job, user=_who())
+    if args.wait:
+        job = _wait(job, (STAGED, *FINAL), args)
+    _print_job(job, args.json)
+    return 1 if job.status == registry.FAILED else 0
+
+
 def cmd_reap(args) -> int:
     from bulkimport import healing
 
@@ -460,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3600)
 
+    p = add("recheck", cmd_recheck, "validate a staged job again, against its dataset as it is now")
+    p.add_argument("job")
+    p.add_argument("--wait", action="store_true", help="wait until the job is staged or failed")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3600)
+
     p = add("reap", cmd_reap, "re-send jobs whose worker died; fail jobs whose message was dead-lettered")
     p.add_argument(
         "--waiting-after",
@@ -490,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("name")
     u.add_argument("--revoke", action="store_true", help="remove every token of NAME instead")
     user_actions.add_parser("list", help="list users, roles and brands")
+
+    cli_datasets.add_parser(sub)
 
     p = add("export", cmd_export, "write a job's staged or rejected rows to PATH (- for stdout)")
     p.add_argument("job")

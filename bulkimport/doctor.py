@@ -111,5 +111,29 @@ def _workers() -> list[Check]:
     ]
 
 
+def _datasets() -> list[Check]:
+    """Each dataset whose lake tables wait for a person's migration (its jobs fail until then)."""
+    from bulkimport import schema_evolution
+    from bulkimport.datasets import all_datasets
+
+    try:
+        datasets = all_datasets()
+        plans = {name: schema_evolution.status(d) for name, d in datasets.items()}
+    except Exception as exc:  # noqa: BLE001 - a broken module or an unreachable lake: say which
+        return [Check("datasets", False, str(exc), "`bulkimport datasets check` lists each module's problems")]
+    waiting = {name: p for name, p in plans.items() if p.breaking}
+    if not waiting:
+        return [Check("datasets", True, f"{len(datasets)} dataset(s); their lake tables follow them")]
+    return [
+        Check(
+            "datasets",
+            False,
+            f"{name}: " + "; ".join(c.describe() for c in plan.breaking),
+            f"jobs of {name} fail until an admin runs `bulkimport datasets migrate {name}`",
+        )
+        for name, plan in waiting.items()
+    ]
+
+
 def run() -> list[Check]:
-    return [*_redis(), *_lake(), *_registry(), *_workers()]
+    return [*_redis(), *_lake(), *_registry(), *_datasets(), *_workers()]

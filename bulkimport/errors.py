@@ -36,3 +36,19 @@ class LakeBusy(BulkImportError):
 
 class UploadTooLarge(BulkImportError):
     """An upload over BULKIMPORT_UPLOAD_MAX_MB; nothing of it is kept."""
+
+
+class DatasetInvalid(BulkImportError):
+    """A dataset module does not load, or defines a dataset that cannot work."""
+
+
+class SchemaChangePending(BulkImportError):
+    """A dataset changed in a way the lake's tables cannot follow on their own: a person must migrate."""
+
+
+class MigrationRefused(BulkImportError):
+    """A migration that would change the lake's rows (values that do not fit, duplicate keys), or a stale plan."""
+
+
+class DatasetChanged(BulkImportError):
+    """The dataset's definition changed since the job was validated: it must be checked again."""

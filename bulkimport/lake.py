@@ -319,8 +319,16 @@ def write(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnectio
     return _retry(attempt)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection, dataset) -> None:
-    """Create the dataset's staging and production tables and the shared ones."""
+def ensure_tables(con: duckdb.DuckDBPyConnection, dataset, evolve: bool = True) -> None:
+    """Create the dataset's staging and production tables and the shared ones.
+
+    With ``evolve``, first bring existing tables in step with the dataset
+    (its additive changes; see bulkimport.schema_evolution).
+    """
+    if evolve:
+        from bulkimport import schema_evolution  # it builds on this module
+
+        schema_evolution.keep_current(dataset)
     cols = ", ".join(f'"{c}" {t}' for c, t in dataset.sql_types.items())
 
     def create(c):

@@ -74,3 +74,20 @@ class Reaper(Middleware):
 
     def before_worker_shutdown(self, broker, worker):
         self._stop.set()
+
+
+class KeepDatasetsCurrent(Middleware):
+    """On worker boot, bring every dataset's lake tables in step with its definition (bulkimport.schema_evolution).
+
+    Additive changes apply at once; breaking ones are logged and fail that dataset's jobs until a
+    person migrates. A lake that cannot be reached is logged, never a reason not to start: each
+    job checks its own dataset again.
+    """
+
+    def after_worker_boot(self, broker, worker):
+        from bulkimport import schema_evolution
+
+        try:
+            schema_evolution.keep_all_current(actor=f"worker {progress.worker_id()}")
+        except Exception as exc:  # noqa: BLE001 - a broken dataset module, say: jobs say why
+            log.warning("could not compare the datasets with the lake on start: %s", exc)

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     mapping TEXT,
     dialect TEXT,
     approval TEXT,
-    claimed_by TEXT
+    claimed_by TEXT,
+    dataset_version TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -125,6 +126,7 @@ _ADDED_COLUMNS = (
     ("approval", "TEXT"),
     ("claimed_by", "TEXT"),
     ("message_id", "TEXT"),
+    ("dataset_version", "TEXT"),
 )
 
 
@@ -155,6 +157,7 @@ class Job:
     approval: dict | None = None  # what the approver saw: diff counts, lake snapshot, fingerprint
     claimed_by: str | None = None  # host:pid:thread of the worker running it now
     message_id: str | None = None  # the dramatiq message last sent for it: the only one whose dead letter counts
+    dataset_version: str | None = None  # the version of the dataset's definition that validated it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -189,6 +192,7 @@ _UPDATABLE = {
     "mapping",
     "dialect",
     "approval",
+    "dataset_version",
 }
 _JSON_FIELDS = ("options", "mapping", "dialect", "approval")
 

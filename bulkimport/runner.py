@@ -14,10 +14,10 @@ import time
 
 import redis
 
-from bulkimport import lake, progress, registry
+from bulkimport import lake, progress, registry, schema_evolution
 from bulkimport.config import masked, settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, LakeBusy
+from bulkimport.errors import BulkImportError, DatasetChanged, LakeBusy
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -145,6 +145,8 @@ def validate_and_stage(job_id: str) -> None:
     dataset = get_dataset(job.dataset)
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
+        # A dataset whose tables wait for a person's migration fails its jobs at once, saying so.
+        schema_evolution.require_current(dataset, _worker())
         # An upload in object storage (workers on several hosts) is read from a local download.
         with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
             # Exactly the mapping confirmed at submit (job.mapping), else header matching: a remembered
@@ -173,6 +175,7 @@ def validate_and_stage(job_id: str) -> None:
         rows_rejected=counts.rows_rejected,
         dialect=counts.dialect,
         mapping=counts.mapping,
+        dataset_version=dataset.version,
     )
     progress.publish(
         job.id,
@@ -195,9 +198,12 @@ def commit_to_production(job_id: str) -> None:
     _log(job, started)
     progress.publish(job.id, {"phase": "committing"})
     try:
+        dataset = get_dataset(job.dataset)
+        dataset.require_version(job)
+        schema_evolution.require_current(dataset, _worker())
         with lake.warm_session() as con:
-            result = commit_job(con, job, get_dataset(job.dataset), job.approved_by or "unknown")
-    except ApprovalOutdated as exc:
+            result = commit_job(con, job, dataset, job.approved_by or "unknown")
+    except (ApprovalOutdated, DatasetChanged) as exc:
         job = registry.transition(
             job.id,
             COMMITTING,
@@ -207,7 +213,7 @@ def commit_to_production(job_id: str) -> None:
             approved_by=None,
             approval={**(job.approval or {}), "outdated": True},
             attempts=0,
-            note="approval outdated",
+            note="dataset changed" if isinstance(exc, DatasetChanged) else "approval outdated",
         )
         progress.publish(job.id, {"phase": "staged"})
         _log(job, started, error=repr(str(exc)))
@@ -236,8 +242,10 @@ def revert_commit(job_id: str) -> None:
         return
     started = time.monotonic()
     try:
+        dataset = get_dataset(job.dataset)
+        schema_evolution.require_current(dataset, _worker())
         with lake.session() as con:
-            result = revert_job(con, job, get_dataset(job.dataset), _reverted_by(job))
+            result = revert_job(con, job, dataset, _reverted_by(job))
     except RevertRefused as exc:
         job = registry.transition(
             job.id, REVERTING, COMMITTED, actor=_worker(), error=str(exc), attempts=0, note="revert refused"

@@ -24,7 +24,14 @@ from bulkimport import dispatch, lake, progress, registry, users
 from bulkimport.access import acting, visible_events, visible_job, visible_jobs  # noqa: F401 - part of this API
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, JobNotFound, UploadTooLarge
+from bulkimport.errors import (
+    BulkImportError,
+    DatasetChanged,
+    DispatchError,
+    InvalidTransition,
+    JobNotFound,
+    UploadTooLarge,
+)
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -287,7 +294,9 @@ def approve(job_id: str, *, user: users.User) -> registry.Job:
     approved_by = user.name
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
-    approval = {**review_state(job), "by": approved_by, "at": registry.now()}
+    dataset = get_dataset(job.dataset)
+    dataset.require_version(job)
+    approval = {**review_state(job), "by": approved_by, "at": registry.now(), "dataset_version": dataset.version}
     job = registry.transition(
         job_id, STAGED, APPROVED, actor=approved_by, approved_by=approved_by, error=None, approval=approval
     )
@@ -369,6 +378,40 @@ def retry(job_id: str, *, user: users.User) -> registry.Job:
         dispatch.send(actor, job.id)
     except DispatchError as exc:
         registry.transition(job_id, resume, FAILED, actor=retried_by, error=str(exc), note="retry not queued")
+        raise
+    return job
+
+
+def dataset_changed(job: registry.Job) -> bool:
+    """True when the dataset's definition is not the one that validated the job (approval needs a re-check)."""
+    try:
+        get_dataset(job.dataset).require_version(job)
+    except DatasetChanged:
+        return True
+    return False
+
+
+def recheck(job_id: str, *, user: users.User) -> registry.Job:
+    """Validate a staged job again, against the dataset as it is now (same file, options and mapping).
+
+    What a job needs when its dataset changed after it was staged. Its uploader or
+    an operator may ask; its staged and rejected rows are replaced.
+    """
+    user = acting(user)
+    job = visible_job(job_id, user)
+    rechecked_by = user.name
+    if user.name != job.created_by:
+        users.require_review(user, job.brand, action="re-check")
+    if job.status != STAGED:
+        raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be checked again")
+    note = f"re-check against dataset version {get_dataset(job.dataset).version}"
+    job = registry.transition(
+        job_id, STAGED, PENDING, actor=rechecked_by, error=None, attempts=0, approval=None, note=note
+    )
+    try:
+        dispatch.send(dispatch.VALIDATE_AND_STAGE, job.id)
+    except DispatchError as exc:
+        registry.transition(job_id, PENDING, STAGED, actor=rechecked_by, error=str(exc), note="re-check not queued")
         raise
     return job
 

@@ -28,8 +28,8 @@ from tests.conftest import PASSWORD, who
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
 EXAMPLE = REPO / "examples" / "products.csv"
-VIEWS = ("views/upload.py", "views/jobs.py", "views/review.py", "views/health.py")
-TITLES = {"Upload a CSV", "Jobs", "Review", "Health"}
+VIEWS = ("views/upload.py", "views/jobs.py", "views/review.py", "views/health.py", "views/datasets.py")
+TITLES = {"Upload a CSV", "Jobs", "Review", "Health", "Datasets"}
 
 
 def open_view(view: str, user: str | None = "ana", **query) -> AppTest:

@@ -225,3 +225,12 @@ def test_commit_stops_when_the_jobs_staged_rows_changed_since_approval(con, tmp_
     approved = registry.transition("restaged", "pending", "approved", actor="op", approval=approval)
     with pytest.raises(ApprovalOutdated):
         commit_job(con, approved, PRODUCTS, "op")
+
+
+def test_a_date_outside_the_years_pandas_keeps_rejects_its_row_not_the_file(con, tmp_path):
+    job, counts = stage(
+        con, HEADER + "AB-0001,cup,1.00,EUR,1,,0999-01-01\nAB-0002,jug,2.00,EUR,2,,2024-01-01\n", tmp_path, "old-date"
+    )
+    assert (counts.rows_valid, counts.rows_rejected) == (1, 1)
+    [(line, reason)] = rejected_rows(con, job).project("line, reason").fetchall()
+    assert (line, reason) == (2, "type-error")

@@ -75,6 +75,15 @@ def on_revert(job_id: str) -> None:
         )
 
 
+def on_recheck(job_id: str) -> None:
+    try:
+        workflow.recheck(job_id, user=user)
+    except BulkImportError as exc:
+        ui.flash("error", str(exc))
+    else:
+        ui.flash("success", f"Job {job_id} sent to be checked again against the dataset as it is now.")
+
+
 def on_cancel(job_id: str) -> None:
     try:
         workflow.cancel(job_id, user=user)
@@ -170,7 +179,23 @@ def actions(job: registry.Job, diff) -> None:
         with st.container(border=True):
             st.subheader("Decision")
             approve, reject = st.columns(2)
-            if reviewer and not uploader:
+            if workflow.dataset_changed(job):
+                approve.warning(
+                    f"The dataset {job.dataset} changed after this job was validated (version {job.dataset_version}, "
+                    f"now {get_dataset(job.dataset).version}): approving needs a re-check against the new "
+                    "definition first.",
+                    icon=":material/sync_problem:",
+                )
+                if reviewer or uploader:
+                    approve.button(
+                        "Re-check against the new definition",
+                        type="primary",
+                        key=ui.REVIEW_RECHECK,
+                        icon=":material/refresh:",
+                        on_click=on_recheck,
+                        args=(job.id,),
+                    )
+            elif reviewer and not uploader:
                 if diff is not None:
                     approve.caption(
                         f"Writes {diff.rows_to_insert} new and {diff.rows_to_update} changed rows to "

@@ -24,7 +24,9 @@ def ean13_is_valid(code: str) -> bool:
 
 
 class Products(pa.DataFrameModel):
-    sku: Series[str] = pa.Field(str_matches=SKU_PATTERN, description="Stock keeping unit, e.g. ACME-1001")
+    sku: Series[str] = pa.Field(
+        str_matches=SKU_PATTERN, description="Stock keeping unit, e.g. ACME-1001", metadata={"example": "ACME-1001"}
+    )
     name: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 200})
     price: Series[float] = pa.Field(ge=0, le=9_999_999_999.99, description="Unit price, at most 2 decimals")
     currency: Series[str] = pa.Field(isin=CURRENCIES)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from bulkimport import lake
+from bulkimport import lake, schema_evolution
 from bulkimport.datasets import Dataset
 from bulkimport.errors import BulkImportError
 from bulkimport.registry import Job
@@ -177,7 +177,8 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
                 f"job {', '.join(sorted(r[0] for r in later))} committed later and changed rows "
                 f"that job {job.id} wrote; revert that job first"
             )
-        old = f"(SELECT * FROM {table} AT (VERSION => {before}))"
+        # Production before the commit, in today's columns: a migration may have changed them since.
+        old = schema_evolution.as_of(c, dataset, "production", before)
         written = f"(SELECT {_quoted(key)} FROM {table} WHERE job_id = $job)"
         restored = c.sql(
             f"SELECT count(*) FROM {written} p WHERE EXISTS (SELECT 1 FROM {old} o WHERE {key_match})",

@@ -84,8 +84,12 @@ class CompiledDataset:
     def explain(self) -> list[str]:
         """In plain words: what runs where."""
         if self.blockers:
-            return [f"careful path only: {b}" for b in self.blockers]
-        return [f"{c.column}: check {c.check.name!r} runs in Python (no SQL form)" for c in self.python_checks]
+            return [f"stages on the careful path only: {b}" for b in self.blockers]
+        return [
+            f"column {c.column!r}: check {c.check.name!r} runs in Python on batches of rows, not in SQL "
+            "(a custom check can give its SQL in Dataset.sql_checks)"
+            for c in self.python_checks
+        ]
 
 
 def text_column(name: str) -> str:
@@ -331,17 +335,17 @@ def _compile(dataset: Dataset) -> CompiledDataset:
     return CompiledDataset(dataset, columns, tuple(python_checks), tuple(blockers))
 
 
-_cache: dict[int, tuple[Dataset, CompiledDataset]] = {}
+_cache: dict[tuple[str, str], CompiledDataset] = {}
 _cache_lock = threading.Lock()
 
 
 def compile_dataset(dataset: Dataset) -> CompiledDataset:
-    """The dataset's checks as SQL, compiled once per dataset object (a worker keeps them warm)."""
+    """The dataset's checks as SQL, compiled once per dataset version (a worker keeps them warm)."""
+    key = (dataset.name, dataset.version)
     with _cache_lock:
-        cached = _cache.get(id(dataset))
-        if cached and cached[0] is dataset:
-            return cached[1]
+        if key in _cache:
+            return _cache[key]
     compiled = _compile(dataset)
     with _cache_lock:
-        _cache[id(dataset)] = (dataset, compiled)
+        _cache[key] = compiled
     return compiled

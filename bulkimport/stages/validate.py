@@ -101,6 +101,7 @@ def _detail(column: str, check: str, value: str | None, date_formats: tuple[str,
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
 _NOT_A_DATE = "not-a-date"
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 
 
 def normalise_values(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +130,11 @@ def normalise_values(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
             todo = present & parsed.isna()
             if not todo.any():
                 break
-            parsed[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            found = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            # pandas 3 parses into the unit a date needs; a year outside nanosecond timestamps
+            # (1677-2262) is not a date to the schema, which coerces to them: a reject, not a crash.
+            found = found.where((found >= _NS_MIN) & (found <= _NS_MAX))
+            parsed[todo] = found.astype("datetime64[ns]")
         iso = parsed.dt.strftime("%Y-%m-%d")
         frame[column] = values.where(~present, iso.where(parsed.notna(), _NOT_A_DATE))
     return frame

@@ -92,15 +92,19 @@ def cmd_worker(args) -> int:
     os.execv(command[0], command)  # become the dramatiq worker: signals reach it directly
 
 
-_NAMED_CHARACTERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " ", "none": None}
+_NAMED_CHARACTERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 
 
 def _character(value: str | None) -> str | None:
     if value is None:
         return None
+    if value.lower() == "none":  # --quote none: the file quotes nothing; --escape none: quotes are doubled
+        return "none"
     value = _NAMED_CHARACTERS.get(value.lower(), value)
-    if value is not None and len(value) != 1:
-        raise argparse.ArgumentTypeError(f"expected one character (or tab, comma, semicolon, pipe), got {value!r}")
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(
+            f"expected one character (or tab, comma, semicolon, pipe, space, none), got {value!r}"
+        )
     return value
 
 
@@ -112,6 +116,10 @@ def _options(args) -> dict:
         "header_row": args.header_row,
         "encoding": args.encoding,
         "sheet": args.sheet,
+        "skip_initial_space": args.skip_initial_space or None,
+        "header_split": "none" if args.no_header_split else None,
+        "no_header": args.no_header or bool(args.columns) or None,
+        "columns": [c.strip() for c in args.columns.split(",")] if args.columns else None,
     }
 
 
@@ -146,6 +154,9 @@ def cmd_preview(args) -> int:
                     "missing": found.missing,
                     "ignored": found.ignored,
                     "remembered": found.remembered,
+                    "notes": found.notes,
+                    "readings": found.readings,
+                    "headerless": found.headerless,
                 }
             )
         )
@@ -154,9 +165,24 @@ def cmd_preview(args) -> int:
     if d.get("kind") == "xlsx":
         print(f"file: Excel workbook, header on row {d['header_line']}")
     else:
+        header = f"header on line {d['header_line']}" if d.get("header_line") else "no header line"
+        spaces = ", spaces after a delimiter skipped" if d.get("skip_initial_space") else ""
         print(
-            f"file: {d['encoding']}, delimiter {d['delimiter']!r}, quote {d['quote']!r}, "
-            f"escape {d['escape']!r}, header on line {d['header_line']}"
+            f"file: {d['encoding']}, delimiter {d['delimiter']!r}, quote {d['quote'] or 'none'!r}, "
+            f"escape {d['escape']!r}{spaces}, {header}"
+        )
+    for note in found.notes:
+        print(f"note: {note}")
+    if len(found.readings) > 1:
+        print("readings weighed:")
+        for reading in found.readings:
+            mark = "*" if reading["chosen"] else " "
+            print(f"  {mark} {reading['reading']}: {reading['why']}")
+    if found.headerless:
+        print(
+            "the first line looks like data, not a header: its values pass the dataset's checks in column order. "
+            "If the file has no header line, use --no-header (columns in dataset order) or --columns a,b,...",
+            file=sys.stderr,
         )
     remembered = f" (the mapping brand {args.brand} chose last time for this header)" if found.remembered else ""
     print(f"columns{remembered}:")
@@ -405,11 +431,23 @@ def build_parser() -> argparse.ArgumentParser:
     def reading_options(p):
         g = p.add_argument_group("reading (detected unless given)")
         g.add_argument("--delimiter", type=_character, help="one character, or tab / comma / semicolon / pipe")
-        g.add_argument("--quote", type=_character)
-        g.add_argument("--escape", type=_character, help="escape character (default: doubled quotes)")
+        g.add_argument("--quote", type=_character, help="quote character; none: the file quotes nothing")
+        g.add_argument("--escape", type=_character, help="escape character; none: doubled quotes (the default)")
         g.add_argument("--header-row", type=int, help="line number of the header (lines before it are skipped)")
         g.add_argument("--encoding", help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...")
         g.add_argument("--sheet", help="sheet of an .xlsx workbook (default: the first)")
+        g.add_argument(
+            "--skip-initial-space", action="store_true", help="spaces after a delimiter are not part of the cell"
+        )
+        g.add_argument(
+            "--no-header-split",
+            action="store_true",
+            help="read the header as written, even where a cell seems to have lost a delimiter",
+        )
+        g.add_argument(
+            "--no-header", action="store_true", help="the file has no header line: columns in the dataset's order"
+        )
+        g.add_argument("--columns", metavar="a,b,...", help="no header line: the file's columns, in order")
         g.add_argument(
             "--map",
             action="append",

@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,7 +48,18 @@ from bulkimport.registry import (
 from bulkimport.stages import read, review
 from bulkimport.stages.stage import describe
 
-SUBMIT_OPTIONS = {"encoding", "delimiter", "quote", "escape", "header_row", "sheet"}
+SUBMIT_OPTIONS = {
+    "encoding",
+    "delimiter",
+    "quote",  # "none": the file quotes nothing, every quote character is part of its cell
+    "escape",  # "none": quotes inside quoted cells are doubled
+    "header_row",
+    "sheet",
+    "skip_initial_space",  # spaces after a delimiter are not part of the next cell
+    "header_split",  # "none": read the header as written, even if a cell of it seems to have lost a delimiter
+    "no_header",  # the file has no header line: its cells are the dataset's columns in order ...
+    "columns",  # ... or these columns, in the file's order
+}
 BRAND_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -166,6 +177,9 @@ class Preview:
     ignored: list[str]
     remembered: bool
     sample: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # findings in the header a person may override
+    readings: list[dict] = field(default_factory=list)  # the dialects weighed, the chosen one first, each with why
+    headerless: bool = False  # the first line looks like data: offer "no header: columns in dataset order"
 
 
 def preview(
@@ -184,7 +198,7 @@ def preview(
     header, if any, else the automatic one. Proposed only: the worker applies what submit sends.
     """
     ds = get_dataset(dataset)
-    options = dict(options or {})
+    options = check_options(options, ds)
     if brand is not None:
         if user is None:
             raise BulkImportError("a preview for a brand needs the user who asks")
@@ -206,7 +220,37 @@ def preview(
         match.extra,
         source.remembered,
         sample,
+        list(source.notes),
+        list(source.readings),
+        source.headerless,
     )
+
+
+def check_options(options: dict | None, dataset) -> dict:
+    """The reading options that were given, checked: known names, columns the dataset has."""
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+    unknown = set(options) - SUBMIT_OPTIONS
+    if unknown:
+        raise BulkImportError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SUBMIT_OPTIONS)}")
+    for name in ("delimiter", "quote", "escape"):
+        value = options.get(name)
+        if value is not None and len(value) != 1 and not (name != "delimiter" and value == "none"):
+            allowed = "one character" + (" or 'none'" if name != "delimiter" else "")
+            raise BulkImportError(f"{name} must be {allowed}, got {value!r}")
+    columns = options.get("columns")
+    if columns is not None:
+        if isinstance(columns, str):
+            columns = [c.strip() for c in columns.split(",")]
+        wrong = [c for c in columns if c and c not in dataset.columns]
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
+        if wrong or twice:
+            raise BulkImportError(
+                f"columns: {', '.join(map(repr, wrong + twice))} "
+                f"{'twice' if twice and not wrong else 'unknown'}; dataset {dataset.name!r} has "
+                f"{', '.join(dataset.columns)} (an empty name skips a cell)"
+            )
+        options["columns"] = list(columns)
+    return options
 
 
 def submit(
@@ -222,11 +266,12 @@ def submit(
     """Store the file, record a pending job and send ``validate_and_stage``.
 
     ``options`` override what is detected (encoding, delimiter, quote, escape,
-    header_row, sheet); ``mapping`` (file column -> dataset column) is applied
-    by the worker exactly as given, and remembered for the brand's next file with
-    the same header (proposed at preview, never applied unasked); without one,
-    the worker matches the header by names and aliases. Raises DispatchError
-    (after marking the job failed with the reason) when the broker cannot be reached.
+    header_row, sheet, skip_initial_space, header_split; no_header and columns
+    for a file without a header line); ``mapping`` (file column -> dataset column) is
+    applied by the worker exactly as given, and remembered for the brand's next file
+    with the same header (proposed at preview, never applied unasked); without one,
+    the worker matches the header by names and aliases. Raises DispatchError (after
+    marking the job failed with the reason) when the broker cannot be reached.
     """
     ds = get_dataset(dataset)
     if not BRAND_PATTERN.match(brand or ""):
@@ -234,10 +279,7 @@ def submit(
     user = acting(user)
     users.require_upload(user, brand)
     created_by = user.name
-    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
-    unknown = set(options) - SUBMIT_OPTIONS
-    if unknown:
-        raise BulkImportError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SUBMIT_OPTIONS)}")
+    options = check_options(options, ds)
     if mapping:
         wrong = {c for c in mapping.values() if c and c not in ds.columns}
         if wrong:

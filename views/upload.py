@@ -96,11 +96,30 @@ def read_options(kind_xlsx: bool, sheets: list[str], detected: dict) -> dict:
             )
             options["delimiter"] = "\t" if delimiter.strip().lower() in ("tab", "\\t") else delimiter
             options["quote"] = quote.text_input(
-                "Quote", key=ui.UPLOAD_QUOTE, max_chars=1, placeholder=f"detected: {shown(detected.get('quote'))}"
+                "Quote",
+                key=ui.UPLOAD_QUOTE,
+                max_chars=4,
+                placeholder=f"detected: {shown(detected.get('quote'))}",
+                help="One character, or `none` when the file quotes nothing (quotes are inch marks, say).",
             )
             options["escape"] = escape.text_input(
-                "Escape", key=ui.UPLOAD_ESCAPE, max_chars=1, placeholder=f"detected: {shown(detected.get('escape'))}"
+                "Escape",
+                key=ui.UPLOAD_ESCAPE,
+                max_chars=4,
+                placeholder=f"detected: {shown(detected.get('escape'))}",
+                help="One character (`\\` for backslash escapes), or `none` for doubled quotes.",
             )
+            spaces = st.selectbox(
+                "Spaces after a delimiter",
+                [None, "skip", "keep"],
+                key=ui.UPLOAD_SPACES,
+                format_func=lambda v: {
+                    None: f"detected: {'skipped' if detected.get('skip_initial_space') else 'kept'}",
+                    "skip": 'skipped (`a, "b"`: the space is not part of the cell)',
+                    "keep": "kept as part of the cell",
+                }[v],
+            )
+            options["skip_initial_space"] = None if spaces is None else spaces == "skip"
         options["header_row"] = header_col.number_input(
             "Header on line",
             key=ui.UPLOAD_HEADER_ROW,
@@ -111,6 +130,48 @@ def read_options(kind_xlsx: bool, sheets: list[str], detected: dict) -> dict:
             help="The line (or sheet row) that holds the column names; lines above it are skipped.",
         )
     return {k: int(v) if k == "header_row" else v for k, v in options.items() if v not in (None, "")}
+
+
+def header_options(first_look: workflow.Preview | None) -> dict:
+    """What the worker found in the header, offered to a person: read the file as having no header
+    line, or read a header that seems to have lost a delimiter as written."""
+    options = {}
+    if first_look is None:
+        return options
+    if first_look.headerless or st.session_state.get(ui.UPLOAD_NO_HEADER):
+        st.info(
+            "The first line looks like data, not a header: its values pass the dataset's checks in the "
+            "dataset's column order.",
+            icon=":material/table_rows:",
+        )
+        options["no_header"] = st.checkbox("No header: columns in dataset order", key=ui.UPLOAD_NO_HEADER) or None
+    if first_look.dialect.get("header_split") or st.session_state.get(ui.UPLOAD_HEADER_AS_WRITTEN):
+        as_written = st.checkbox("Read the header as written", key=ui.UPLOAD_HEADER_AS_WRITTEN)
+        options["header_split"] = "none" if as_written else None
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def show_readings(found: workflow.Preview) -> None:
+    """What the worker noticed, and the readings it weighed with why it chose one."""
+    for note in found.notes:
+        st.warning(ui.escape(note), icon=":material/build:")
+    if len(found.readings) > 1:
+        with st.expander("How the file's dialect was chosen", icon=":material/balance:"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "chosen": ["yes" if r["chosen"] else "" for r in found.readings],
+                        "reading": [r["reading"] for r in found.readings],
+                        "header names": [r["header_names"] for r in found.readings],
+                        "rows read cleanly": [
+                            "" if r["rows_read_cleanly"] is None else f"{r['rows_read_cleanly']} of {r['sample_rows']}"
+                            for r in found.readings
+                        ],
+                        "why": [r["why"] for r in found.readings],
+                    }
+                ),
+                hide_index=True,
+            )
 
 
 def shown(value) -> str:
@@ -125,12 +186,14 @@ def describe_dialect(dialect: dict, file_name: str) -> str:
     name = ui.escape(file_name)
     if dialect.get("kind") == "xlsx":
         return f"Read **{name}** as an Excel workbook, header on row {line}{skipped}."
+    spaces = ", spaces after a delimiter skipped" if dialect.get("skip_initial_space") else ""
+    header = f"header on line **{line}**{skipped}" if line else "**no header line**"
     return (
         f"Read **{name}** with encoding **{ui.escape(dialect.get('encoding'))}**, "
         f"delimiter **{ui.escape(shown(dialect.get('delimiter')))}**, "
         f"quote **{ui.escape(shown(dialect.get('quote')))}**, "
-        f"escape **{ui.escape(shown(dialect.get('escape')))}**, "
-        f"header on line **{line}**{skipped}."
+        f"escape **{ui.escape(shown(dialect.get('escape')))}**{spaces}, "
+        f"{header}."
     )
 
 
@@ -230,10 +293,13 @@ if upload is not None:
     summary = st.container()
     sheets = ui.sheet_names(upload)
     try:
-        detected = ui.preview(upload, dataset, {}, None, brand or None).dialect  # before overrides
+        first_look = ui.preview(upload, dataset, {}, None, brand or None)  # before overrides
     except BulkImportError:
-        detected = {}
+        first_look = None
+    detected = first_look.dialect if first_look else {}
     options = read_options(bool(sheets), sheets, detected)
+    if not sheets:
+        options.update(header_options(first_look))
     problem, found, mapping = None, None, None
     try:
         found = ui.preview(upload, dataset, options, None, brand or None)
@@ -241,6 +307,8 @@ if upload is not None:
         problem = ui.escape(exc)
     if found is not None:
         summary.markdown(describe_dialect(found.dialect, upload.file_name))
+        with summary:
+            show_readings(found)
         st.subheader("Column mapping")
         if found.remembered:
             st.info(

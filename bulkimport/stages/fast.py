@@ -43,7 +43,7 @@ from bulkimport.config import settings
 from bulkimport.datasets import Dataset
 from bulkimport.stages.compile import CompiledDataset, ident, sql_literal, text_column, trimmed
 from bulkimport.stages.compile import typed_column as typed_name
-from bulkimport.stages.read import Dialect, Record, RowShape, Source, text_records
+from bulkimport.stages.read import Dialect, Record, RowShape, Source, stray_quote, text_records
 from bulkimport.stages.read import records as careful_records
 
 BLOCK_BYTES = 16 << 20
@@ -158,7 +158,7 @@ def utf8_copy(path: Path, dialect: Dialect) -> Path | None:
 
 # Kinds of bytes, as bit flags looked up per byte: what the scan needs to know of each line.
 _DELIMITER, _SPECIAL, _SPACE, _WIDE, _BOUNDARY = 1, 2, 4, 8, 16
-# Bytes Python's str.strip() removes (ASCII), and lead bytes of the other whitespace it removes (UTF-8).
+# Whitespace that marks a line for trimming: more than the careful reader trims (spaces and tabs), which is safe.
 _ASCII_SPACE = (9, 11, 12, 28, 29, 30, 31, 32)
 _WIDE_SPACE_LEADS = (0xC2, 0xE1, 0xE2, 0xE3)
 
@@ -383,7 +383,13 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
         if cells_ is not None and i not in covered
     )
     for record in itertools.chain(alone, stretches):
-        if record.cells is not None and shape.problem(record.cells) is None and "".join(record.cells).strip():
+        # A quote inside an unquoted cell is the careful reader's stray-quote reject.
+        if (
+            record.cells is not None
+            and shape.problem(record.cells) is None
+            and "".join(record.cells).strip()
+            and stray_quote(record.raw, dialect, cells=record.cells) is None
+        ):
             quoted[record.line] = record
         else:
             careful.append(record)  # damaged, blank, or too few or too many cells

@@ -12,6 +12,7 @@ import pandas as pd
 from bulkimport import cells
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
+from bulkimport.stages.read.dialect import Dialect
 
 
 @dataclass(frozen=True)
@@ -123,21 +124,18 @@ def _as_is(value):
 def _original_cells(raw: str | None, reason: str, job: Job) -> list[str] | dict | None:
     if raw is None:
         return None
-    if reason == "duplicate-key":
-        return json.loads(raw)  # {dataset column: staged value}
+    if reason == "duplicate-key" and raw.startswith("{"):  # jobs staged before duplicates kept their line
+        try:
+            cells = json.loads(raw)  # {dataset column: staged value}
+        except ValueError:
+            cells = None
+        if isinstance(cells, dict):
+            return cells
     dialect = job.dialect or {}
     if dialect.get("kind") == "xlsx":
         return json.loads(raw)
     try:
-        return next(
-            csv.reader(
-                [raw],
-                delimiter=dialect.get("delimiter", ","),
-                quotechar=dialect.get("quote", '"'),
-                escapechar=dialect.get("escape"),
-                doublequote=dialect.get("escape") is None,
-            )
-        )
+        return next(csv.reader([raw], **Dialect.from_dict(dialect).csv_options()))
     except (csv.Error, StopIteration):
         return None
 

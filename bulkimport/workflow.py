@@ -1,8 +1,10 @@
-"""The sending side of the flow: submit, approve, reject, wait.
+"""The sending side of the flow: submit, approve, reject, wait; and which jobs a user may see.
 
-Used by the dashboard, the CLI and notebooks. Records the job, then sends the
-actor by name; if sending fails the job never stays in a state no worker will
-move it from.
+Used by the dashboard, the CLI and notebooks. Each takes the authenticated
+``users.User`` who acts (the dashboard's login, the CLI's and the API's token)
+and checks role and brands here, so every face enforces the same rules. Records
+the job, then sends the actor by name; if sending fails the job never stays in a
+state no worker will move it from.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import BinaryIO
 import pandas as pd
 
 from bulkimport import dispatch, lake, progress, registry, users
+from bulkimport.access import acting, visible_events, visible_job, visible_jobs  # noqa: F401 - part of this API
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import (
@@ -180,17 +183,29 @@ class Preview:
 
 
 def preview(
-    upload: Upload, dataset: str, options: dict | None = None, mapping: dict[str, str] | None = None, rows: int = 10
+    upload: Upload,
+    dataset: str,
+    options: dict | None = None,
+    mapping: dict[str, str] | None = None,
+    rows: int = 10,
+    *,
+    brand: str | None = None,
+    user: users.User | None = None,
 ) -> Preview:
     """Read the header and first rows the way the worker will; FileRefused if nothing can be read.
 
-    Proposes the mapping last chosen for this header, if any, else the automatic one.
+    With a ``brand`` (of ``user``'s), proposes the mapping that brand chose last for this
+    header, if any, else the automatic one. Proposed only: the worker applies what submit sends.
     """
     ds = get_dataset(dataset)
     options = check_options(options, ds)
+    if brand is not None:
+        if user is None:
+            raise BulkImportError("a preview for a brand needs the user who asks")
+        users.require_upload(acting(user), brand)
 
     def remembered(header):
-        return registry.remembered_mapping(dataset, header)
+        return registry.remembered_mapping(dataset, brand, header) if brand is not None else None
 
     source = read.open_source(upload.path, ds, upload.file_name, options, mapping, remembered=remembered, refuse=False)
     first = next(read.read_chunks(upload.path, ds, rows, source, sheet=options.get("sheet")), None)
@@ -243,7 +258,7 @@ def submit(
     *,
     dataset: str,
     brand: str,
-    created_by: str,
+    user: users.User,
     file_name: str | None = None,
     options: dict | None = None,
     mapping: dict[str, str] | None = None,
@@ -252,15 +267,18 @@ def submit(
 
     ``options`` override what is detected (encoding, delimiter, quote, escape,
     header_row, sheet, skip_initial_space, header_split; no_header and columns
-    for a file without a header line); ``mapping`` (file column -> dataset column) overrides
-    header matching and is remembered for the next file with the same header.
-    Raises DispatchError (after marking the job failed with the reason) when the
-    broker cannot be reached.
+    for a file without a header line); ``mapping`` (file column -> dataset column) is
+    applied by the worker exactly as given, and remembered for the brand's next file
+    with the same header (proposed at preview, never applied unasked); without one,
+    the worker matches the header by names and aliases. Raises DispatchError (after
+    marking the job failed with the reason) when the broker cannot be reached.
     """
     ds = get_dataset(dataset)
     if not BRAND_PATTERN.match(brand or ""):
         raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    users.require_upload(users.get(created_by), brand)
+    user = acting(user)
+    users.require_upload(user, brand)
+    created_by = user.name
     options = check_options(options, ds)
     if mapping:
         wrong = {c for c in mapping.values() if c and c not in ds.columns}
@@ -304,7 +322,7 @@ def review_state(job: registry.Job) -> dict:
         }
 
 
-def approve(job_id: str, *, approved_by: str) -> registry.Job:
+def approve(job_id: str, *, user: users.User) -> registry.Job:
     """Approve a staged job and send ``commit_to_production``.
 
     The approval records what the approver was shown (diff counts, snapshot,
@@ -312,8 +330,10 @@ def approve(job_id: str, *, approved_by: str) -> registry.Job:
     or admin of the job's brand who did not upload it may approve. If the
     message cannot be sent, the approval is undone and DispatchError says why.
     """
-    job = registry.get(job_id)
-    users.require_review(users.get(approved_by), job.brand, job.created_by, "approve")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, job.created_by, "approve")
+    approved_by = user.name
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
     dataset = get_dataset(job.dataset)
@@ -339,23 +359,27 @@ def approve(job_id: str, *, approved_by: str) -> registry.Job:
     return job
 
 
-def reject(job_id: str, *, rejected_by: str, reason: str = "") -> registry.Job:
+def reject(job_id: str, *, user: users.User, reason: str = "") -> registry.Job:
     """Reject a staged job with a reason: nothing reaches production."""
-    job = registry.get(job_id)
-    users.require_review(users.get(rejected_by), job.brand, action="reject")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, action="reject")
+    rejected_by = user.name
     if not reason.strip():
         raise BulkImportError("say why the job is rejected (a reason is required)")
     return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=f"rejected: {reason}", note=reason)
 
 
-def revert(job_id: str, *, reverted_by: str) -> registry.Job:
+def revert(job_id: str, *, user: users.User) -> registry.Job:
     """Queue the revert of a committed job (``revert_commit`` in a worker).
 
     Rows it inserted are removed and rows it updated get their previous
     values back, as a new snapshot; refused if a later import changed them.
     """
-    job = registry.get(job_id)
-    users.require_review(users.get(reverted_by), job.brand, action="revert")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, action="revert")
+    reverted_by = user.name
     job = registry.transition(job_id, COMMITTED, REVERTING, actor=reverted_by, error=None)
     try:
         dispatch.send(dispatch.REVERT_COMMIT, job.id)
@@ -365,10 +389,11 @@ def revert(job_id: str, *, reverted_by: str) -> registry.Job:
     return job
 
 
-def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
+def cancel(job_id: str, *, user: users.User) -> registry.Job:
     """Cancel a pending or validating job; a worker stops at its next chunk and stages nothing."""
-    job = registry.get(job_id)
-    user = users.get(cancelled_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    cancelled_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="cancel")
     return registry.transition(
@@ -376,10 +401,11 @@ def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
     )
 
 
-def retry(job_id: str, *, retried_by: str) -> registry.Job:
+def retry(job_id: str, *, user: users.User) -> registry.Job:
     """Run a failed job again from where it failed (same file, same options and mapping)."""
-    job = registry.get(job_id)
-    user = users.get(retried_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    retried_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="retry")
     if job.status != FAILED:
@@ -407,14 +433,15 @@ def dataset_changed(job: registry.Job) -> bool:
     return False
 
 
-def recheck(job_id: str, *, rechecked_by: str) -> registry.Job:
+def recheck(job_id: str, *, user: users.User) -> registry.Job:
     """Validate a staged job again, against the dataset as it is now (same file, options and mapping).
 
     What a job needs when its dataset changed after it was staged. Its uploader or
     an operator may ask; its staged and rejected rows are replaced.
     """
-    job = registry.get(job_id)
-    user = users.get(rechecked_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    rechecked_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="re-check")
     if job.status != STAGED:
@@ -429,13 +456,6 @@ def recheck(job_id: str, *, rechecked_by: str) -> registry.Job:
         registry.transition(job_id, PENDING, STAGED, actor=rechecked_by, error=str(exc), note="re-check not queued")
         raise
     return job
-
-
-def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
-    """Jobs of the brands ``user_name`` may see, newest first."""
-    user = users.get(user_name)
-    everything = user.role == "admin" or users.ALL_BRANDS in user.brands
-    return registry.list_jobs(**filters, brands=None if everything else user.brands)
 
 
 def wait(

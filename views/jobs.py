@@ -23,7 +23,7 @@ else:
 
 @st.fragment(run_every=ui.REFRESH_S)
 def job_list(status: str | None, dataset: str | None, brand: str | None) -> None:
-    jobs = workflow.visible_jobs(user.name, status=status, dataset=dataset, brand=brand)
+    jobs = workflow.visible_jobs(user, status=status, dataset=dataset, brand=brand)
     counts = {s: sum(j.status == s for j in jobs) for s in registry.STATUSES}
     if jobs:
         st.caption(" · ".join(f"{counts[s]} {s}" for s in registry.STATUSES if counts.get(s)))

@@ -30,7 +30,7 @@ def stored_upload(uploaded) -> workflow.Upload | None:
         try:
             upload = workflow.store_upload(uploaded, file_name=uploaded.name)
         except BulkImportError as exc:  # over the size cap, or the uploads folder cannot be written
-            st.error(str(exc))
+            st.error(ui.escape(exc))
             return None
         st.session_state[ui.UPLOAD_STORED] = stored = (file_id, upload)
     return stored[1]
@@ -40,19 +40,17 @@ def submit(
     upload: workflow.Upload, file_id: str, dataset: str, brand: str, options: dict, mapping: dict | None
 ) -> None:
     try:
-        job = workflow.submit(
-            upload, dataset=dataset, brand=brand, created_by=user.name, options=options, mapping=mapping
-        )
+        job = workflow.submit(upload, dataset=dataset, brand=brand, user=user, options=options, mapping=mapping)
     except DispatchError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
         if getattr(exc, "job_id", None):  # the job exists, marked failed with the reason: it can be retried
             done(exc.job_id, file_id)
         return
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
         return
     done(job.id, file_id)
-    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** is queued for validation.")
+    ui.flash("success", f"Uploaded {ui.escape(upload.file_name)}: job **{job.id}** is queued for validation.")
     warning = ui.nothing_consumes(job)
     if warning:
         ui.flash("warning", warning)
@@ -156,7 +154,7 @@ def header_options(first_look: workflow.Preview | None) -> dict:
 def show_readings(found: workflow.Preview) -> None:
     """What the worker noticed, and the readings it weighed with why it chose one."""
     for note in found.notes:
-        st.warning(note, icon=":material/build:")
+        st.warning(ui.escape(note), icon=":material/build:")
     if len(found.readings) > 1:
         with st.expander("How the file's dialect was chosen", icon=":material/balance:"):
             st.dataframe(
@@ -185,14 +183,16 @@ def shown(value) -> str:
 def describe_dialect(dialect: dict, file_name: str) -> str:
     line = dialect.get("header_line")
     skipped = f" ({line - 1} line(s) above it skipped)" if line and line > 1 else ""
+    name = ui.escape(file_name)
     if dialect.get("kind") == "xlsx":
-        return f"Read **{file_name}** as an Excel workbook, header on row {line}{skipped}."
+        return f"Read **{name}** as an Excel workbook, header on row {line}{skipped}."
     spaces = ", spaces after a delimiter skipped" if dialect.get("skip_initial_space") else ""
     header = f"header on line **{line}**{skipped}" if line else "**no header line**"
     return (
-        f"Read **{file_name}** with encoding **{dialect.get('encoding')}**, "
-        f"delimiter **{shown(dialect.get('delimiter'))}**, quote **{shown(dialect.get('quote'))}**, "
-        f"escape **{shown(dialect.get('escape'))}**{spaces}, "
+        f"Read **{name}** with encoding **{ui.escape(dialect.get('encoding'))}**, "
+        f"delimiter **{ui.escape(shown(dialect.get('delimiter')))}**, "
+        f"quote **{ui.escape(shown(dialect.get('quote')))}**, "
+        f"escape **{ui.escape(shown(dialect.get('escape')))}**{spaces}, "
         f"{header}."
     )
 
@@ -264,7 +264,9 @@ elif user.brands:
         "Brand", sorted(user.brands), key=ui.UPLOAD_BRAND, persist_state="session", help="The brands you may import for"
     )
 else:
-    st.error(f"{user.name} may not import for any brand; an admin can add brands with `bulkimport users add`.")
+    st.error(
+        f"{ui.escape(user.name)} may not import for any brand; an admin can add brands with `bulkimport users add`."
+    )
     st.stop()
 ds = datasets[dataset]
 st.caption(
@@ -283,7 +285,7 @@ uploaded = st.file_uploader(
 upload = stored_upload(uploaded)
 if uploaded is not None and upload is None:
     st.caption(
-        f"{uploaded.name} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
+        f"{ui.escape(uploaded.name)} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
         "Choose another file for a new upload."
     )
 
@@ -291,7 +293,7 @@ if upload is not None:
     summary = st.container()
     sheets = ui.sheet_names(upload)
     try:
-        first_look = ui.preview(upload, dataset, {}, None)  # what the file looks like, before overrides
+        first_look = ui.preview(upload, dataset, {}, None, brand or None)  # before overrides
     except BulkImportError:
         first_look = None
     detected = first_look.dialect if first_look else {}
@@ -300,44 +302,53 @@ if upload is not None:
         options.update(header_options(first_look))
     problem, found, mapping = None, None, None
     try:
-        found = ui.preview(upload, dataset, options, None)
+        found = ui.preview(upload, dataset, options, None, brand or None)
     except BulkImportError as exc:
-        problem = str(exc)
+        problem = ui.escape(exc)
     if found is not None:
         summary.markdown(describe_dialect(found.dialect, upload.file_name))
         with summary:
             show_readings(found)
         st.subheader("Column mapping")
         if found.remembered:
-            st.info("This mapping is the one chosen last time for a file with this header.", icon=":material/history:")
+            st.info(
+                f"This mapping is the one chosen last time for a file with this header (brand {ui.escape(brand)}). "
+                "It is sent with the job only as you submit it here.",
+                icon=":material/history:",
+            )
         chosen = mapping_editor(found, list(ds.columns))
         automatic = {h: found.mapping.get(h) for h in found.header}
-        if chosen != automatic:  # the whole mapping, so nothing remembered or matched is lost
+        # The worker applies exactly the mapping sent with the job, else header matching: send what is on
+        # screen whenever it is not plain header matching (a remembered one included).
+        if chosen != automatic or found.remembered:
             mapping = chosen
             try:
-                found = ui.preview(upload, dataset, options, mapping)
+                found = ui.preview(upload, dataset, options, mapping, brand or None)
             except BulkImportError as exc:
-                problem = str(exc)
+                problem = ui.escape(exc)
         twice = sorted({c for c in chosen.values() if c and list(chosen.values()).count(c) > 1})
         for column in twice:
             sources = [h for h, c in chosen.items() if c == column]
-            st.warning(f"**{column}** is chosen for {', '.join(map(repr, sources))}: only {sources[-1]!r} is used.")
+            st.warning(
+                f"**{ui.escape(column)}** is chosen for {ui.escape(', '.join(map(repr, sources)))}: "
+                f"only {ui.escape(repr(sources[-1]))} is used."
+            )
         offered = {h: c for h, c in found.suggestions.items() if not chosen.get(h)}
         if offered:
             st.info(
                 "Suggestions, not applied: "
-                + "; ".join(f"{h!r} looks like **{c}**" for h, c in offered.items())
+                + "; ".join(f"{ui.escape(repr(h))} looks like **{ui.escape(c)}**" for h, c in offered.items())
                 + ". Pick them under *dataset column* to use them.",
                 icon=":material/lightbulb:",
             )
         if found.missing:
             problem = (
-                f"Required column(s) missing: **{', '.join(found.missing)}**. Map a file column to "
+                f"Required column(s) missing: **{ui.escape(', '.join(found.missing))}**. Map a file column to "
                 f"{'it' if len(found.missing) == 1 else 'them'} above; the file cannot be submitted without."
             )
         ignored = [h for h in found.header if h not in found.mapping]
         if ignored:
-            st.caption(f"Ignored file columns: {', '.join(map(repr, ignored))}.")
+            st.caption(f"Ignored file columns: {ui.escape(', '.join(map(repr, ignored)))}.")
         st.subheader("First rows as the worker will read them")
         st.dataframe(
             found.sample, hide_index=True, column_config={"line": st.column_config.NumberColumn("line", format="%d")}
@@ -367,7 +378,10 @@ def recent_jobs() -> None:
             last = None
         if last:
             with st.container(border=True):
-                st.markdown(f"**Your last upload**: job `{last.id}` ({last.file_name}, {last.dataset}/{last.brand})")
+                st.markdown(
+                    f"**Your last upload**: job `{last.id}` "
+                    f"({ui.escape(last.file_name)}, {ui.escape(last.dataset)}/{ui.escape(last.brand)})"
+                )
                 ui.status_badge(last.status)
                 if last.error:
                     ui.error_with_details(
@@ -383,7 +397,7 @@ def recent_jobs() -> None:
                     query_params={ui.QUERY_JOB: last.id},
                 )
     st.subheader("Recent jobs")
-    ui.job_table(workflow.visible_jobs(user.name)[:20])
+    ui.job_table(workflow.visible_jobs(user)[:20])
 
 
 recent_jobs()

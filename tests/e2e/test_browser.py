@@ -8,79 +8,17 @@ Without chromium the test skips locally and fails in CI (CI set).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from bulkimport import api, launcher, registry
+from bulkimport import api, registry
 from tests.conftest import EXAMPLE, PASSWORD, REPO
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("BULKIMPORT_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "test-artifacts"
 TIMEOUT_MS = 60_000
-
-
-def unavailable(reason: str) -> None:
-    """Skip here, fail in CI: CI installs chromium (.ci/run), so a missing one there is a broken set-up."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the browser test must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (pip install -r requirements.txt)")
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no chromium at {CHROMIUM}: `apt-get install chromium` (or set BULKIMPORT_CHROMIUM)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def dashboard(redis_url, home) -> str:
-    """The real dashboard (`streamlit run app.py`) on a free port, with the test's environment."""
-    port = launcher.free_port()
-    log = open(home / "dashboard.log", "wb")
-    process = subprocess.Popen(
-        launcher.dashboard_command(port), env=dict(os.environ), cwd=REPO, stdout=log, stderr=log, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            launcher.stop([process])
-            pytest.fail("the dashboard did not start:\n" + (home / "dashboard.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield url
-    launcher.stop([process])
-    log.close()
 
 
 def settle(page) -> None:

@@ -891,7 +891,7 @@ def value_cases() -> None:
             {"line": 3, "sku": "'=1+1", "name": "Cup", "reason": "constraint-error"},
             {"line": 4, "name": "'+cmd|' /C calc'!A0", "stock": "ten", "reason": "type-error"},
             {"line": 5, "name": "'@SUM(A1:A9)", "currency": "XXX"},
-            {"line": 6, "name": "'-2+3", "price": "'-1.00"},
+            {"line": 6, "name": "'-2+3", "price": "-1.00"},
             {"line": 7, "sku": "ACME-1001", "name": '\'=HYPERLINK("http://example.com")', "reason": "duplicate-key"},
         ],
     )

@@ -94,7 +94,7 @@ class FastRead:
     """A file read the fast way: DuckDB's cells and where each row comes from; the rest as careful records."""
 
     cells_table: str  # c0..c{n}: every non-empty data line split on the delimiter, in file order
-    line_map: pa.Table  # one row per row of cells_table: line, length, cells, keep, padded
+    line_map: pa.Table  # a row per row of cells_table: its line, its text bytes, keep (judge it), padded (trim it)
     quoted: pa.Table  # line, c0..c{width-1}: the lines with a quote that are whole, well-shaped records
     quoted_records: dict[int, Record]  # line -> record of those
     careful: list[Record]  # records for the careful path: damaged, empty, in a stretch of quoted values

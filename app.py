@@ -1,4 +1,8 @@
-"""The bulkimport dashboard: login, then a router over the views in views/, nothing else."""
+"""The bulkimport dashboard: who is logged in, then a router over the views in views/, nothing else.
+
+Served behind the login page by serve.py (`bulkimport up`): a refresh, a new tab and a pasted link carry the
+session cookie, and a link opened before logging in comes back here after it.
+"""
 
 import streamlit as st
 
@@ -19,6 +23,4 @@ views = [
     st.Page("views/datasets.py", title="Datasets", icon=":material/table_view:"),
     st.Page("views/health.py", title="Health", icon=":material/monitor_heart:"),
 ]
-current = st.navigation(views)
-ui.resume_link(views)
-current.run()
+st.navigation(views).run()

@@ -83,7 +83,7 @@ def measure(seconds: float, jobs: int, watcher: bool) -> dict:
                 REPO / "examples" / "products.csv",
                 dataset="products",
                 brand="acme",
-                created_by="ana",
+                user=users.get("ana"),
                 allow_duplicate=True,
             )
             workflow.wait(job.id, timeout=300)

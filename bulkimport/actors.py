@@ -6,11 +6,13 @@ Only workers import this module (``bulkimport worker`` runs
 
 import dramatiq
 
-from bulkimport import runner
+from bulkimport import private, runner
 from bulkimport.broker import build_broker
-from bulkimport.config import settings
+from bulkimport.config import mask_secrets_in_logs, settings
 from bulkimport.middleware import KeepDatasetsCurrent, Reaper, WorkerHeartbeat
 
+private.secure_process()  # what this worker writes under BULKIMPORT_HOME is its owner's only
+mask_secrets_in_logs()  # dramatiq logs exceptions whole: a broker's or database's URL among them
 broker = build_broker()
 broker.add_middleware(WorkerHeartbeat())
 broker.add_middleware(Reaper(settings().reap_interval_s))

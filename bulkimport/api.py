@@ -1,6 +1,7 @@
 """The Python API for notebooks and scripts: read jobs and lake data, submit and approve.
 
     import bulkimport as bi
+    bi.login()                                        # BULKIMPORT_TOKEN, the token `bulkimport login` saved, or asks
     bi.jobs(status="staged")                          # a DataFrame of jobs, newest first
     bi.rejected(job_id).df()                          # DuckDB relations: .df(), .pl(), .arrow()
     bi.production("products", brand="acme", as_of=job_id).df()
@@ -15,6 +16,11 @@ nothing is read until ``.df()``, ``.pl()``, ``.arrow()``, ``.fetchall()`` ...
 Time travel uses those snapshots. An import's commit (its MERGE and its ledger
 entry, in one transaction) is one snapshot: "as of a job" is the state right
 after that snapshot, "before a job" the state just before it.
+
+Every call acts as the person whose personal token proves it (``bi.login``, or the
+``BULKIMPORT_TOKEN`` variable): reads see only that person's brands ("not found or
+not yours" otherwise, as in the dashboard), and submitting and approving follow
+their role. ``bi.connect()`` (raw SQL over every brand) is for admins.
 
 Nothing here imports actor code: ``submit`` and ``approve`` (in
 ``bulkimport.workflow``) send work to a worker by actor name.
@@ -32,10 +38,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bulkimport import exports, fixing, lake, registry, schema_evolution
+from bulkimport import auth, exports, fixing, lake, private, registry, schema_evolution, users, workflow
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets, get_dataset
 from bulkimport.errors import BulkImportError, JobNotFound
+from bulkimport.registry import FINAL, STAGED
 from bulkimport.stages import review
 
 # One connection per lake location, so a changed BULKIMPORT_HOME is honoured.
@@ -44,6 +51,8 @@ _connections: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
 _ready_tables: set[tuple[tuple[str, str], str, str]] = set()
 # (lake location, audit table, job id) -> the snapshot in which the job's entry appeared.
 _snapshot_cache: dict[tuple[tuple[str, str], str, str], int] = {}
+# The token given to bi.login(); None: BULKIMPORT_TOKEN or the token `bulkimport login` saved.
+_login: dict[str, str | None] = {"token": None}
 
 # DuckDB's .df() on a TIMESTAMPTZ column trips a pandas deprecation warning that tells a user nothing.
 warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.drop is deprecated")
@@ -62,8 +71,54 @@ def _lit(value: Any) -> str:
     return str(duckdb.ConstantExpression(value))
 
 
+# ---------------------------------------------------------------- who acts
+
+
+def login(token: str | None = None) -> users.User:
+    """Act as the person whose personal token this is, for every call that follows in this process.
+
+    Without ``token``: ``BULKIMPORT_TOKEN``, else the token saved by ``bulkimport login``, else
+    asks for one (an admin creates tokens with ``bulkimport users token NAME``). Call it again
+    with another token to act as someone else (an approver, say).
+
+    >>> bi.login()
+    User(name='ana', role='analyst', brands=('acme',))
+    """
+    if token is None:
+        token = auth.found_token() or auth.ask_token()
+    user = auth.user_of_token(token)
+    _login["token"] = token
+    private.secure_process()
+    return user
+
+
+def logout() -> None:
+    """Forget the token given to ``bi.login`` (``BULKIMPORT_TOKEN`` and a saved token still count)."""
+    _login["token"] = None
+
+
+def whoami() -> users.User:
+    """The person calls act as now; NotLoggedIn says how to log in if nobody.
+
+    >>> bi.whoami().brands
+    ('acme', 'globex')
+    """
+    return _who()
+
+
+def _who() -> users.User:
+    token = _login["token"] or auth.found_token()
+    if token is None:
+        raise auth.NotLoggedIn(auth.how_to_log_in(api=True))
+    user = auth.user_of_token(token)
+    private.secure_process()
+    return user
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    """The shared lake connection for raw SQL; the lake is attached as ``lake`` and in use.
+    """The shared lake connection for raw SQL over every brand: for admins only.
+
+    The lake is attached as ``lake`` and in use.
 
     Schemas: ``staging`` (valid rows per job, ``rejected_rows``), ``production`` (one
     table per dataset) and ``audit`` (``ledger``: one row per committed import).
@@ -74,6 +129,11 @@ def connect() -> duckdb.DuckDBPyConnection:
         con.sql("SELECT * FROM production.products AT (VERSION => 3)").df()
         con.sql("SELECT * FROM ducklake_snapshots('lake')").df()
     """
+    users.require_admin(_who(), "raw SQL over the lake (every brand's rows)")
+    return _lake()
+
+
+def _lake() -> duckdb.DuckDBPyConnection:
     where = _where()
     if where not in _connections:
         _connections[where] = lake.connect()
@@ -129,7 +189,7 @@ def jobs(status: str | None = None, dataset: str | None = None, brand: str | Non
 
     >>> bi.jobs(status="staged", dataset="products", brand="acme")[["id", "file_name", "rows_rejected"]]
     """
-    rows = [j.to_dict() for j in registry.list_jobs(status=status, dataset=dataset, brand=brand)]
+    rows = [j.to_dict() for j in workflow.visible_jobs(_who(), status=status, dataset=dataset, brand=brand)]
     frame = pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(registry.Job)])
     for column in ("created_at", "updated_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
@@ -143,7 +203,7 @@ def job(job_id: str) -> registry.Job:
     >>> j.status, j.rows_valid, j.rows_rejected
     ('staged', 7, 9)
     """
-    return registry.get(job_id)
+    return workflow.visible_job(job_id, _who())
 
 
 def events(job_id: str) -> pd.DataFrame:
@@ -151,18 +211,17 @@ def events(job_id: str) -> pd.DataFrame:
 
     >>> bi.events("3f2a9c1b7d4e")[["at", "actor", "from_status", "to_status", "note"]]
     """
-    registry.get(job_id)  # JobNotFound for an unknown id
-    rows = [dataclasses.asdict(e) for e in registry.events(job_id)]
+    rows = [dataclasses.asdict(e) for e in workflow.visible_events(job_id, _who())]
     frame = pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(registry.Event)])
     frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
     return frame
 
 
 def _ready(job_id: str) -> tuple[duckdb.DuckDBPyConnection, registry.Job, Dataset]:
-    job_ = registry.get(job_id)
+    job_ = workflow.visible_job(job_id, _who())
     dataset = get_dataset(job_.dataset)
     _ensure(dataset)
-    con = connect()
+    con = _lake()
     return con, job_, dataset
 
 
@@ -314,10 +373,10 @@ def _entry_snapshot(con: duckdb.DuckDBPyConnection, table: str, job_id: str) -> 
 
 
 def _job_snapshot(con: duckdb.DuckDBPyConnection, job_id: str) -> int:
+    status = workflow.visible_job(job_id, _who()).status  # "not found or not yours" for another brand's job
     snapshot_id = _entry_snapshot(con, "ledger", job_id)
     if snapshot_id is not None:
         return snapshot_id
-    status = registry.get(job_id).status  # JobNotFound for an unknown id
     raise BulkImportError(
         f"job {job_id} is {status}, not committed: production never held its rows. "
         f"Its rows are in bi.staged({job_id!r}); approve it to commit them."
@@ -347,7 +406,7 @@ def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int
     if as_of is not None and before_job is not None:
         raise ValueError("give as_of or before_job, not both")
     _ensure(_any_dataset())
-    con = connect()
+    con = _lake()
     if before_job is not None:
         return _previous_snapshot(con, _job_snapshot(con, before_job))
     if as_of is None:
@@ -361,7 +420,7 @@ def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int
         return int(as_of)
     if isinstance(as_of, str):
         try:
-            registry.get(as_of)
+            workflow.visible_job(as_of, _who())
         except JobNotFound:
             pass
         else:
@@ -405,9 +464,9 @@ def production(
     """
     ds = get_dataset(dataset)
     _ensure(ds)
-    con = connect()
+    con = _lake()
     table = f'production."{ds.name}"'
-    where = f" WHERE brand = {_lit(brand)}" if brand is not None else ""
+    where = " WHERE " + _brands_sql(brand, "brand")
     order = " ORDER BY " + ", ".join(["brand", *(f'"{c}"' for c in ds.key)])
     if as_of is None and before_job is None:
         return con.sql(f"SELECT * FROM {table}{where}{order}")
@@ -418,6 +477,18 @@ def production(
         except duckdb.CatalogException:
             pass  # the table did not exist yet at that snapshot
     return con.sql(f"SELECT * FROM {table} WHERE false")
+
+
+def _brands_sql(brand: str | None, column: str) -> str:
+    """A SQL condition keeping the rows of ``brand`` (or of every brand the user sees, when None)."""
+    user = _who()
+    if brand is not None:
+        users.require_view(user, brand)
+        return f"{column} = {_lit(brand)}"
+    allowed = users.brand_filter(user)
+    if allowed is None:
+        return "true"
+    return f"{column} IN ({', '.join(_lit(b) for b in allowed)})" if allowed else "false"
 
 
 def _who_when(con: duckdb.DuckDBPyConnection) -> str:
@@ -454,11 +525,9 @@ def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.Duck
     ...     print(imp.job_id, bi.production("products", as_of=imp.job_id).count("*").fetchone())
     """
     _ensure(get_dataset(dataset) if dataset else _any_dataset())
-    con = connect()
-    filters = [
-        f"l.{column} = {_lit(value)}" for column, value in (("dataset", dataset), ("brand", brand)) if value is not None
-    ]
-    where = (" WHERE " + " AND ".join(filters)) if filters else ""
+    con = _lake()
+    filters = [_brands_sql(brand, "l.brand")] + ([f"l.dataset = {_lit(dataset)}"] if dataset is not None else [])
+    where = " WHERE " + " AND ".join(filters)
     return con.sql(
         f"WITH m AS ({_who_when(con)}),"
         " snaps AS (SELECT snapshot_id, snapshot_time,"
@@ -503,11 +572,10 @@ def history(dataset: str, key: Any, brand: str | None = None) -> duckdb.DuckDBPy
     """
     ds = get_dataset(dataset)
     _ensure(ds)
-    con = connect()
+    con = _lake()
     values = _key_values(ds, key)
     filters = [f'"{c}" = {_lit(v)}' for c, v in values.items()]
-    if brand is not None:
-        filters.append(f"brand = {_lit(brand)}")
+    filters.append(_brands_sql(brand, "brand"))
     same_row = " AND ".join(
         ["x.snapshot_id = y.snapshot_id", "x.brand = y.brand", *(f'x."{c}" = y."{c}"' for c in ds.key)]
     )
@@ -541,18 +609,102 @@ def export(job_id: str, what: str, target: str | Path, fmt: str = "csv") -> None
     """Write a job's ``staged`` or ``rejected`` rows to a file (``-`` for standard output), as the CLI does.
 
     Rejected rows come out one per line in the file's own columns, plus line,
-    reason, column and detail: ready to fix and upload again.
+    reason, column and detail: ready to fix and upload again. ``fmt`` is ``csv``
+    (cells a spreadsheet would run as formulas get a leading ``'``), ``xlsx``
+    (every cell text) or ``parquet``.
 
     >>> bi.export("3f2a9c1b7d4e", "rejected", "fix-me.csv")
-    >>> bi.export("3f2a9c1b7d4e", "staged", "rows.parquet", fmt="parquet")
+    >>> bi.export("3f2a9c1b7d4e", "staged", "rows.xlsx", fmt="xlsx")
     """
-    exports.export(job_id, what, target, fmt)
+    exports.export(job_id, what, target, fmt, user=_who())
+
+
+# ---------------------------------------------------------------- sending work (to a worker, by actor name)
+
+
+def submit(
+    source,
+    *,
+    dataset: str,
+    brand: str,
+    file_name: str | None = None,
+    options: dict | None = None,
+    mapping: dict[str, str] | None = None,
+    mode: str = "upsert",
+    allow_duplicate: bool = False,
+) -> registry.Job:
+    """Store a file and queue its validation, as the person logged in (``bi.login``).
+
+    ``mapping`` (file column -> dataset column) is applied exactly as given; without
+    it the worker matches the header by names and aliases. ``mode``: ``upsert``
+    (insert and update), ``append`` (insert only; keys already in production are
+    rejected as conflicts) or ``replace`` (also delete the brand's rows not in the
+    file). The same file already staged, approved or committed for the dataset and
+    brand raises DuplicateFile unless ``allow_duplicate``; an empty, binary or
+    unreadable file raises FileRefused; in both cases no job is created.
+
+    >>> job = bi.submit("prices.csv", dataset="products", brand="acme")
+    >>> job = bi.submit("catalogue.csv", dataset="products", brand="acme", mode="replace")
+    """
+    return workflow.submit(
+        source,
+        dataset=dataset,
+        brand=brand,
+        user=_who(),
+        file_name=file_name,
+        options=options,
+        mapping=mapping,
+        mode=mode,
+        allow_duplicate=allow_duplicate,
+    )
+
+
+def approve(job_id: str, confirm_deletes: bool = False) -> registry.Job:
+    """Approve a staged job (an operator or admin of its brand who neither uploaded it nor fixed its rows)
+    and queue its commit. A replace that deletes more than BULKIMPORT_REPLACE_GUARD_PERCENT of the brand's
+    rows (or has rejected lines) raises ConfirmationNeeded unless ``confirm_deletes``.
+
+    >>> bi.login(approver_token); bi.approve(job.id)
+    """
+    return workflow.approve(job_id, user=_who(), confirm_deletes=confirm_deletes)
+
+
+def reject(job_id: str, reason: str) -> registry.Job:
+    """Reject a staged job with a reason: nothing reaches production.
+
+    >>> bi.reject(job.id, "wrong price list")
+    """
+    return workflow.reject(job_id, user=_who(), reason=reason)
+
+
+def revert(job_id: str) -> registry.Job:
+    """Queue the revert of a committed job: rows it inserted go, rows it updated get their values back."""
+    return workflow.revert(job_id, user=_who())
+
+
+def cancel(job_id: str) -> registry.Job:
+    """Cancel a pending or validating job (its uploader, or an operator of its brand)."""
+    return workflow.cancel(job_id, user=_who())
+
+
+def retry(job_id: str) -> registry.Job:
+    """Run a failed job again from where it failed: same file, options and mapping."""
+    return workflow.retry(job_id, user=_who())
+
+
+def wait(job_id: str, until=(STAGED, *FINAL), timeout: float = 600, poll: float = 1.0, on_change=None) -> registry.Job:
+    """Block until a job you may see reaches one of ``until`` (staged or final by default).
+
+    >>> bi.wait(job.id, until=["committed", "failed"], timeout=300, on_change=lambda j: print(j.status))
+    """
+    workflow.visible_job(job_id, _who())
+    return workflow.wait(job_id, until=until, timeout=timeout, poll=poll, on_change=on_change)
 
 
 # ---------------------------------------------------------------- fixing rejected rows
 
 
-def fix(job_id: str, rows=None, *, fixed_by: str, accept_suggestions: bool | list[int] = False) -> registry.Job:
+def fix(job_id: str, rows=None, *, accept_suggestions: bool | list[int] = False) -> registry.Job:
     """Fix rejected rows of a staged job in place; a worker checks them again with the dataset's schema.
 
     ``rows`` gives new values by line (``{6: {"price": "3.00"}}``, or records / a DataFrame with a
@@ -561,11 +713,11 @@ def fix(job_id: str, rows=None, *, fixed_by: str, accept_suggestions: bool | lis
     the others stay rejected with their new reasons; ``bi.fixes`` lists every changed cell. The job is
     ``fixing`` until then: ``bi.wait(job_id)``.
 
-    >>> bi.fix("3f2a9c1b7d4e", {6: {"price": "3.00"}, 8: {"stock": "10"}}, fixed_by="ana")
+    >>> bi.fix("3f2a9c1b7d4e", {6: {"price": "3.00"}, 8: {"stock": "10"}})
     >>> bi.wait("3f2a9c1b7d4e").rows_rejected
     7
     """
-    return fixing.fix(job_id, rows, fixed_by=fixed_by, accept_suggestions=accept_suggestions)
+    return fixing.fix(job_id, rows, user=_who(), accept_suggestions=accept_suggestions)
 
 
 def suggestions(job_id: str) -> pd.DataFrame:
@@ -573,11 +725,11 @@ def suggestions(job_id: str) -> pd.DataFrame:
 
     One row per line with exactly one repair that passes the schema: ``line``, ``change`` (what it
     does), ``cells_before`` and ``cells_after`` (the file's cells). Accept them with
-    ``bi.fix(job_id, accept_suggestions=True, fixed_by=...)``; they are never applied on their own.
+    ``bi.fix(job_id, accept_suggestions=True)``; they are never applied on their own.
 
     >>> bi.suggestions("3f2a9c1b7d4e")[["line", "change"]]
     """
-    return fixing.suggestions(job_id)
+    return fixing.suggestions(job_id, _who())
 
 
 def fixes(job_id: str) -> pd.DataFrame:
@@ -585,4 +737,4 @@ def fixes(job_id: str) -> pd.DataFrame:
 
     >>> bi.fixes("3f2a9c1b7d4e")
     """
-    return fixing.history(job_id)
+    return fixing.history(job_id, _who())

@@ -133,9 +133,9 @@ def cmd_check(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from bulkimport import schema_migration, users
+    from bulkimport import auth, schema_migration, users
 
-    user = users.get(args.user)
+    user = auth.who_acts()  # the audit names whoever proved it (a token, or a password on this terminal)
     if user.role != "admin":
         raise users.NotAllowed(f"{user.name} is an {user.role}; only an admin may migrate a dataset's tables")
     dataset = _dataset(args.name)
@@ -175,7 +175,7 @@ ACTIONS = {
 }
 
 
-def add_parser(sub, default_user: str) -> None:
+def add_parser(sub) -> None:
     """The ``datasets`` command and its actions, on the CLI's subparsers."""
     p = sub.add_parser("datasets", help="see, draft, check and migrate datasets", description=__doc__.splitlines()[0])
     p.set_defaults(fn=lambda args: ACTIONS[args.action](args))
@@ -200,4 +200,3 @@ def add_parser(sub, default_user: str) -> None:
     a = actions.add_parser("migrate", help="apply a dataset's breaking changes to its lake tables, after asking")
     a.add_argument("name")
     a.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
-    a.add_argument("--as", dest="user", default=default_user, help="an admin (default: your login name)")

@@ -11,8 +11,9 @@ import logging
 import redis
 from dramatiq import Broker, Message
 
+from bulkimport import registry
 from bulkimport.broker import redis_broker
-from bulkimport.config import settings
+from bulkimport.config import masked, settings
 from bulkimport.errors import DispatchError
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ def send(actor_name: str, job_id: str, *, broker: Broker | None = None) -> Messa
         sent = broker.enqueue(message)
     except redis.RedisError as exc:
         raise DispatchError(
-            f"could not queue {actor_name} for job {job_id}: the broker at {settings().redis_url} "
-            f"is unreachable ({exc}). Start Redis (`bulkimport up` starts one) or set REDIS_URL."
+            f"could not queue {actor_name} for job {job_id}: the broker at {masked(settings().redis_url)} "
+            f"is unreachable ({masked(exc)}). Start Redis (`bulkimport up` starts one) or set REDIS_URL."
         ) from exc
     log.info("sent %s for job %s as message %s", actor_name, job_id, sent.message_id)
+    registry.set_message_id(job_id, sent.message_id)
     return sent

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import duckdb
 import redis
 
 from bulkimport import lake, progress, registry
-from bulkimport.config import settings
+from bulkimport.config import masked, settings
 from bulkimport.errors import BulkImportError
 
 
@@ -22,7 +21,7 @@ class Check:
 
 
 def _redis() -> list[Check]:
-    url = settings().redis_url
+    url = masked(settings().redis_url)
     try:
         client = progress.client()
         client.ping()
@@ -31,7 +30,7 @@ def _redis() -> list[Check]:
             Check(
                 "redis",
                 False,
-                f"{url} unreachable: {exc}",
+                f"{url} unreachable: {masked(exc)}",
                 "start it with `bulkimport up` (or `make run`), or set REDIS_URL",
             )
         ]
@@ -56,7 +55,7 @@ def _redis() -> list[Check]:
             )
         )
     except redis.RedisError as exc:  # managed Redis often forbids CONFIG
-        checks.append(Check("redis persistence", True, f"not checked ({exc})"))
+        checks.append(Check("redis persistence", True, f"not checked ({masked(exc)})"))
     return checks
 
 
@@ -69,25 +68,22 @@ def _lake() -> list[Check]:
             Check(
                 "lake",
                 True,
-                f"catalog {_without_password(settings().lake_catalog)} and data {settings().lake_data} writable",
+                f"catalog {masked(settings().lake_catalog)} and data {masked(settings().lake_data)} writable",
             ),
         ]
     except (duckdb.Error, BulkImportError, OSError) as exc:
-        return [Check("lake", False, str(exc), "check BULKIMPORT_HOME / BULKIMPORT_LAKE_* and the extension packages")]
+        return [
+            Check("lake", False, masked(exc), "check BULKIMPORT_HOME / BULKIMPORT_LAKE_* and the extension packages")
+        ]
 
 
 def _registry() -> list[Check]:
     try:
         counts = registry.count_by_status()
     except Exception as exc:  # noqa: BLE001 - report whatever keeps the registry from opening
-        return [Check("registry", False, str(exc), "check BULKIMPORT_DB_URL and the folder's permissions")]
+        return [Check("registry", False, masked(exc), "check BULKIMPORT_DB_URL and the folder's permissions")]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no jobs yet"
-    return [Check("registry", True, f"{_without_password(settings().registry_path)}: {summary}")]
-
-
-def _without_password(location) -> str:
-    """A location fit to print: the password of a postgresql://user:secret@host URL masked."""
-    return re.sub(r"(://[^:/@]+:)[^/]*@", r"\1***@", str(location))
+    return [Check("registry", True, f"{masked(settings().registry_path)}: {summary}")]
 
 
 def _workers() -> list[Check]:

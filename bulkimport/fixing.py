@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from bulkimport import dispatch, lake, registry, users
+from bulkimport.access import acting, visible_job
+from bulkimport.cells import restore
 from bulkimport.datasets import Dataset, get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition
 from bulkimport.registry import FIX_DONE, FIX_FAILED, STAGED
@@ -24,7 +26,6 @@ from bulkimport.stages import fix as fix_stage
 from bulkimport.stages import repair
 from bulkimport.stages.fix import RejectedLine
 from bulkimport.stages.repair import Suggestion
-from bulkimport.stages.review import restore
 
 GRID_LINES = 1_000  # rejected lines the dashboard's grid shows at once
 FIXES_IN_NOTE = 8  # changed cells named in the timeline's note (the audit has them all)
@@ -61,8 +62,8 @@ class Fixable:
     total_lines: int  # rejected lines in all (the grid may show fewer)
 
 
-def fixable(job_id: str, limit: int = GRID_LINES) -> Fixable:
-    job = registry.get(job_id)
+def fixable(job_id: str, user: users.User, limit: int = GRID_LINES) -> Fixable:
+    job = visible_job(job_id, acting(user))
     dataset = get_dataset(job.dataset)
     with lake.session() as con:
         lake.ensure_tables(con, dataset)
@@ -77,9 +78,9 @@ def read_fixable(con, job: registry.Job, dataset: Dataset, limit: int = GRID_LIN
     return Fixable(job, dataset, lines, suggestions, total[0])
 
 
-def suggestions(job_id: str) -> pd.DataFrame:
+def suggestions(job_id: str, user: users.User) -> pd.DataFrame:
     """Every repair suggestion of a job: line, change, the row as read and as repaired (the file's cells)."""
-    job = registry.get(job_id)
+    job = visible_job(job_id, acting(user))
     with lake.session() as con:
         found = repair.suggestions(con, job)
     return pd.DataFrame(
@@ -88,9 +89,9 @@ def suggestions(job_id: str) -> pd.DataFrame:
     )
 
 
-def history(job_id: str) -> pd.DataFrame:
+def history(job_id: str, user: users.User) -> pd.DataFrame:
     """Every cell a fix changed: when, who, line, column, before, after, whether a suggestion, and the outcome."""
-    job = registry.get(job_id)
+    job = visible_job(job_id, acting(user))
     with lake.session() as con:
         return fix_stage.history(con, job)
 
@@ -150,7 +151,7 @@ def fix(
     job_id: str,
     rows=None,
     *,
-    fixed_by: str,
+    user: users.User,
     accept_suggestions: bool | Iterable[int] = False,
     skip_unknown: bool = False,
 ) -> registry.Job:
@@ -163,8 +164,10 @@ def fix(
     not rejected raises BulkImportError, unless ``skip_unknown``. The job becomes
     ``fixing`` until the worker is done (``bulkimport.workflow.wait``).
     """
-    job = registry.get(job_id)
-    require_fixer(users.get(fixed_by), job)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    require_fixer(user, job)
+    fixed_by = user.name
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only the rejected rows of a staged job can be fixed")
     dataset = get_dataset(job.dataset)
@@ -233,13 +236,15 @@ def _delimiter(header_line: str) -> str:
     return best if "line" in next(csv.reader([header_line], delimiter=best)) else ","
 
 
-def rows_from_error_file(job_id: str, path: str | Path) -> tuple[dict[int, dict[str, str | None]], list[str]]:
+def rows_from_error_file(
+    job_id: str, path: str | Path, user: users.User
+) -> tuple[dict[int, dict[str, str | None]], list[str]]:
     """The rows of a fixed rejected-rows file (``bulkimport export JOB --rejected``), by line, as dataset columns,
     and what could not be read (one message per line).
 
     A row whose cells were kept whole in ``raw`` (too many or too few) is read from ``raw`` again.
     """
-    job = registry.get(job_id)
+    job = visible_job(job_id, acting(user))
     dataset = get_dataset(job.dataset)
     header, _ = fix_stage.file_layout(job)
     text = Path(path).read_text(encoding="utf-8-sig")

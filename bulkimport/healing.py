@@ -89,7 +89,9 @@ def reap(waiting_after_s: float = 300) -> ReapReport:
             job = registry.get(job_id)
         except Exception:  # noqa: BLE001 - not one of our jobs
             continue
-        if job.status in RESEND:
+        # Only the message last sent for the job speaks for it: an older one, or one written into Redis
+        # by hand, is dropped without touching the job.
+        if job.status in RESEND and message.message_id == job.message_id:
             trace = (message.options.get("traceback") or "").strip().splitlines()
             reason = f"gave up: the broker dead-lettered {message.actor_name}: {trace[-1] if trace else 'no error'}"
             try:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -17,8 +18,8 @@ from urllib.parse import urlparse
 
 import redis
 
-from bulkimport import users
-from bulkimport.config import settings
+from bulkimport import private, users
+from bulkimport.config import masked, redis_password_file, settings
 from bulkimport.errors import BulkImportError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,33 +47,34 @@ def redis_is_up(url: str) -> bool:
         return False
 
 
-def start_redis(port: int, data_dir: Path, quiet: bool = True) -> subprocess.Popen:
-    """A private redis-server on loopback with AOF on, data kept in ``data_dir``."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    args = [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(data_dir),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        "--maxmemory-policy",
-        "noeviction",
-        "--save",
-        "",
-        "--daemonize",
-        "no",
-        "--protected-mode",
-        "yes",
+def redis_url(port: int, password: str | None) -> str:
+    return f"redis://:{password}@127.0.0.1:{port}/0" if password else f"redis://127.0.0.1:{port}/0"
+
+
+def start_redis(port: int, data_dir: Path, quiet: bool = True, password: str | None = None) -> subprocess.Popen:
+    """A private redis-server on loopback with AOF on, data kept in ``data_dir``, and a password if given.
+
+    The settings go in a 0600 file, not on the command line, where any local account could read the password.
+    """
+    private.ensure_private_dir(data_dir)
+    conf = [
+        f"port {port}",
+        "bind 127.0.0.1",
+        f'dir "{data_dir}"',
+        "appendonly yes",
+        "appendfsync everysec",
+        "maxmemory-policy noeviction",
+        'save ""',
+        "daemonize no",
+        "protected-mode yes",
     ]
+    if password:
+        conf.append(f"requirepass {password}")
+    config_file = data_dir / "redis.conf"
+    private.write_atomically(config_file, "\n".join(conf) + "\n")
     out = subprocess.DEVNULL if quiet else None
-    process = subprocess.Popen(args, stdout=out, stderr=out)
-    url = f"redis://127.0.0.1:{port}/0"
+    process = subprocess.Popen([redis_server_binary(), str(config_file)], stdout=out, stderr=out)
+    url = redis_url(port, password)
     deadline = time.monotonic() + 10
     while not redis_is_up(url):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -98,9 +100,9 @@ def worker_command(processes: int, threads: int) -> list[str]:
 
 
 def dashboard_command(port: int) -> list[str]:
-    app = REPO_ROOT / "app.py"
+    app = REPO_ROOT / "serve.py"  # app.py behind bulkimport's login (a signed session cookie)
     if not app.exists():
-        raise BulkImportError(f"the dashboard's app.py is not at {app}; run from a checkout of bulkimport")
+        raise BulkImportError(f"the dashboard's serve.py is not at {app}; run from a checkout of bulkimport")
     return [
         sys.executable,
         "-m",
@@ -130,6 +132,11 @@ def dashboard_command(port: int) -> list[str]:
         # seconds, and a full collection of a heap holding pandas and DuckDB was half of the idle CPU.
         "--runner.postScriptGC",
         "false",
+        "--server.address",
+        settings().dashboard_address,
+        # The tables' own CSV download would write cells as they are; the page's downloads neutralise formulas.
+        "--client.disableDataExport",
+        "true",
     ]
 
 
@@ -173,7 +180,7 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
             f"start this one on another port: `bulkimport up --port {port + 1}` or "
             f"BULKIMPORT_DASHBOARD_PORT={port + 1} make run"
         )
-    s.home.mkdir(parents=True, exist_ok=True)
+    private.ensure_private_dir(s.home)
     password = users.ensure_initial_admin()
     if password:
         print(
@@ -185,13 +192,21 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
     try:
         if s.redis_url_from_env:
             if not redis_is_up(s.redis_url):
-                raise BulkImportError(f"REDIS_URL={s.redis_url} does not answer; start that Redis or unset REDIS_URL")
-            print(f"broker: Redis at {s.redis_url} (REDIS_URL)")
+                raise BulkImportError(
+                    f"REDIS_URL={masked(s.redis_url)} does not answer; start that Redis or unset REDIS_URL"
+                )
+            print(f"broker: Redis at {masked(s.redis_url)} (REDIS_URL)")
         elif redis_is_up(s.redis_url):
-            print(f"broker: Redis already running at {s.redis_url}")
+            print(f"broker: Redis already running at {masked(s.redis_url)}")
         else:
-            started.append(start_redis(urlparse(s.redis_url).port or 6379, s.home / "redis"))
-            print(f"broker: private redis-server at {s.redis_url} (AOF on, data in {s.home / 'redis'})")
+            # A password only this account can read: whoever can write to Redis can steer every job.
+            password = private.read_or_create_secret(redis_password_file(), lambda: secrets.token_urlsafe(32))
+            redis_port = urlparse(s.redis_url).port or 6379
+            started.append(start_redis(redis_port, s.home / "redis", password=password))
+            s = settings()
+            print(
+                f"broker: private redis-server at {masked(s.redis_url)} (password in {redis_password_file()}, AOF on)"
+            )
         env["REDIS_URL"] = s.redis_url
         started.append(
             subprocess.Popen(worker_command(processes or s.worker_processes, threads or s.worker_threads), env=env)
@@ -199,7 +214,10 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
         print("worker: started (dramatiq bulkimport.actors)")
         started.append(subprocess.Popen(dashboard_command(port), env=env, stdout=subprocess.DEVNULL))
         host = os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost")
-        print(f"dashboard: http://{host}:{port}   (Ctrl-C stops everything)", flush=True)
+        print(
+            f"dashboard: http://{host}:{port}   (listening on {s.dashboard_address}; Ctrl-C stops everything)",
+            flush=True,
+        )
         while all(p.poll() is None for p in started):
             time.sleep(0.5)
         failed = next(p for p in started if p.poll() is not None)

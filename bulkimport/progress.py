@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bulkimport.config import settings
+from bulkimport.config import masked, settings
 
 WORKER_TTL_S = 15
 PROGRESS_TTL_S = 7 * 24 * 3600
@@ -187,4 +187,4 @@ def health() -> Health:
         depth = c.llen(f"dramatiq:{settings().queue}")
         return Health(True, workers=live_workers(), queue_depth=depth)
     except redis.RedisError as exc:
-        return Health(False, redis_error=f"Redis at {settings().redis_url} is unreachable: {exc}")
+        return Health(False, redis_error=f"Redis at {masked(settings().redis_url)} is unreachable: {masked(exc)}")

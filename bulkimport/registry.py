@@ -27,7 +27,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from bulkimport.config import is_postgres, settings
+from bulkimport.config import is_postgres, masked, settings
 from bulkimport.errors import InvalidTransition, JobNotFound
 
 PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
@@ -114,6 +114,28 @@ CREATE TABLE IF NOT EXISTS fixes (
     result TEXT
 );
 CREATE INDEX IF NOT EXISTS fixes_job ON fixes(job_id);
+CREATE TABLE IF NOT EXISTS brand_mappings (
+    dataset TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    header TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, brand, header)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    client TEXT,
+    created_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    subject TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL,
+    locked_until TEXT
+);
 """
 # Columns added after the first release: (name, SQL type). Added on open when missing.
 _ADDED_COLUMNS = (
@@ -124,6 +146,7 @@ _ADDED_COLUMNS = (
     ("claimed_by", "TEXT"),
     ("mode", "TEXT"),
     ("rows_deleted", "INTEGER"),
+    ("message_id", "TEXT"),
     ("dataset_version", "TEXT"),
 )
 
@@ -156,6 +179,7 @@ class Job:
     claimed_by: str | None = None  # host:pid:thread of the worker running it now
     mode: str = UPSERT  # how the commit writes: upsert, append or replace (bulkimport.stages.modes)
     rows_deleted: int | None = None  # production rows a replace commit deleted
+    message_id: str | None = None  # the dramatiq message last sent for it: the only one whose dead letter counts
     dataset_version: str | None = None  # the version of the dataset's definition that validated it
 
     def to_dict(self) -> dict:
@@ -307,7 +331,8 @@ def connect():
 
 
 @contextmanager
-def _transaction() -> Iterator:
+def transaction() -> Iterator:
+    """One registry transaction (writers serialised); sessions and login throttling use it too."""
     backend = _backend()
     with closing(backend.connect(settings().registry_path)) as con:
         con.execute(backend.begin)
@@ -319,7 +344,8 @@ def _transaction() -> Iterator:
             raise
 
 
-def _for_update() -> str:
+def for_update() -> str:
+    """`` FOR UPDATE`` on PostgreSQL (lock the row read), nothing on SQLite (BEGIN IMMEDIATE locked it all)."""
     return _backend().for_update
 
 
@@ -352,7 +378,7 @@ def create(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     stamp = now()
-    with _transaction() as con:
+    with transaction() as con:
         con.execute(
             "INSERT INTO jobs (id, dataset, brand, status, file_name, file_path, file_sha256, file_bytes,"
             " created_by, created_at, updated_at, options, mapping, mode) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -423,9 +449,15 @@ def list_jobs(
         return [_job(r) for r in con.execute(sql, (*args, limit))]
 
 
-def count_by_status() -> dict[str, int]:
+def count_by_status(brands: Iterable[str] | None = None) -> dict[str, int]:
+    """Jobs per status; ``brands`` limits the count to those brands (None: all)."""
+    where, args = "", ()
+    if brands is not None:
+        args = tuple(brands)
+        where = f" WHERE brand IN ({', '.join('?' * len(args))})" if args else " WHERE FALSE"
     with closing(connect()) as con:
-        return {r["status"]: r["n"] for r in con.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        sql = f"SELECT status, count(*) AS n FROM jobs{where} GROUP BY status"
+        return {r["status"]: r["n"] for r in con.execute(sql, args)}
 
 
 def transition(
@@ -449,14 +481,17 @@ def transition(
     unknown = set(updates) - _UPDATABLE
     if unknown:
         raise ValueError(f"cannot set {sorted(unknown)} on a job")
+    if updates.get("error"):  # errors quote URLs (a broker, a database): never with their passwords
+        updates["error"] = masked(updates["error"])
+    note = masked(note) if note else note
     stamp = now()
     # A claim lasts one attempt: any transition ends it, so the next message
     # (a retry, a revert) may be taken by any thread.
     sets = ["status = ?", "updated_at = ?", "claimed_by = NULL"] + [f"{k} = ?" for k in updates]
     if count_attempt:
         sets.append("attempts = attempts + 1")
-    with _transaction() as con:
-        row = con.execute("SELECT status FROM jobs WHERE id = ?" + _for_update(), (job_id,)).fetchone()
+    with transaction() as con:
+        row = con.execute("SELECT status FROM jobs WHERE id = ?" + for_update(), (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
         current = row["status"]
@@ -488,8 +523,8 @@ def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, liv
     twice at the same time.
     """
     stamp = now()
-    with _transaction() as con:
-        row = con.execute("SELECT status, claimed_by FROM jobs WHERE id = ?" + _for_update(), (job_id,)).fetchone()
+    with transaction() as con:
+        row = con.execute("SELECT status, claimed_by FROM jobs WHERE id = ?" + for_update(), (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
         current, holder = row["status"], row["claimed_by"]
@@ -516,6 +551,12 @@ def claim(job_id: str, allowed: Iterable[str], running: str, *, worker: str, liv
     return get(job_id)
 
 
+def set_message_id(job_id: str, message_id: str) -> None:
+    """Record the message just sent for the job: a dead letter of any other message is not this job's."""
+    with transaction() as con:
+        con.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
+
+
 def events(job_id: str) -> list[Event]:
     with closing(connect()) as con:
         rows = con.execute("SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
@@ -530,20 +571,25 @@ def actor_label(actor: str) -> str:
     return actor
 
 
-def remember_mapping(dataset: str, header: list[str], mapping: dict[str, str]) -> None:
-    """Remember the mapping chosen for a header, to offer it for the next file with the same header."""
-    with _transaction() as con:
+def remember_mapping(dataset: str, brand: str, header: list[str], mapping: dict[str, str]) -> None:
+    """Remember the mapping a brand chose for a header, to propose it (at preview only) for its next such file.
+
+    Per brand: one brand's choice (columns it ignores, say) is never another's.
+    """
+    with transaction() as con:
         con.execute(
-            "INSERT INTO header_mappings (dataset, header, mapping, updated_at) VALUES (?,?,?,?) "
-            "ON CONFLICT (dataset, header) DO UPDATE SET mapping = excluded.mapping, updated_at = excluded.updated_at",
-            (dataset, json.dumps(header), json.dumps(mapping), now()),
+            "INSERT INTO brand_mappings (dataset, brand, header, mapping, updated_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (dataset, brand, header) DO UPDATE SET mapping = excluded.mapping, "
+            "updated_at = excluded.updated_at",
+            (dataset, brand, json.dumps(header), json.dumps(mapping), now()),
         )
 
 
-def remembered_mapping(dataset: str, header: list[str]) -> dict[str, str] | None:
+def remembered_mapping(dataset: str, brand: str, header: list[str]) -> dict[str, str] | None:
     with closing(connect()) as con:
         row = con.execute(
-            "SELECT mapping FROM header_mappings WHERE dataset = ? AND header = ?", (dataset, json.dumps(header))
+            "SELECT mapping FROM brand_mappings WHERE dataset = ? AND brand = ? AND header = ?",
+            (dataset, brand, json.dumps(header)),
         ).fetchone()
     return json.loads(row["mapping"]) if row else None
 

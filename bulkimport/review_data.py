@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bulkimport import fixing, lake, registry
+from bulkimport import cells, exports, fixing, lake, registry, users
 from bulkimport.datasets import get_dataset
 from bulkimport.exports import rejected_for_fixing
 from bulkimport.stages import review
@@ -73,4 +73,13 @@ def for_review(
     return ReviewData(counts, before, after, rejected, valid, deletes, found)
 
 
-__all__ = ["ReviewData", "diff", "for_review", "rejected_for_fixing", "updates"]
+def download(job_id: str, what: str, fmt: str, user: users.User) -> bytes:
+    """The bytes of the review page's downloads: ``rejected`` (to fix) or ``staged`` rows, ``csv`` or ``xlsx``."""
+    if what == "rejected":
+        frame = exports.rejected_for_fixing(job_id, user, neutralised=fmt == "csv")
+    else:
+        frame = exports.staged_frame(job_id, user)
+    return cells.frame_bytes(frame, fmt, title=f"{job_id} {what}")
+
+
+__all__ = ["ReviewData", "diff", "download", "for_review", "rejected_for_fixing", "updates"]

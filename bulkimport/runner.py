@@ -16,7 +16,7 @@ from dataclasses import replace
 import redis
 
 from bulkimport import lake, progress, registry, schema_evolution
-from bulkimport.config import settings
+from bulkimport.config import masked, settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DatasetChanged, LakeBusy
 from bulkimport.registry import (
@@ -74,7 +74,7 @@ def _log(job: registry.Job, started: float, **extra) -> None:
         "seconds": round(time.monotonic() - started, 3),
         **extra,
     }
-    log.info(" ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
+    log.info(masked(" ".join(f"{k}={v}" for k, v in fields.items() if v is not None)))
 
 
 def _worker() -> str:
@@ -140,7 +140,7 @@ def _handle_failure(job: registry.Job, running: str, exc: Exception, started: fl
     registry.transition(
         job.id, running, running, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}", note="will retry"
     )
-    raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
+    raise RetryLater(masked(f"job {job.id}: attempt {job.attempts} failed: {exc}")) from exc
 
 
 def validate_and_stage(job_id: str) -> None:
@@ -156,15 +156,9 @@ def validate_and_stage(job_id: str) -> None:
         schema_evolution.require_current(dataset, _worker())
         # An upload in object storage (workers on several hosts) is read from a local download.
         with lake.warm_session() as con, lake.local_copy(job.file_path) as path:
-            counts = stage_file(
-                con,
-                job,
-                dataset,
-                path,
-                settings().chunk_rows,
-                on_progress=_progress_or_stop(job.id),
-                remembered=lambda header: registry.remembered_mapping(job.dataset, header),
-            )
+            # Exactly the mapping confirmed at submit (job.mapping), else header matching: a remembered
+            # mapping is only ever proposed at preview, never applied here.
+            counts = stage_file(con, job, dataset, path, settings().chunk_rows, on_progress=_progress_or_stop(job.id))
             conflicts = modes.reject_conflicts(con, job, dataset)
             _suggest(con, registry.get(job.id), dataset, counts.dialect, counts.mapping)
     except Cancelled:
@@ -176,8 +170,8 @@ def validate_and_stage(job_id: str) -> None:
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         _handle_failure(job, VALIDATING, exc, started)
         return
-    if job.mapping:  # set at submit only when the user chose it: offer it for the next file like this one
-        registry.remember_mapping(job.dataset, counts.dialect["header"], job.mapping)
+    if job.mapping:  # set at submit only when the user chose it: propose it for the brand's next file like this one
+        registry.remember_mapping(job.dataset, job.brand, counts.dialect["header"], job.mapping)
     job = registry.transition(
         job.id,
         VALIDATING,

@@ -1,14 +1,16 @@
 """Small Streamlit helpers shared by the dashboard's views.
 
-Login (password or OIDC), the health banner, the job table, status colours,
-live progress, upload previews, and every session-state key in one place.
-Nothing here talks to the broker: it only reads health and progress from
-Redis and jobs from the registry.
+Who is logged in (a session from bulkimport.web's login, or OIDC), the health
+banner, the job table, status colours, live progress, upload previews, the one
+escaping helper (``escape``: data is never markup), and every session-state key in
+one place. Nothing here talks to the broker: it only reads health and progress
+from Redis and jobs from the registry.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -16,8 +18,8 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from bulkimport import progress, registry, users, workflow
-from bulkimport.config import settings
+from bulkimport import progress, registry, sessions, users, web, workflow
+from bulkimport.config import masked, settings
 from bulkimport.datasets import all_datasets
 from bulkimport.errors import BulkImportError
 from bulkimport.registry import (
@@ -45,12 +47,10 @@ QUERY_JOB = "job"
 DEFAULT_DATASET = "products"
 
 # Session-state keys. Widgets that keep their value across pages use persist_state="session".
-USER = "bi_user"  # the logged-in bulkimport.users.User
-LOGIN_NAME = "bi_login_name"
-LOGIN_PASSWORD = "bi_login_password"
+USER = "bi_user"  # the logged-in bulkimport.users.User, as of this run
+SESSION = "bi_session"  # id of the login session (bulkimport.sessions) this browser's cookie names
 LOGIN_SUBMIT = "bi_login_submit"
 LOGOUT = "bi_logout"
-LOGIN_NEXT = "bi_login_next"  # the view a link asked for before the login form (its URL path)
 UPLOAD_DATASET = "bi_upload_dataset"
 UPLOAD_BRAND = "bi_upload_brand"
 UPLOAD_FILE = "bi_upload_file"
@@ -62,6 +62,9 @@ UPLOAD_QUOTE = "bi_upload_quote"
 UPLOAD_ESCAPE = "bi_upload_escape"
 UPLOAD_HEADER_ROW = "bi_upload_header_row"
 UPLOAD_SHEET = "bi_upload_sheet"
+UPLOAD_SPACES = "bi_upload_spaces"  # spaces after a delimiter: detected, skipped or kept
+UPLOAD_NO_HEADER = "bi_upload_no_header"  # the file has no header line: columns in dataset order
+UPLOAD_HEADER_AS_WRITTEN = "bi_upload_header_as_written"  # do not cut a header cell that seems to have lost a delimiter
 UPLOAD_MAPPING = "bi_upload_mapping"  # the mapping editor's edits
 UPLOAD_MAPPING_BASE = "bi_upload_mapping_base"  # what the editor's edits apply to
 UPLOAD_PREVIEWS = "bi_upload_previews"  # recent previews, so a rerun does not read the file again
@@ -86,6 +89,9 @@ REVIEW_FIX_CHECK = "bi_review_fix_check"
 REVIEW_FIX_ACCEPT_ALL = "bi_review_fix_accept_all"
 UPLOAD_MODE = "bi_upload_mode"
 UPLOAD_DUPLICATE_OK = "bi_upload_duplicate_ok"
+REVIEW_DOWNLOAD_REJECTED_XLSX = "bi_review_download_rejected_xlsx"
+REVIEW_DOWNLOAD_VALID = "bi_review_download_valid"
+REVIEW_DOWNLOAD_VALID_XLSX = "bi_review_download_valid_xlsx"
 REVIEW_RECHECK = "bi_review_recheck"
 DATASETS_PICK = "bi_datasets_pick"
 DATASETS_DRAFT_NAME = "bi_datasets_draft_name"
@@ -141,6 +147,24 @@ JOB_COLUMNS = (
     "created_at",
     "error",
 )
+
+# ---------------------------------------------------------------- text from data
+
+# Everything Markdown (and Streamlit's directives: :material/...:, :red[...], $...$) gives a meaning to.
+_MARKUP = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=&\"'])")
+
+
+def escape(value: object) -> str:
+    """``value`` as literal text inside anything Streamlit renders as Markdown: st.markdown, captions,
+    alerts, labels, progress text. File names, header names, cell values, reasons, errors and notes
+    come from files and people: never as markup, links, images or HTML.
+
+    >>> print(escape("**x** [a](b)"))
+    \\*\\*x\\*\\* \\[a\\]\\(b\\)
+    """
+    text = str(value).replace("\r", "")
+    return _MARKUP.sub(r"\\\1", text).replace("\n", "  \n")
+
 
 # ---------------------------------------------------------------- datasets in step with the lake
 
@@ -224,6 +248,8 @@ def _sweep_uploads() -> int:
 
 @st.fragment(run_every=HEALTH_REFRESH_S)
 def _health_fragment() -> None:
+    if not session_alive():  # logged out in another tab, or idle too long: every page shows it within seconds
+        st.rerun(scope="app")
     render_health(progress.health())
 
 
@@ -231,7 +257,7 @@ def render_health(health: progress.Health) -> None:
     queue = settings().queue
     if not health.redis_ok:
         st.error(
-            f"**The job broker is unreachable**: {health.redis_error}\n\n"
+            f"**The job broker is unreachable**: {escape(masked(health.redis_error))}\n\n"
             "Uploads cannot be queued and approvals cannot be sent until it is back. "
             "Start Redis, a worker and this dashboard together with `make run` (or `bulkimport up`), "
             "or set `REDIS_URL` to a Redis that is running.",
@@ -240,7 +266,8 @@ def render_health(health: progress.Health) -> None:
         return
     if health.workers_on_queue:
         return
-    counts = registry.count_by_status()
+    user = st.session_state.get(USER)
+    counts = registry.count_by_status(brands=users.brand_filter(user) if user else [])
     waiting = sum(counts.get(status, 0) for status in registry.IN_FLIGHT)
     if waiting or health.queue_depth:
         others = f" ({len(health.workers)} worker(s) run, on other queues)" if health.workers else ""
@@ -367,7 +394,7 @@ def job_progress(job: registry.Job) -> None:
             f"{values.get('rows_rejected') or 0:,} rejected)"
         )
     size = f", {_size(done)} of {_size(total)}" if total else ""
-    st.progress(fraction, text=f"{job.id}: {values.get('phase', job.status)}{counts}{size}")
+    st.progress(fraction, text=escape(f"{job.id}: {values.get('phase', job.status)}{counts}{size}"))
 
 
 # ---------------------------------------------------------------- login
@@ -382,19 +409,28 @@ def oidc_configured() -> bool:
 
 
 def current_user() -> users.User | None:
-    """The logged-in user, re-read from the users file (a removed user is logged out at once)."""
+    """The logged-in user, checked on every run: a session ended by a logout (in any tab), an idle
+    timeout or the user's removal from the users file is logged out at once."""
     if oidc_configured():
         return _oidc_user()
-    user = st.session_state.get(USER)
+    session_id = st.session_state.get(SESSION) or sessions.session_of_cookie(st.context.cookies.get(sessions.COOKIE))
+    user = sessions.user_of(session_id)
     if user is None:
+        if session_id or st.session_state.get(USER):
+            _forget_session()
         return None
-    try:
-        fresh = users.get(user.name)
-    except users.NotAllowed:
-        logout()
-        return None
-    st.session_state[USER] = fresh
-    return fresh
+    if getattr(st.session_state.get(USER), "name", user.name) != user.name:
+        _forget_session()  # another person logged in on this browser: nothing of the last one stays
+    st.session_state[SESSION] = session_id
+    st.session_state[USER] = user
+    return user
+
+
+def session_alive() -> bool:
+    """Is this browser's login session still live (not a click: it does not count as activity)?"""
+    if oidc_configured():
+        return True
+    return sessions.user_of(st.session_state.get(SESSION), touch=False) is not None
 
 
 def require_user() -> users.User:
@@ -410,12 +446,13 @@ def _oidc_user() -> users.User | None:
     """Map the identity from the OIDC provider to a user of the users file.
 
     ``[oidc_users]`` in secrets.toml maps e-mail addresses to user names; without
-    an entry, the user whose name is the e-mail address itself.
+    an entry, the user whose name is the e-mail address itself. Only an address
+    the provider says it verified (``email_verified`` true) counts.
     """
     if not st.user.is_logged_in:
         st.session_state.pop(USER, None)
         return None
-    if st.user.get("email_verified") is False:
+    if st.user.get("email_verified") is not True:
         return None
     email = str(st.user.get("email") or "")
     try:
@@ -433,38 +470,49 @@ def _oidc_user() -> users.User | None:
     return user
 
 
+def _here() -> str:
+    """This page's path and query, for the login page to send the user back to."""
+    path = urllib.parse.urlsplit(st.context.url or "").path or "/"
+    query = urllib.parse.urlencode(st.query_params.to_dict())
+    return path + (f"?{query}" if query else "")
+
+
 def login_form() -> None:
-    """The login screen: a user name and password form, or the OIDC provider's button."""
+    """What a browser without a live session sees: the way to the login page (or the OIDC provider)."""
     st.title("bulkimport")
     if oidc_configured():
         _oidc_login()
         return
-    if LOGIN_NEXT not in st.session_state:  # a link to /review?job=... still leads there after the login
-        st.session_state[LOGIN_NEXT] = urllib.parse.urlsplit(st.context.url or "").path.rstrip("/").rsplit("/")[-1]
-    with st.form("bi_login", border=True):
-        st.subheader("Log in")
-        st.text_input("User name", key=LOGIN_NAME, autocomplete="username")
-        st.text_input("Password", key=LOGIN_PASSWORD, type="password", autocomplete="current-password")
-        submitted = st.form_submit_button("Log in", type="primary", key=LOGIN_SUBMIT, icon=":material/login:")
-    if submitted:
-        name = (st.session_state.get(LOGIN_NAME) or "").strip()
-        user = users.authenticate(name, st.session_state.get(LOGIN_PASSWORD) or "")
-        if user is None:
-            st.error("Wrong user name or password.")
-        else:
-            st.session_state[USER] = user
-            st.rerun()
-    st.caption("Accounts are managed with `bulkimport users add NAME --role analyst|operator|admin --brands ...`.")
+    if not web.serving():
+        st.error(
+            "Log in through the dashboard's server: start it with `bulkimport up` (or `make run`), which "
+            "serves this app behind its login page (`streamlit run serve.py`)."
+        )
+        return
+    st.info(
+        "You are not logged in: you logged out, your session was idle for more than "
+        f"{settings().session_idle_minutes} minutes, or it ended.",
+        icon=":material/lock:",
+    )
+    st.link_button(
+        "Log in", "login?" + urllib.parse.urlencode({"next": _here()}), type="primary", icon=":material/login:"
+    )
 
 
 def _oidc_login() -> None:
     if st.user.is_logged_in:  # signed in at the provider, but no bulkimport user matches
-        email = st.user.get("email") or st.user.get("name") or "this account"
-        st.error(
-            f"You are signed in as **{email}**, but no bulkimport user matches it. Ask an admin to add one "
-            f"(`bulkimport users add {email} --role analyst --brands ...`) or to map the address in "
-            "`[oidc_users]` of `.streamlit/secrets.toml`."
-        )
+        email = str(st.user.get("email") or st.user.get("name") or "this account")
+        if st.user.get("email_verified") is not True:
+            st.error(
+                f"You are signed in as **{escape(email)}**, but your identity provider does not say this "
+                "address is verified, so it cannot be matched to a bulkimport user."
+            )
+        else:
+            st.error(
+                f"You are signed in as **{escape(email)}**, but no bulkimport user matches it. Ask an admin to add "
+                f"one (`bulkimport users add {escape(email)} --role analyst --brands ...`) or to map the address in "
+                "`[oidc_users]` of `.streamlit/secrets.toml`."
+            )
         st.button("Log out", key=LOGOUT, on_click=st.logout, icon=":material/logout:")
         return
     auth = st.secrets["auth"]
@@ -481,16 +529,9 @@ def _oidc_login() -> None:
         )
 
 
-def resume_link(pages: list) -> None:
-    """Right after the login: open the view the link pointed at (its query, e.g. ?job=, is still there)."""
-    wanted = st.session_state.pop(LOGIN_NEXT, None)
-    page = next((p for p in pages if wanted and p.url_path == wanted), None)
-    if page is not None:
-        st.switch_page(page, query_params=st.query_params.to_dict())
-
-
 def logout() -> None:
-    """Forget the user and anything they left half done (a previewed upload)."""
+    """End the session (every tab of this browser) and forget what the user left half done."""
+    sessions.end(st.session_state.get(SESSION))
     _forget_session()
     if oidc_configured():
         st.logout()
@@ -502,6 +543,7 @@ def _forget_session() -> None:
         workflow.discard_upload(stored[1])
     for key in (
         USER,
+        SESSION,
         LAST_UPLOAD,
         UPLOAD_SUBMITTED,
         UPLOAD_PREVIEWS,
@@ -514,28 +556,44 @@ def _forget_session() -> None:
         st.session_state.pop(key, None)
 
 
+# A plain form that posts to the login server's /logout: it ends the session and clears the cookie, in this tab.
+_LOGOUT_FORM = (
+    '<form method="post" action="logout" style="margin:0">'
+    '<button type="submit" style="padding:.35rem .9rem;border:1px solid rgba(49,51,63,.2);border-radius:.5rem;'
+    'background:transparent;color:inherit;font:inherit;cursor:pointer">Log out</button></form>'
+)
+
+
 def user_sidebar(user: users.User) -> None:
     """Who is logged in, what they may do, and the way out."""
     with st.sidebar:
-        brands = "all brands" if users.ALL_BRANDS in user.brands or user.role == "admin" else ", ".join(user.brands)
-        st.markdown(f"**{user.name}** · {user.role}  \n{brands}")
-        st.button("Log out", key=LOGOUT, on_click=logout, icon=":material/logout:")
+        brands = "all brands" if user.sees_all else ", ".join(user.brands)
+        st.markdown(f"**{escape(user.name)}** · {escape(user.role)}  \n{escape(brands)}")
+        if oidc_configured() or not web.serving():
+            st.button("Log out", key=LOGOUT, on_click=logout, icon=":material/logout:")
+        else:
+            st.html(_LOGOUT_FORM)
 
 
 def may_enter_any_brand(user: users.User) -> bool:
-    return user.role == "admin" or users.ALL_BRANDS in user.brands
+    return user.sees_all
 
 
 # ---------------------------------------------------------------- upload preview
 
 
-def preview(upload: workflow.Upload, dataset: str, options: dict, mapping: dict | None) -> workflow.Preview:
-    """workflow.preview, remembered for the session: a rerun must not read the file again."""
-    key = json.dumps([upload.job_id, dataset, options, mapping], sort_keys=True, default=str)
+def preview(
+    upload: workflow.Upload, dataset: str, options: dict, mapping: dict | None, brand: str | None = None
+) -> workflow.Preview:
+    """A preview (in a child process with memory and time limits), remembered for the session: a rerun
+    must not read the file again. With ``brand``, proposes that brand's remembered mapping."""
+    from bulkimport import previews
+
+    key = json.dumps([upload.job_id, dataset, options, mapping, brand], sort_keys=True, default=str)
     cache = st.session_state.setdefault(UPLOAD_PREVIEWS, {})
     if key not in cache:
         try:
-            cache[key] = workflow.preview(upload, dataset, options, mapping)
+            cache[key] = previews.preview(upload, dataset, options, mapping, brand=brand, user=require_user())
         except BulkImportError as exc:
             cache[key] = exc
         while len(cache) > 8:
@@ -585,9 +643,10 @@ def changes_side_by_side(before: pd.DataFrame, after: pd.DataFrame, key: list[st
 
 def error_with_details(error: str, *, failed: bool) -> None:
     """A job's error: its first line loudly, the rest (a traceback) behind an expander."""
+    error = masked(error)
     lines = error.strip().splitlines() or [""]
     head = lines[0] if len(lines[0]) <= 400 else lines[0][:400] + " …"
-    (st.error if failed else st.warning)(head, icon=":material/error:" if failed else ":material/warning:")
+    (st.error if failed else st.warning)(escape(head), icon=":material/error:" if failed else ":material/warning:")
     if len(lines) > 1 or len(lines[0]) > 400:
         with st.expander("Details"):
             st.code(error, language=None, wrap_lines=True)
@@ -600,8 +659,13 @@ FLASH_SECONDS = 10  # a message stays this long: a job that moves on at once rer
 
 
 def flash(kind: str, text: str) -> None:
-    """Queue a message (from a button callback) for the next renders."""
+    """Queue a message (from a button callback) for the next renders: Markdown, so data in it goes
+    through ``escape`` first (``flash_error`` does that for an exception's text)."""
     st.session_state.setdefault(FLASH, []).append((kind, text, time.monotonic()))
+
+
+def flash_error(exc: Exception, kind: str = "error") -> None:
+    flash(kind, escape(masked(exc)))
 
 
 def show_flash() -> None:

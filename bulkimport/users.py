@@ -3,26 +3,32 @@
 Roles: ``analyst`` uploads and sees the jobs of their brands; ``operator`` also
 approves, rejects and reverts for their brands, but never a job they uploaded
 (four eyes); ``admin`` may do everything on every brand. Brands ``*`` means all.
-Passwords are stored as argon2 hashes.
+Passwords are stored as argon2 hashes. Personal API tokens (for the CLI and the
+Python API) are stored as sha256 hashes: a token is 32 random bytes, so a fast
+hash is enough, and checking one costs nothing like a password's 64 MiB.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bulkimport import private
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError
 
 ROLES = ("analyst", "operator", "admin")
 ALL_BRANDS = "*"
+TOKEN_PREFIX = "bi_"
 _hasher = PasswordHasher()
 
 
@@ -36,8 +42,13 @@ class User:
     role: str
     brands: tuple[str, ...]
 
+    @property
+    def sees_all(self) -> bool:
+        """Admins and users of brand '*' see (and may act for) every brand: the one place this rule lives."""
+        return self.role == "admin" or ALL_BRANDS in self.brands
+
     def sees(self, brand: str) -> bool:
-        return self.role == "admin" or ALL_BRANDS in self.brands or brand in self.brands
+        return self.sees_all or brand in self.brands
 
     @property
     def reviews(self) -> bool:
@@ -59,13 +70,7 @@ def _load() -> dict:
 
 
 def _save(users: dict) -> None:
-    path = users_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".users-")
-    with os.fdopen(fd, "w") as out:
-        json.dump({"users": users}, out, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)  # atomic: readers see the old or the new file
+    private.write_atomically(users_file(), json.dumps({"users": users}, indent=2, sort_keys=True))
 
 
 def _user(name: str, entry: dict) -> User:
@@ -94,7 +99,10 @@ def add(name: str, role: str, brands: list[str], password: str) -> User:
     if len(password) < 8:
         raise BulkImportError("the password must have at least 8 characters")
     users = _load()
+    tokens = users.get(name, {}).get("tokens", {})  # changing a role or password keeps the person's tokens
     users[name] = {"role": role, "brands": sorted(set(brands)), "password_hash": _hasher.hash(password)}
+    if tokens:
+        users[name]["tokens"] = tokens
     _save(users)
     return _user(name, users[name])
 
@@ -117,6 +125,48 @@ def authenticate(name: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     return _user(name, entry)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(name: str) -> str:
+    """A new personal API token for ``name`` (shown once: only its hash is kept). Earlier tokens stay valid."""
+    users = _load()
+    if name not in users:
+        raise BulkImportError(f"unknown user {name!r}; `bulkimport users list` shows who exists")
+    token_id = secrets.token_hex(4)
+    token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    users[name].setdefault("tokens", {})[token_id] = {
+        "sha256": _token_hash(token),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _save(users)
+    return token
+
+
+def revoke_tokens(name: str) -> int:
+    """Remove every token of ``name``; returns how many there were."""
+    users = _load()
+    if name not in users:
+        raise BulkImportError(f"unknown user {name!r}")
+    revoked = len(users[name].pop("tokens", {}))
+    _save(users)
+    return revoked
+
+
+def authenticate_token(token: str) -> User | None:
+    """The user whose token this is, else None (malformed, revoked, or of a removed user)."""
+    token = (token or "").strip()
+    parts = token.removeprefix(TOKEN_PREFIX).split("_", 1)
+    if not token.startswith(TOKEN_PREFIX) or len(parts) != 2:
+        return None
+    for name, entry in _load().items():
+        stored = entry.get("tokens", {}).get(parts[0])
+        if stored and hmac.compare_digest(stored["sha256"], _token_hash(token)):
+            return _user(name, entry)
+    return None
 
 
 def ensure_initial_admin() -> str | None:
@@ -148,4 +198,14 @@ def require_review(user: User, brand: str, created_by: str | None = None, action
 
 def require_view(user: User, brand: str) -> None:
     if not user.sees(brand):
-        raise NotAllowed(f"{user.name} may not see jobs of brand {brand!r}")
+        raise NotAllowed(f"brand {brand!r}: not found or not yours")
+
+
+def require_admin(user: User, what: str) -> None:
+    if user.role != "admin":
+        raise NotAllowed(f"{user.name} is an {user.role}; {what} is for admins only")
+
+
+def brand_filter(user: User) -> list[str] | None:
+    """The brands a query must be limited to for ``user``; None means every brand."""
+    return None if user.sees_all else list(user.brands)

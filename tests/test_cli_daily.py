@@ -1,5 +1,6 @@
 """Small things of issue 15 through the real `bulkimport` command: no worker needed."""
 
+import csv
 import os
 import socket
 import subprocess
@@ -9,13 +10,16 @@ import pytest
 
 from bulkimport import registry, users, workflow
 from bulkimport.errors import FileRefused
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, TOKENS, run_cli
 
 BINARY = REPO / "tests" / "data" / "csv" / "binary.csv"
 
 
-def cli(*args: str, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, input=None) -> subprocess.CompletedProcess:
-    """The command as a script or cron job runs it: no terminal."""
+def cli(
+    *args: str, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, input=None, user: str | None = None
+) -> subprocess.CompletedProcess:
+    """The command as a script or cron job runs it: no terminal (as ``user``, by their token)."""
+    env = dict(os.environ, **({"BULKIMPORT_TOKEN": TOKENS[user]} if user else {}))
     return subprocess.run(
         [sys.executable, "-m", "bulkimport", *args],
         stdin=None if input is not None else stdin,
@@ -23,7 +27,7 @@ def cli(*args: str, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, input=None
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ),
+        env=env,
         cwd=REPO,
         timeout=120,
     )
@@ -36,7 +40,7 @@ def cli(*args: str, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, input=None
 def test_an_empty_or_binary_file_is_refused_before_any_job_exists(redis_url, home, tmp_path, content, message):
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
-    refused = run_cli("submit", str(path), "--dataset", "products", "--brand", "acme", "--as", "ana", check=False)
+    refused = run_cli("submit", str(path), "--dataset", "products", "--brand", "acme", check=False, user="ana")
     assert refused.returncode == 2
     assert message in refused.stderr
     assert registry.list_jobs() == [], "nothing queued, nothing in anyone's list"
@@ -66,10 +70,10 @@ def test_export_to_standard_output_redirected_into_a_file(home, tmp_path):
         job = staged(con, REPO / "examples" / "products.csv", tmp_path)
     target = tmp_path / "rows.csv"
     with target.open("w") as out:
-        written = cli("export", job.id, "--staged", "-", stdout=out)
+        written = cli("export", job.id, "--staged", "-", stdout=out, user="ana")
     assert written.returncode == 0, written.stderr
-    lines = target.read_text().splitlines()
-    assert lines[0].startswith("line,brand,sku") and len(lines) == 8
+    rows = list(csv.reader(target.open()))
+    assert rows[0][:3] == ["line", "brand", "sku"] and len(rows) == 8, "the header and the 7 staged rows"
 
 
 def test_a_second_bulkimport_up_on_a_busy_port_says_which_setting_to_change(home):

@@ -7,7 +7,7 @@ from dramatiq.brokers.stub import StubBroker
 from bulkimport import dispatch, registry, workflow
 from bulkimport.config import settings
 from bulkimport.errors import DispatchError
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, who
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_send_enqueues_the_actor_by_name_with_the_job_id(stub_broker):
 
 
 def test_submit_records_a_pending_job_and_queues_validate_and_stage(stub_broker):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     assert registry.get(job.id).status == "pending"
     assert job.file_name == "products.csv" and job.file_bytes == EXAMPLE.stat().st_size
     [raw] = list(stub_broker.queues[settings().queue].queue)
@@ -41,7 +41,7 @@ def test_unknown_actor_names_are_refused(stub_broker):
 
 def test_submit_with_redis_down_fails_the_job_with_the_reason(home):
     with pytest.raises(DispatchError, match="is unreachable") as caught:
-        workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+        workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     [job] = registry.list_jobs()
     assert job.status == "failed"
     assert job.error == str(caught.value)
@@ -61,7 +61,7 @@ def test_approve_with_redis_down_puts_the_job_back_to_staged(home):
     )
     registry.transition("s1", "pending", "staged", actor="test")
     with pytest.raises(DispatchError):
-        workflow.approve("s1", approved_by="olga")
+        workflow.approve("s1", user=who("olga"))
     job = registry.get("s1")
     assert job.status == "staged" and job.approved_by is None
     assert job.error.startswith("approval undone: could not queue commit_to_production")
@@ -78,7 +78,7 @@ def test_uploaded_file_names_are_sanitised(name, stored):
 
 def test_bad_brand_is_refused_before_anything_is_stored(stub_broker):
     with pytest.raises(Exception, match="brand"):
-        workflow.submit(EXAMPLE, dataset="products", brand="a/b", created_by="ana")
+        workflow.submit(EXAMPLE, dataset="products", brand="a/b", user=who("ana"))
     assert registry.list_jobs() == []
 
 
@@ -90,7 +90,7 @@ def test_an_upload_over_the_cap_is_refused_and_nothing_is_kept(stub_broker, monk
     monkeypatch.setenv("BULKIMPORT_UPLOAD_MAX_MB", "1")
     big = io.BytesIO(b"sku,name\n" + b"AB-01,x\n" * 200_000)  # ~1.6 MB, size unknown up front
     with pytest.raises(UploadTooLarge, match="larger than the upload limit of 1 MB"):
-        workflow.submit(big, dataset="products", brand="acme", created_by="ana", file_name="big.csv")
+        workflow.submit(big, dataset="products", brand="acme", user=who("ana"), file_name="big.csv")
     assert registry.list_jobs() == []
     assert not any(settings().uploads.rglob("*.csv"))
 
@@ -109,7 +109,7 @@ def test_uploads_that_never_became_a_job_are_swept_once_a_day_old(stub_broker):
 
     abandoned = workflow.store_upload(EXAMPLE)  # previewed, then the tab was closed
     fresh = workflow.store_upload(EXAMPLE)  # still in someone's form
-    job = workflow.submit(workflow.store_upload(EXAMPLE), dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(workflow.store_upload(EXAMPLE), dataset="products", brand="acme", user=who("ana"))
     day_old = time.time() - 86_400 - 60
     for folder in (abandoned.path.parent, settings().uploads / job.id):
         os.utime(folder, (day_old, day_old))
@@ -127,7 +127,7 @@ def test_a_delivered_message_still_claims_its_job_while_redis_cannot_list_live_w
 
     from bulkimport import progress, runner
 
-    job = workflow.submit(workflow.store_upload(EXAMPLE), dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(workflow.store_upload(EXAMPLE), dataset="products", brand="acme", user=who("ana"))
 
     def down():
         raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")

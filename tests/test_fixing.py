@@ -12,7 +12,7 @@ from bulkimport.stages import fix, modes, repair
 from bulkimport.stages.commit import RevertRefused, commit_job, revert_job
 from bulkimport.stages.review import diff, fingerprint, staged_rows
 from bulkimport.stages.stage import stage_file
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, who
 
 HEADER = "sku,name,price,currency,stock,ean,launch_date\n"
 PRODUCTS = get_dataset("products")
@@ -109,8 +109,8 @@ def test_a_fixed_row_that_still_fails_stays_rejected_with_its_new_reason(con, tm
     assert line8.reasons == ["constraint-error"] and line8.details == ["stock: '-1' must be >= 0"]
     assert line8.cells["stock"] == "-1"
     # The download to fix in a spreadsheet has the row as it was fixed, in the file's own columns.
-    download = rejected_for_fixing(job.id)
-    assert download.loc[download.line == 8, "stock"].item() == "'-1"  # neutralised for spreadsheets
+    download = rejected_for_fixing(job.id, who("ana"))
+    assert download.loc[download.line == 8, "stock"].item() == "-1"
 
 
 def test_the_audit_records_who_changed_which_cell_from_what_to_what(con, tmp_path):
@@ -159,17 +159,17 @@ def test_fixing_the_rows_changes_the_fingerprint_an_approval_binds(con, tmp_path
 
 
 def test_the_fixed_error_file_comes_back_matched_by_line(con, tmp_path):
-    job = staged(con, EXAMPLE, tmp_path)
-    download = rejected_for_fixing(job.id)
-    assert download.loc[download.line == 6, "price"].item() == "'-3.00"  # neutralised for spreadsheets
+    job = staged(con, EXAMPLE.read_text().replace("Descaler 1 l", "=Descaler"), tmp_path, "formula")
+    download = rejected_for_fixing(job.id, who("ana"))
+    assert download.loc[download.line == 7, "name"].item() == "'=Descaler"  # neutralised for spreadsheets
     download.loc[download.line == 8, "stock"] = "12"
     path = tmp_path / "fixed.csv"
     download.to_csv(path, index=False, sep=";")  # a spreadsheet may save with semicolons
-    rows, problems = fixing.rows_from_error_file(job.id, path)
+    rows, problems = fixing.rows_from_error_file(job.id, path, who("ana"))
     assert problems == []
     assert rows[8]["stock"] == "12"
     unchanged = {r.line: r.cells for r in fix.rejected_lines(con, job, PRODUCTS) if r.line != 8}
-    assert {n: cells for n, cells in rows.items() if n != 8} == unchanged  # read back as they were, '-3.00 too
+    assert {n: cells for n, cells in rows.items() if n != 8} == unchanged  # read back as they were, =Descaler too
 
 
 # ---------------------------------------------------------------- repair suggestions

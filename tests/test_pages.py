@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,8 @@ import redis
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from bulkimport import api, progress, registry, ui, users, workflow
-from tests.conftest import PASSWORD
+from bulkimport import api, progress, registry, sessions, ui, users, workflow
+from tests.conftest import PASSWORD, who
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
@@ -35,7 +36,7 @@ def open_view(view: str, user: str | None = "ana", **query) -> AppTest:
     """The dashboard on ``view``, as ``user`` (logged in already), with ``?query``."""
     at = AppTest.from_file(APP, default_timeout=30)
     if user:
-        at.session_state[ui.USER] = users.get(user)
+        at.session_state[ui.SESSION] = sessions.start(users.get(user))  # what the login page's cookie names
     at.switch_page(view)
     at.query_params.update(query)
     at.run()
@@ -43,9 +44,14 @@ def open_view(view: str, user: str | None = "ana", **query) -> AppTest:
     return at
 
 
+def plain(markdown: str) -> str:
+    """What the user reads of Markdown: no emphasis, no escapes."""
+    return re.sub(r"\\([^A-Za-z0-9\s])", r"\1", markdown.replace("**", ""))
+
+
 def texts(elements) -> str:
-    """What the user reads: the elements' text without markdown emphasis."""
-    return "\n".join(e.value for e in elements).replace("**", "")
+    """What the user reads in the elements."""
+    return plain("\n".join(e.value for e in elements))
 
 
 def table_with(at: AppTest, column: str) -> pd.DataFrame:
@@ -96,7 +102,7 @@ def staged_job(
         source,
         dataset="products",
         brand=brand,
-        created_by=created_by,
+        user=who(created_by),
         file_name="products.csv",
         mode=mode,
         allow_duplicate=True,
@@ -108,45 +114,28 @@ def staged_job(
 # ---------------------------------------------------------------- login
 
 
-def test_nothing_but_the_login_form_until_a_user_logs_in_with_the_right_password(home):
+def test_nothing_of_the_dashboard_without_a_live_session(home):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["bulkimport"]
     assert not at.file_uploader and not at.dataframe, "nothing of the dashboard before login"
+    assert "bulkimport up" in texts(at.error), "run alone, the app says where its login page is"
 
-    at.text_input(key=ui.LOGIN_NAME).input("ana")
-    at.text_input(key=ui.LOGIN_PASSWORD).input("not the password")
-    at.button(key=ui.LOGIN_SUBMIT).click().run()
-    assert "Wrong user name or password." in texts(at.error)
-    assert [t.value for t in at.title] == ["bulkimport"]
-
-    at.text_input(key=ui.LOGIN_PASSWORD).input(PASSWORD)
-    at.button(key=ui.LOGIN_SUBMIT).click().run()
-    assert not at.exception, at.exception
+    at = open_view("views/upload.py", "ana")
     assert at.title[0].value == "Upload a CSV"
     who = texts(at.sidebar.markdown)
     assert "ana · analyst" in who and "acme, globex, marker" in who
+    sessions.end(at.session_state[ui.SESSION])  # logged out in another tab
+    at.run()
+    assert [t.value for t in at.title] == ["bulkimport"] and not at.file_uploader
 
-    at.sidebar.button(key=ui.LOGOUT).click().run()
-    assert [t.value for t in at.title] == ["bulkimport"]
-    assert at.text_input(key=ui.LOGIN_PASSWORD)
 
-
-def test_a_link_to_a_job_opened_before_login_leads_to_that_job_after_it(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.context = {"url": "http://localhost:8501/review"}
-    at.query_params["job"] = job.id
+def test_an_idle_session_ends(home, monkeypatch):
+    at = open_view("views/jobs.py", "ana")
+    assert at.title[0].value == "Jobs"
+    monkeypatch.setenv("BULKIMPORT_SESSION_IDLE_MINUTES", "0")
     at.run()
     assert [t.value for t in at.title] == ["bulkimport"]
-
-    at.text_input(key=ui.LOGIN_NAME).input("olga")
-    at.text_input(key=ui.LOGIN_PASSWORD).input(PASSWORD)
-    at.button(key=ui.LOGIN_SUBMIT).click().run()
-
-    assert not at.exception, at.exception
-    assert at.title[0].value == "Review"
-    assert at.selectbox(key=ui.REVIEW_JOB).value == job.id
 
 
 def test_a_user_removed_from_the_users_file_is_logged_out_on_the_next_click(home):
@@ -178,18 +167,27 @@ def test_with_oidc_configured_the_provider_identity_is_mapped_to_a_configured_us
     assert [b.label for b in at.button] == ["Log in"], "the provider's button, no password form"
     assert not at.text_input
 
-    at.user = {"is_logged_in": True, "email": "olga@example.com", "name": "Olga"}
+    at.user = {"is_logged_in": True, "email": "olga@example.com", "name": "Olga"}  # no email_verified claim
+    at.run()
+    assert [t.value for t in at.title] == ["bulkimport"], "an address the provider did not verify counts for nothing"
+    assert "does not say this address is verified" in texts(at.error)
+
+    at.user = {"is_logged_in": True, "email": "olga@example.com", "email_verified": False}
+    at.run()
+    assert [t.value for t in at.title] == ["bulkimport"]
+
+    at.user = {"is_logged_in": True, "email": "olga@example.com", "name": "Olga", "email_verified": True}
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Upload a CSV"
     assert "olga · operator" in texts(at.sidebar.markdown)
 
     users.add("ana@example.com", "analyst", ["acme"], PASSWORD)  # no mapping entry: a user named by the address
-    at.user = {"is_logged_in": True, "email": "ana@example.com"}
+    at.user = {"is_logged_in": True, "email": "ana@example.com", "email_verified": True}
     at.run()
     assert "ana@example.com · analyst" in texts(at.sidebar.markdown)
 
-    at.user = {"is_logged_in": True, "email": "mallory@example.com"}
+    at.user = {"is_logged_in": True, "email": "mallory@example.com", "email_verified": True}
     at.run()
     assert "signed in as mallory@example.com, but no bulkimport user matches it" in texts(at.error)
     assert [t.value for t in at.title] == ["bulkimport"]
@@ -238,9 +236,9 @@ def test_dashboard_never_loads_actor_code(home):
     script = textwrap.dedent(f"""
         import sys
         from streamlit.testing.v1 import AppTest
-        from bulkimport import ui, users
+        from bulkimport import sessions, ui, users
         at = AppTest.from_file({str(APP)!r}, default_timeout=30)
-        at.session_state[ui.USER] = users.get("root")
+        at.session_state[ui.SESSION] = sessions.start(users.get("root"))
         at.run()
         for view in {VIEWS!r}:
             at.switch_page(view).run()
@@ -356,11 +354,20 @@ def test_a_mapping_the_user_fixes_is_sent_with_the_job_and_offered_next_time(red
     }
 
     # A worker remembers a chosen mapping once it has read the file (runner.validate_and_stage does this).
-    registry.remember_mapping("products", ["Artikel", "Nme", "Price (EUR)", "Currency", "Stock", "Notes"], job.mapping)
+    header = ["Artikel", "Nme", "Price (EUR)", "Currency", "Stock", "Notes"]
+    registry.remember_mapping("products", "acme", header, job.mapping)
     again = open_view("views/upload.py", "ana")
     upload(again, "erp-june.csv", MESSY)
-    assert "This mapping is the one chosen last time for a file with this header." in texts(again.info)
+    assert "This mapping is the one chosen last time for a file with this header (brand acme)." in texts(again.info)
     assert not again.error and not again.button(key=ui.UPLOAD_SUBMIT).disabled
+    again.button(key=ui.UPLOAD_SUBMIT).click().run()
+    assert registry.list_jobs()[0].mapping == job.mapping, "what was on screen is what the worker applies"
+
+    other_brand = open_view("views/upload.py", "ana")
+    other_brand.selectbox(key=ui.UPLOAD_BRAND).select("globex").run()
+    upload(other_brand, "erp-june.csv", MESSY)
+    assert "chosen last time" not in texts(other_brand.info), "one brand's mapping is never proposed to another"
+    assert "Required column(s) missing" in texts(other_brand.error)
 
 
 def test_advanced_overrides_change_how_the_file_is_read_and_go_with_the_job(redis_url):
@@ -434,7 +441,7 @@ def test_submit_with_broker_down_shows_error_and_job_is_failed(home):
 
 
 def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     # What a worker does when it starts on the job, through the same registry and progress calls.
     registry.transition(job.id, "pending", "validating", actor="worker-1")
     progress.publish(
@@ -453,11 +460,11 @@ def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
 
     [bar] = at.get("progress")
     assert 45 <= bar.value <= 50, "half the file read: the bar is half full"
-    assert f"{job.id}: validating, 8 rows read (5 valid, 3 rejected)" in bar.text
+    assert f"{job.id}: validating, 8 rows read (5 valid, 3 rejected)" in plain(bar.text)
     progress.publish(job.id, {"rows_read": 16, "bytes_read": job.file_bytes})
     at.run()
     [bar] = at.get("progress")
-    assert bar.value == 100 and "16 rows read" in bar.text
+    assert bar.value == 100 and "16 rows read" in plain(bar.text)
     at.selectbox(key=ui.JOBS_STATUS).select("staged").run()
     assert job.id not in job_ids_listed(at)
     at.selectbox(key=ui.JOBS_STATUS).select("validating").run()
@@ -465,8 +472,8 @@ def test_jobs_page_shows_live_progress_of_a_job_being_validated(redis_url):
 
 
 def test_users_see_only_the_jobs_of_their_brands(redis_url):
-    acme = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
-    globex = workflow.submit(EXAMPLE, dataset="products", brand="globex", created_by="ana")
+    acme = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
+    globex = workflow.submit(EXAMPLE, dataset="products", brand="globex", user=who("ana"))
 
     assert set(job_ids_listed(open_view("views/jobs.py", "ana"))) == {acme.id, globex.id}
     assert job_ids_listed(open_view("views/jobs.py", "otto")) == [globex.id]
@@ -497,8 +504,9 @@ def test_review_an_analyst_sees_rows_and_download_but_only_another_operator_appr
     assert rejected["line"].nunique() == 9
     assert {"line", "column", "reason", "value", "detail", "raw"} <= set(rejected.columns)
     assert len(table_with(at, "brand")) == 7
-    [download] = at.get("download_button")
-    assert "rejected rows to fix" in download.proto.label
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert any("rejected rows to fix" in label for label in downloads)
+    assert any("Valid rows as Excel" in label for label in downloads), downloads
     assert "products.csv" in texts(at.caption) and "ana" in texts(at.caption)
     assert ui.REVIEW_APPROVE not in buttons(at) and ui.REVIEW_REJECT not in buttons(at)
     assert "An operator or admin of brand acme approves or rejects this job; you are an analyst." in texts(at.info)
@@ -564,7 +572,7 @@ def test_an_operator_cannot_approve_their_own_upload_but_may_reject_it_with_a_re
 
 def test_a_commit_that_lost_a_race_shows_why_it_needs_approving_again(worker):
     job = staged_job()
-    workflow.approve(job.id, approved_by="olga")
+    workflow.approve(job.id, user=who("olga"))
     assert workflow.wait(job.id, until=registry.FINAL, timeout=120).status == "committed"
     second = staged_job()
     # What a worker does when production changed after the approval (runner.commit_to_production).
@@ -619,7 +627,7 @@ def test_approval_with_broker_down_is_undone_and_job_can_still_be_rejected(worke
 
 def test_the_uploader_cancels_a_pending_job_and_others_of_the_brand_cannot(redis_url):
     users.add("alex", "analyst", ["acme"], PASSWORD)
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
 
     assert ui.REVIEW_CANCEL not in buttons(open_view("views/review.py", "alex", job=job.id))
     at = open_view("views/review.py", "ana", job=job.id)
@@ -631,7 +639,7 @@ def test_the_uploader_cancels_a_pending_job_and_others_of_the_brand_cannot(redis
 
 
 def test_a_failed_job_shows_its_error_with_the_traceback_folded_and_can_be_retried(redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     trace = 'Traceback (most recent call last):\n  File "runner.py", line 1\nOSError: disk full'
     registry.transition(
         job.id, "pending", "failed", actor="worker", error=f"gave up after 3 attempts: disk full\n{trace}"
@@ -654,8 +662,8 @@ def test_a_failed_job_shows_its_error_with_the_traceback_folded_and_can_be_retri
 
 
 def test_health_page_and_banner_follow_a_worker_starting(workers, redis_url):
-    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
-    at = open_view("views/health.py", "otto")
+    job = workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
+    at = open_view("views/health.py", "olga")
 
     assert "1 job(s) waiting, 1 message(s) queued, and no worker consumes the queue `bulkimport`" in texts(at.warning)
     assert "No worker is alive" in texts(at.warning)
@@ -672,8 +680,21 @@ def test_health_page_and_banner_follow_a_worker_starting(workers, redis_url):
     assert "no worker consumes" not in texts(at.warning)
     listed = table_with(at, "worker")
     assert len(listed) >= 1 and set(listed["queues"]) == {"bulkimport"}
-    assert process.poll() is None
+    assert process.pid in set(listed["pid"]) or any(_child_pid(p, process.pid) for p in listed["pid"])
     assert metrics(at)["Waiting"] == "0"
+
+    otto = open_view("views/health.py", "otto")  # an operator of globex only
+    assert "No jobs yet." in texts(otto.caption), "another brand's jobs are not counted for him"
+    workers_seen = table_with(otto, "queues")
+    assert "pid" not in workers_seen.columns and "host" not in workers_seen.columns
+    assert "detail" not in table_with(otto, "check").columns, "no paths or URLs of the host"
+
+
+def _child_pid(pid, parent: int) -> bool:
+    try:
+        return int(Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent
+    except (OSError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------- helpers

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bulkimport import api, registry, ui, workflow
-from tests.conftest import write_csv
+from tests.conftest import who, write_csv
 from tests.test_pages import EXAMPLE, buttons, metrics, open_view, staged_job, table_with, texts, upload
 
 DAMAGED = (
@@ -141,12 +141,12 @@ def test_upload_sends_the_chosen_write_mode_and_warns_what_replace_deletes(redis
 
 def test_a_replace_shows_its_deletes_and_needs_a_confirmation_before_approval(worker, tmp_path):
     base = write_csv(tmp_path / "base.csv", [f"AB-000{i},p{i},{i}.00,EUR,1,," for i in range(1, 6)])
-    first = workflow.submit(base, dataset="products", brand="acme", created_by="ana")
+    first = workflow.submit(base, dataset="products", brand="acme", user=who("ana"))
     workflow.wait(first.id, timeout=120)
-    workflow.approve(first.id, approved_by="olga")
+    workflow.approve(first.id, user=who("olga"))
     workflow.wait(first.id, until=registry.FINAL, timeout=120)
     catalogue = write_csv(tmp_path / "catalogue.csv", ["AB-0001,p1,1.00,EUR,1,,", "AB-0006,p6,6.00,EUR,1,,"])
-    job = workflow.submit(catalogue, dataset="products", brand="acme", created_by="ana", mode="replace")
+    job = workflow.submit(catalogue, dataset="products", brand="acme", user=who("ana"), mode="replace")
     workflow.wait(job.id, timeout=120)
 
     at = open_view("views/review.py", "olga", job=job.id)
@@ -204,5 +204,5 @@ def test_an_empty_or_binary_file_is_refused_before_a_job_exists_with_the_workers
     assert at.button(key=ui.UPLOAD_SUBMIT).disabled
     binary = Path(__file__).parent / "data" / "csv" / "binary.csv"
     with pytest.raises(Exception, match="this is not a text file"):
-        workflow.submit(binary, dataset="products", brand="acme", created_by="ana")
+        workflow.submit(binary, dataset="products", brand="acme", user=who("ana"))
     assert registry.list_jobs() == []

@@ -59,7 +59,7 @@ def name_text(encoding: str) -> st.SearchStrategy[str]:
     # (No control characters: a file full of them is refused as binary, by design.)
     codec = "cp1252" if encoding == "cp1252" else "utf-8"
     chars = st.characters(codec=codec, exclude_categories=("Cs", "Cc"), include_characters="\n\r\t,;|\"'\\ ")
-    return st.text(chars, min_size=1, max_size=25).filter(lambda s: s.strip() and len(s.strip()) <= 200)
+    return st.text(chars, min_size=1, max_size=25).filter(lambda s: s.strip(" \t") and len(s.strip(" \t")) <= 200)
 
 
 def price_text(cents: int, style: str) -> str:
@@ -144,7 +144,7 @@ def staged_form(row: dict, line: int) -> dict:
     return {
         "line": line,
         "sku": row["sku"],
-        "name": row["name"].strip(),
+        "name": row["name"].strip(" \t"),  # only spaces and tabs are trimmed
         "price": f"{cents // 100}.{cents % 100:02d}",
         "currency": row["currency"],
         "stock": row["stock"],

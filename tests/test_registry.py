@@ -111,11 +111,12 @@ def test_only_one_of_many_racing_claims_wins(home):
     assert [e.to_status for e in registry.events("j1")] == ["pending", "validating"]
 
 
-def test_mappings_are_remembered_and_an_empty_brand_list_sees_nothing(home):
+def test_mappings_are_remembered_per_brand_and_an_empty_brand_list_sees_nothing(home):
     _job()
-    registry.remember_mapping("products", ["SKU", "Preis"], {"Preis": "price"})
-    registry.remember_mapping("products", ["SKU", "Preis"], {"Preis": "price", "SKU": "sku"})
-    assert registry.remembered_mapping("products", ["SKU", "Preis"]) == {"Preis": "price", "SKU": "sku"}
-    assert registry.remembered_mapping("products", ["other"]) is None
+    registry.remember_mapping("products", "acme", ["SKU", "Preis"], {"Preis": "price"})
+    registry.remember_mapping("products", "acme", ["SKU", "Preis"], {"Preis": "price", "SKU": "sku"})
+    assert registry.remembered_mapping("products", "acme", ["SKU", "Preis"]) == {"Preis": "price", "SKU": "sku"}
+    assert registry.remembered_mapping("products", "globex", ["SKU", "Preis"]) is None, "one brand's, not another's"
+    assert registry.remembered_mapping("products", "acme", ["other"]) is None
     assert registry.list_jobs(brands=[]) == []
     assert [j.id for j in registry.list_jobs(brands=["acme"])] == ["j1"]

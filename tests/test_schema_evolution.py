@@ -177,13 +177,13 @@ def test_a_breaking_change_is_refused_until_an_admin_migrates_and_the_history_su
     assert "`bulkimport datasets migrate items`" in message
     assert snapshots() == before and "colour" in table("production"), "nothing changed in the lake"
 
-    not_asked = run_cli("datasets", "migrate", "items", "--as", "root", check=False)
+    not_asked = run_cli("datasets", "migrate", "items", check=False, user="root")
     assert not_asked.returncode == 2 and "add --yes" in not_asked.stderr
-    analyst = run_cli("datasets", "migrate", "items", "--yes", "--as", "ana", check=False)
+    analyst = run_cli("datasets", "migrate", "items", "--yes", check=False, user="ana")
     assert analyst.returncode == 2 and "only an admin may migrate" in analyst.stderr
     assert snapshots() == before
 
-    done = run_cli("datasets", "migrate", "items", "--yes", "--as", "root")
+    done = run_cli("datasets", "migrate", "items", "--yes", user="root")
     assert "rename column colour to shade in staging and production (values kept)" in done.stdout
     assert "drop column price from staging and production (2 of 2 production rows have a value" in done.stdout
     assert snapshots() == before + 1
@@ -218,7 +218,7 @@ def test_a_narrower_type_is_refused_while_values_would_change_and_nothing_is_wri
 
     with pytest.raises(MigrationRefused, match="qty holds values that would change as INTEGER"):
         schema_migration.preview(narrower)
-    refused = run_cli("datasets", "migrate", "items", "--yes", "--as", "root", check=False)
+    refused = run_cli("datasets", "migrate", "items", "--yes", check=False, user="root")
     assert refused.returncode == 1 and "'5000000000'" in refused.stderr
     assert snapshots() == before and table("production")["qty"] == "BIGINT"
 

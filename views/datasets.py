@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from bulkimport import dataset_docs, ui
+from bulkimport.config import masked
 from bulkimport.datasets import all_datasets
 from bulkimport.errors import BulkImportError
 
@@ -64,7 +65,10 @@ xlsx_template.download_button(
 
 status = ui.lake_status(dataset.name, dataset.version)
 if "error" in status:
-    st.warning(f"Could not compare the dataset with the lake: {status['error']}", icon=":material/cloud_off:")
+    st.warning(
+        f"Could not compare the dataset with the lake: {ui.escape(masked(status['error']))}",
+        icon=":material/cloud_off:",
+    )
 elif status["breaking"]:
     st.error(
         "The lake's tables do not follow this definition yet, and a person must decide: "
@@ -110,10 +114,10 @@ if user.role == "admin":
         try:
             drafted = ui.draft_from_upload(draft_name, sample)
         except BulkImportError as exc:
-            st.error(str(exc))
+            st.error(ui.escape(exc))
         else:
             st.download_button(
-                f"Download {draft_name}.py",
+                f"Download {ui.escape(draft_name)}.py",
                 drafted.source.encode("utf-8"),
                 file_name=f"{draft_name}.py",
                 mime="text/x-python",
@@ -121,8 +125,8 @@ if user.role == "admin":
                 icon=":material/download:",
             )
             st.caption(
-                f"{len(drafted.columns)} columns, key ({', '.join(drafted.key)}); all {drafted.rows} rows of the "
-                "sample pass it."
+                f"{len(drafted.columns)} columns, key ({ui.escape(', '.join(drafted.key))}); "
+                f"all {drafted.rows} rows of the sample pass it."
             )
             st.code(drafted.source, language="python")
     elif sample is not None:

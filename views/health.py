@@ -1,14 +1,19 @@
-"""Is everything there and moving: Redis, workers, the queue, dead letters, jobs per status, doctor's checks."""
+"""Is everything there and moving: Redis, workers, the queue, dead letters, jobs per status, doctor's checks.
+
+Users who see every brand get every detail; others see their brands' jobs only, and no worker hosts, pids
+or check details (paths, URLs).
+"""
 
 import time
 
 import pandas as pd
 import streamlit as st
 
-from bulkimport import doctor, healing, progress, registry, ui
-from bulkimport.config import settings
+from bulkimport import doctor, healing, progress, registry, ui, users
+from bulkimport.config import masked, settings
 
 user = ui.require_user()
+everything = user.sees_all
 st.title("Health")
 
 
@@ -16,9 +21,10 @@ st.title("Health")
 def live() -> None:
     health = progress.health()
     if not health.redis_ok:
-        st.error(f"**Redis**: {health.redis_error}", icon=":material/cloud_off:")
+        st.error(f"**Redis**: {ui.escape(masked(health.redis_error))}", icon=":material/cloud_off:")
         return
-    st.success(f"**Redis** at `{settings().redis_url}` answers.", icon=":material/cloud_done:")
+    where = f" at {ui.escape(masked(settings().redis_url))}" if everything else ""
+    st.success(f"**Redis**{where} answers.", icon=":material/cloud_done:")
 
     st.subheader("Queue")
     stats = progress.queue_stats()
@@ -37,22 +43,18 @@ def live() -> None:
     workers = progress.live_workers()
     if workers:
         now = time.time()
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "worker": w.get("id"),
-                        "host": w.get("host"),
-                        "pid": w.get("pid"),
-                        "queues": ", ".join(w.get("queues", [])),
-                        "threads": w.get("threads"),
-                        "last heartbeat": f"{max(0.0, now - float(w.get('at') or now)):.0f} s ago",
-                    }
-                    for w in workers
-                ]
-            ),
-            hide_index=True,
-        )
+        rows = []
+        for number, w in enumerate(workers, start=1):
+            where = {"worker": w.get("id"), "host": w.get("host"), "pid": w.get("pid")} if everything else {}
+            rows.append(
+                {
+                    **(where or {"worker": f"worker {number}"}),
+                    "queues": ", ".join(w.get("queues", [])),
+                    "threads": w.get("threads"),
+                    "last heartbeat": f"{max(0.0, now - float(w.get('at') or now)):.0f} s ago",
+                }
+            )
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
         if not health.workers_on_queue:
             st.warning(f"No worker consumes the queue `{settings().queue}`.")
     else:
@@ -76,7 +78,7 @@ def live() -> None:
                     "message": message_id,
                     "actor": message.actor_name,
                     "job": job_id if visible else "(not one of your brands)",
-                    "error": trace[-1] if trace and visible else "",
+                    "error": masked(trace[-1]) if trace and visible else "",
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True)
@@ -85,8 +87,8 @@ def live() -> None:
 
 live()
 
-st.subheader("Jobs per status")
-counts = registry.count_by_status()
+st.subheader("Jobs per status" if everything else "Jobs of your brands per status")
+counts = registry.count_by_status(brands=users.brand_filter(user))
 if counts:
     st.dataframe(
         pd.DataFrame([{"status": s, "jobs": counts[s]} for s in registry.STATUSES if counts.get(s)]), hide_index=True
@@ -99,7 +101,15 @@ st.caption("What `bulkimport doctor` checks.")
 checks = doctor.run()
 st.dataframe(
     pd.DataFrame(
-        [{"": "ok" if c.ok else "PROBLEM", "check": c.name, "detail": c.detail, "hint": c.hint} for c in checks]
+        [
+            {
+                "": "ok" if c.ok else "PROBLEM",
+                "check": c.name,
+                **({"detail": c.detail} if everything else {}),
+                "hint": c.hint,
+            }
+            for c in checks
+        ]
     ),
     hide_index=True,
 )

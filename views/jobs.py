@@ -22,7 +22,7 @@ else:
 
 
 def job_list(status: str | None, dataset: str | None, brand: str | None, busy: bool) -> None:
-    jobs = workflow.visible_jobs(user.name, status=status, dataset=dataset, brand=brand)
+    jobs = workflow.visible_jobs(user, status=status, dataset=dataset, brand=brand)
     if ui.any_in_flight(jobs) != busy:  # refresh at the other pace from now on
         st.rerun()
     counts = {s: sum(j.status == s for j in jobs) for s in registry.STATUSES}
@@ -46,5 +46,5 @@ def job_list(status: str | None, dataset: str | None, brand: str | None, busy: b
 
 
 # Every REFRESH_S while a job is moving, every IDLE_REFRESH_S while none is: an idle page costs next to no CPU.
-busy = ui.any_in_flight(workflow.visible_jobs(user.name, status=status, dataset=dataset, brand=brand))
+busy = ui.any_in_flight(workflow.visible_jobs(user, status=status, dataset=dataset, brand=brand))
 st.fragment(job_list, run_every=ui.REFRESH_S if busy else ui.IDLE_REFRESH_S)(status, dataset, brand, busy)

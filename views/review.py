@@ -4,7 +4,7 @@ what the user may do with it (approve, reject, revert, cancel, retry) and its ti
 import streamlit as st
 
 from bulkimport import fixing, registry, review_data, ui, workflow
-from bulkimport.config import settings
+from bulkimport.config import masked, settings
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import BulkImportError, DispatchError, JobNotFound
 from bulkimport.stages import modes
@@ -37,19 +37,17 @@ def on_pick() -> None:
 
 def on_approve(job_id: str) -> None:
     try:
-        workflow.approve(
-            job_id, approved_by=user.name, confirm_deletes=bool(st.session_state.get(ui.REVIEW_CONFIRM_DELETES))
-        )
+        workflow.approve(job_id, user=user, confirm_deletes=bool(st.session_state.get(ui.REVIEW_CONFIRM_DELETES)))
     except DispatchError as exc:
         ui.flash(
             "error",
-            f"{exc}\n\nThe approval was undone: job {job_id} is **staged** again. "
+            f"{ui.escape(masked(exc))}\n\nThe approval was undone: job {job_id} is **staged** again. "
             "Approve again once the broker is back.",
         )
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
     else:
-        ui.flash("success", f"Approved by {user.name}. A worker now commits job {job_id} to production.")
+        ui.flash("success", f"Approved by {ui.escape(user.name)}. A worker now commits job {job_id} to production.")
 
 
 def on_reject(job_id: str) -> None:
@@ -58,30 +56,30 @@ def on_reject(job_id: str) -> None:
         ui.flash("error", "Say why before rejecting: the uploader sees the reason.")
         return
     try:
-        workflow.reject(job_id, rejected_by=user.name, reason=reason)
+        workflow.reject(job_id, user=user, reason=reason)
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
     else:
         st.session_state.pop(ui.REVIEW_REASON, None)
-        ui.flash("success", f"Rejected by {user.name}: nothing from job {job_id} reaches production.")
+        ui.flash("success", f"Rejected by {ui.escape(user.name)}: nothing from job {job_id} reaches production.")
 
 
 def on_revert(job_id: str) -> None:
     try:
-        workflow.revert(job_id, reverted_by=user.name)
+        workflow.revert(job_id, user=user)
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
     else:
         ui.flash(
             "success",
-            f"Revert of job {job_id} queued by {user.name}: a worker removes the rows it inserted "
+            f"Revert of job {job_id} queued by {ui.escape(user.name)}: a worker removes the rows it inserted "
             "and restores the rows it updated.",
         )
 
 
 def on_recheck(job_id: str) -> None:
     try:
-        workflow.recheck(job_id, rechecked_by=user.name)
+        workflow.recheck(job_id, user=user)
     except BulkImportError as exc:
         ui.flash("error", str(exc))
     else:
@@ -90,20 +88,22 @@ def on_recheck(job_id: str) -> None:
 
 def on_cancel(job_id: str) -> None:
     try:
-        workflow.cancel(job_id, cancelled_by=user.name)
+        workflow.cancel(job_id, user=user)
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
     else:
-        ui.flash("success", f"Job {job_id} cancelled by {user.name}; a worker on it stops at its next chunk.")
+        ui.flash(
+            "success", f"Job {job_id} cancelled by {ui.escape(user.name)}; a worker on it stops at its next chunk."
+        )
 
 
 def on_retry(job_id: str) -> None:
     try:
-        workflow.retry(job_id, retried_by=user.name)
+        workflow.retry(job_id, user=user)
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
     else:
-        ui.flash("success", f"Job {job_id} sent again by {user.name} (same file, same options and mapping).")
+        ui.flash("success", f"Job {job_id} sent again by {ui.escape(user.name)} (same file, same options and mapping).")
 
 
 def on_check_again(job_id: str, key: str, frame, columns: list[str]) -> None:
@@ -117,11 +117,12 @@ def send_fix(job_id: str, edits: dict, accepted) -> None:
         ui.flash("warning", "Nothing changed yet: edit cells in the grid or tick a suggestion, then check again.")
         return
     try:
-        job = fixing.fix(job_id, edits, fixed_by=user.name, accept_suggestions=accepted)
+        job = fixing.fix(job_id, edits, user=user, accept_suggestions=accepted)
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
     else:
-        ui.flash("success", f"{fixing.last_request(job.id)}. A worker checks them again with the schema.")
+        # The note quotes cell values: text, never markup.
+        ui.flash("success", f"{ui.escape(fixing.last_request(job.id))}. A worker checks them again with the schema.")
 
 
 def on_accept_all(job_id: str) -> None:
@@ -141,8 +142,10 @@ def rows_of(job_id: str, updated_at: str, with_diff: bool, with_fixable: bool) -
     )
 
 
-def fixing_csv(job_id: str) -> bytes:
-    return review_data.rejected_for_fixing(job_id).to_csv(index=False).encode()
+def download(job_id: str, what: str, fmt: str) -> bytes:
+    """Rejected rows (to fix and upload again) or valid rows, as a safe CSV (formulas neutralised) or
+    an .xlsx whose cells are text."""
+    return review_data.download(job_id, what, fmt, user)
 
 
 def approval_outdated(job: registry.Job) -> bool:
@@ -165,7 +168,8 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
     rejected.metric("Rows rejected", job.rows_rejected if job.rows_rejected is not None else "-")
     if approval_outdated(job):
         st.error(
-            f"**The approved commit did not run: production changed after the approval.** {job.error}\n\n"
+            f"**The approved commit did not run: production changed after the approval.** "
+            f"{ui.escape(masked(job.error))}\n\n"
             "The diff below is fresh: review it and approve again.",
             icon=":material/sync_problem:",
         )
@@ -193,7 +197,8 @@ def show_approval(job: registry.Job) -> None:
     else:
         after = ""
     st.info(
-        f"Approved by **{approval.get('by', job.approved_by)}** at {str(approval.get('at', ''))[:19]} UTC for "
+        f"Approved by **{ui.escape(approval.get('by', job.approved_by))}** at "
+        f"{ui.escape(str(approval.get('at', ''))[:19])} UTC for "
         f"**{counts.get('rows_to_insert', '?')}** rows to insert, **{counts.get('rows_to_update', '?')}** to "
         f"update{deletes} and {counts.get('rows_unchanged', '?')} unchanged "
         f"(lake snapshot {approval.get('snapshot', '?')}). {after}",
@@ -235,7 +240,7 @@ def actions(job: registry.Job, diff) -> None:
                         f"production.{job.dataset} for brand {job.brand}."
                     )
                 if guard:
-                    approve.warning(f"Replace: {guard}.", icon=":material/delete_sweep:")
+                    approve.warning(f"Replace: {ui.escape(guard)}.", icon=":material/delete_sweep:")
                     approve.checkbox(f"Yes, delete {diff.rows_to_delete:,} rows", key=ui.REVIEW_CONFIRM_DELETES)
                 approve.button(
                     "Approve and commit to production",
@@ -342,7 +347,7 @@ def rows(job: registry.Job) -> None:
     try:
         data = rows_of(job.id, job.updated_at, job.status in DIFFABLE, may_fix(job))
     except BulkImportError as exc:
-        st.error(f"Could not read the job's rows from the lake: {exc}")
+        st.error(f"Could not read the job's rows from the lake: {ui.escape(masked(exc))}")
         actions(job, None)
         return
     if job.status in (registry.COMMITTED, registry.REVERTING, registry.REVERTED):
@@ -373,7 +378,8 @@ def rows(job: registry.Job) -> None:
                 )
         if diff.changed_columns:
             st.caption(
-                "Changes per column: " + ", ".join(f"**{c}** in {n} row(s)" for c, n in diff.changed_columns.items())
+                "Changes per column: "
+                + ", ".join(f"**{ui.escape(c)}** in {n} row(s)" for c, n in diff.changed_columns.items())
             )
         if not data.before.empty:
             shown = f"the first {UPDATES_SHOWN}" if diff.rows_to_update > UPDATES_SHOWN else "all"
@@ -409,15 +415,24 @@ def rows(job: registry.Job) -> None:
                     "raw": st.column_config.TextColumn("raw line", width="large"),
                 },
             )
-            st.download_button(
+            csv_button, xlsx_button = st.columns(2)
+            csv_button.download_button(
                 "Download rejected rows to fix and upload again (CSV)",
-                lambda: fixing_csv(job.id),
+                lambda: download(job.id, "rejected", "csv"),
                 file_name=f"{job.id}-rejected.csv",
                 mime="text/csv",
                 key=ui.REVIEW_DOWNLOAD_REJECTED,
                 icon=":material/download:",
                 help="One row per rejected line in the file's own columns, plus line, reason, column and detail; "
                 "cells a spreadsheet would run as formulas are neutralised.",
+            )
+            xlsx_button.download_button(
+                "Rejected rows as Excel (.xlsx, every cell text)",
+                lambda: download(job.id, "rejected", "xlsx"),
+                file_name=f"{job.id}-rejected.xlsx",
+                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                key=ui.REVIEW_DOWNLOAD_REJECTED_XLSX,
+                icon=":material/table_view:",
             )
             st.caption(f"Or from a shell: `bulkimport export {job.id} --rejected rejected.csv`")
     with valid_tab:
@@ -426,12 +441,31 @@ def rows(job: registry.Job) -> None:
         st.dataframe(
             data.valid, hide_index=True, column_config={"line": st.column_config.NumberColumn("line", format="%d")}
         )
+        if len(data.valid):
+            csv_button, xlsx_button = st.columns(2)
+            csv_button.download_button(
+                "Download valid rows (CSV)",
+                lambda: download(job.id, "staged", "csv"),
+                file_name=f"{job.id}-valid.csv",
+                mime="text/csv",
+                key=ui.REVIEW_DOWNLOAD_VALID,
+                icon=":material/download:",
+                help="Cells a spreadsheet would run as formulas are neutralised.",
+            )
+            xlsx_button.download_button(
+                "Valid rows as Excel (.xlsx, every cell text)",
+                lambda: download(job.id, "staged", "xlsx"),
+                file_name=f"{job.id}-valid.xlsx",
+                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                key=ui.REVIEW_DOWNLOAD_VALID_XLSX,
+                icon=":material/table_view:",
+            )
 
 
 st.title("Review")
 ui.show_flash()
 
-jobs = workflow.visible_jobs(user.name)
+jobs = workflow.visible_jobs(user)
 wanted = st.query_params.get(ui.QUERY_JOB)
 refused = False
 if wanted and wanted not in {j.id for j in jobs}:
@@ -470,9 +504,10 @@ st.query_params[ui.QUERY_JOB] = job_id
 job = registry.get(job_id)
 
 st.caption(
-    f"File **{job.file_name}** ({job.file_bytes:,} bytes, sha256 {job.file_sha256[:12]}…) · dataset "
-    f"**{job.dataset}** · brand **{job.brand}** · mode **{job.mode}** · uploaded by **{job.created_by}** at "
-    f"{job.created_at[:19]} UTC" + (f" · approved by **{job.approved_by}**" if job.approved_by else "")
+    f"File **{ui.escape(job.file_name)}** ({job.file_bytes:,} bytes, sha256 {job.file_sha256[:12]}…) · dataset "
+    f"**{ui.escape(job.dataset)}** · brand **{ui.escape(job.brand)}** · mode **{job.mode}** · uploaded by "
+    f"**{ui.escape(job.created_by)}** at {job.created_at[:19]} UTC"
+    + (f" · approved by **{ui.escape(job.approved_by)}**" if job.approved_by else "")
 )
 # Often while a worker moves the job, seldom while it waits for a person (staged), never once it is final.
 pace = ui.REFRESH_S if job.status in registry.IN_FLIGHT else None if job.is_final else ui.IDLE_REFRESH_S

@@ -31,7 +31,7 @@ def stored_upload(uploaded) -> workflow.Upload | None:
         try:
             upload = workflow.store_upload(uploaded, file_name=uploaded.name)
         except BulkImportError as exc:  # over the size cap, or the uploads folder cannot be written
-            st.error(str(exc))
+            st.error(ui.escape(exc))
             return None
         st.session_state[ui.UPLOAD_STORED] = stored = (file_id, upload)
     return stored[1]
@@ -52,22 +52,26 @@ def submit(
             upload,
             dataset=dataset,
             brand=brand,
-            created_by=user.name,
+            user=user,
             options=options,
             mapping=mapping,
             mode=mode,
             allow_duplicate=allow_duplicate,
+            prechecked=True,  # the preview read it in a limited child process, with the same check
         )
     except DispatchError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
         if getattr(exc, "job_id", None):  # the job exists, marked failed with the reason: it can be retried
             done(exc.job_id, file_id)
         return
     except BulkImportError as exc:
-        ui.flash("error", str(exc))
+        ui.flash_error(exc)
         return
     done(job.id, file_id)
-    ui.flash("success", f"Uploaded {upload.file_name}: job **{job.id}** is queued for validation (mode {mode}).")
+    ui.flash(
+        "success",
+        f"Uploaded {ui.escape(upload.file_name)}: job **{job.id}** is queued for validation (mode {mode}).",
+    )
     warning = ui.nothing_consumes(job)
     if warning:
         ui.flash("warning", warning)
@@ -113,11 +117,30 @@ def read_options(kind_xlsx: bool, sheets: list[str], detected: dict) -> dict:
             )
             options["delimiter"] = "\t" if delimiter.strip().lower() in ("tab", "\\t") else delimiter
             options["quote"] = quote.text_input(
-                "Quote", key=ui.UPLOAD_QUOTE, max_chars=1, placeholder=f"detected: {shown(detected.get('quote'))}"
+                "Quote",
+                key=ui.UPLOAD_QUOTE,
+                max_chars=4,
+                placeholder=f"detected: {shown(detected.get('quote'))}",
+                help="One character, or `none` when the file quotes nothing (quotes are inch marks, say).",
             )
             options["escape"] = escape.text_input(
-                "Escape", key=ui.UPLOAD_ESCAPE, max_chars=1, placeholder=f"detected: {shown(detected.get('escape'))}"
+                "Escape",
+                key=ui.UPLOAD_ESCAPE,
+                max_chars=4,
+                placeholder=f"detected: {shown(detected.get('escape'))}",
+                help="One character (`\\` for backslash escapes), or `none` for doubled quotes.",
             )
+            spaces = st.selectbox(
+                "Spaces after a delimiter",
+                [None, "skip", "keep"],
+                key=ui.UPLOAD_SPACES,
+                format_func=lambda v: {
+                    None: f"detected: {'skipped' if detected.get('skip_initial_space') else 'kept'}",
+                    "skip": 'skipped (`a, "b"`: the space is not part of the cell)',
+                    "keep": "kept as part of the cell",
+                }[v],
+            )
+            options["skip_initial_space"] = None if spaces is None else spaces == "skip"
         options["header_row"] = header_col.number_input(
             "Header on line",
             key=ui.UPLOAD_HEADER_ROW,
@@ -130,6 +153,48 @@ def read_options(kind_xlsx: bool, sheets: list[str], detected: dict) -> dict:
     return {k: int(v) if k == "header_row" else v for k, v in options.items() if v not in (None, "")}
 
 
+def header_options(first_look: workflow.Preview | None) -> dict:
+    """What the worker found in the header, offered to a person: read the file as having no header
+    line, or read a header that seems to have lost a delimiter as written."""
+    options = {}
+    if first_look is None:
+        return options
+    if first_look.headerless or st.session_state.get(ui.UPLOAD_NO_HEADER):
+        st.info(
+            "The first line looks like data, not a header: its values pass the dataset's checks in the "
+            "dataset's column order.",
+            icon=":material/table_rows:",
+        )
+        options["no_header"] = st.checkbox("No header: columns in dataset order", key=ui.UPLOAD_NO_HEADER) or None
+    if first_look.dialect.get("header_split") or st.session_state.get(ui.UPLOAD_HEADER_AS_WRITTEN):
+        as_written = st.checkbox("Read the header as written", key=ui.UPLOAD_HEADER_AS_WRITTEN)
+        options["header_split"] = "none" if as_written else None
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def show_readings(found: workflow.Preview) -> None:
+    """What the worker noticed, and the readings it weighed with why it chose one."""
+    for note in found.notes:
+        st.warning(ui.escape(note), icon=":material/build:")
+    if len(found.readings) > 1:
+        with st.expander("How the file's dialect was chosen", icon=":material/balance:"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "chosen": ["yes" if r["chosen"] else "" for r in found.readings],
+                        "reading": [r["reading"] for r in found.readings],
+                        "header names": [r["header_names"] for r in found.readings],
+                        "rows read cleanly": [
+                            "" if r["rows_read_cleanly"] is None else f"{r['rows_read_cleanly']} of {r['sample_rows']}"
+                            for r in found.readings
+                        ],
+                        "why": [r["why"] for r in found.readings],
+                    }
+                ),
+                hide_index=True,
+            )
+
+
 def shown(value) -> str:
     if value in (None, ""):
         return "none"
@@ -139,13 +204,17 @@ def shown(value) -> str:
 def describe_dialect(dialect: dict, file_name: str) -> str:
     line = dialect.get("header_line")
     skipped = f" ({line - 1} line(s) above it skipped)" if line and line > 1 else ""
+    name = ui.escape(file_name)
     if dialect.get("kind") == "xlsx":
-        return f"Read **{file_name}** as an Excel workbook, header on row {line}{skipped}."
+        return f"Read **{name}** as an Excel workbook, header on row {line}{skipped}."
+    spaces = ", spaces after a delimiter skipped" if dialect.get("skip_initial_space") else ""
+    header = f"header on line **{line}**{skipped}" if line else "**no header line**"
     return (
-        f"Read **{file_name}** with encoding **{dialect.get('encoding')}**, "
-        f"delimiter **{shown(dialect.get('delimiter'))}**, quote **{shown(dialect.get('quote'))}**, "
-        f"escape **{shown(dialect.get('escape'))}**, "
-        f"header on line **{line}**{skipped}."
+        f"Read **{name}** with encoding **{ui.escape(dialect.get('encoding'))}**, "
+        f"delimiter **{ui.escape(shown(dialect.get('delimiter')))}**, "
+        f"quote **{ui.escape(shown(dialect.get('quote')))}**, "
+        f"escape **{ui.escape(shown(dialect.get('escape')))}**{spaces}, "
+        f"{header}."
     )
 
 
@@ -216,7 +285,9 @@ elif user.brands:
         "Brand", sorted(user.brands), key=ui.UPLOAD_BRAND, persist_state="session", help="The brands you may import for"
     )
 else:
-    st.error(f"{user.name} may not import for any brand; an admin can add brands with `bulkimport users add`.")
+    st.error(
+        f"{ui.escape(user.name)} may not import for any brand; an admin can add brands with `bulkimport users add`."
+    )
     st.stop()
 ds = datasets[dataset]
 st.caption(
@@ -235,7 +306,7 @@ uploaded = st.file_uploader(
 upload = stored_upload(uploaded)
 if uploaded is not None and upload is None:
     st.caption(
-        f"{uploaded.name} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
+        f"{ui.escape(uploaded.name)} was submitted as job `{st.session_state.get(ui.LAST_UPLOAD)}`. "
         "Choose another file for a new upload."
     )
 
@@ -243,48 +314,62 @@ if upload is not None:
     summary = st.container()
     sheets = ui.sheet_names(upload)
     try:
-        detected = ui.preview(upload, dataset, {}, None).dialect  # what the file looks like, before overrides
+        first_look = ui.preview(upload, dataset, {}, None, brand or None)  # before overrides
     except BulkImportError:
-        detected = {}
+        first_look = None
+    detected = first_look.dialect if first_look else {}
     options = read_options(bool(sheets), sheets, detected)
+    if not sheets:
+        options.update(header_options(first_look))
     problem, found, mapping = None, None, None
     try:
-        found = ui.preview(upload, dataset, options, None)
+        found = ui.preview(upload, dataset, options, None, brand or None)
     except BulkImportError as exc:
-        problem = str(exc)
+        problem = ui.escape(exc)
     if found is not None:
         summary.markdown(describe_dialect(found.dialect, upload.file_name))
+        with summary:
+            show_readings(found)
         st.subheader("Column mapping")
         if found.remembered:
-            st.info("This mapping is the one chosen last time for a file with this header.", icon=":material/history:")
+            st.info(
+                f"This mapping is the one chosen last time for a file with this header (brand {ui.escape(brand)}). "
+                "It is sent with the job only as you submit it here.",
+                icon=":material/history:",
+            )
         chosen = mapping_editor(found, list(ds.columns))
         automatic = {h: found.mapping.get(h) for h in found.header}
-        if chosen != automatic:  # the whole mapping, so nothing remembered or matched is lost
+        # The worker applies exactly the mapping sent with the job, else header matching: send what is on
+        # screen whenever it is not plain header matching (a remembered one included).
+        if chosen != automatic or found.remembered:
             mapping = chosen
             try:
-                found = ui.preview(upload, dataset, options, mapping)
+                found = ui.preview(upload, dataset, options, mapping, brand or None)
             except BulkImportError as exc:
-                problem = str(exc)
+                problem = ui.escape(exc)
         twice = sorted({c for c in chosen.values() if c and list(chosen.values()).count(c) > 1})
         for column in twice:
             sources = [h for h, c in chosen.items() if c == column]
-            st.warning(f"**{column}** is chosen for {', '.join(map(repr, sources))}: only {sources[-1]!r} is used.")
+            st.warning(
+                f"**{ui.escape(column)}** is chosen for {ui.escape(', '.join(map(repr, sources)))}: "
+                f"only {ui.escape(repr(sources[-1]))} is used."
+            )
         offered = {h: c for h, c in found.suggestions.items() if not chosen.get(h)}
         if offered:
             st.info(
                 "Suggestions, not applied: "
-                + "; ".join(f"{h!r} looks like **{c}**" for h, c in offered.items())
+                + "; ".join(f"{ui.escape(repr(h))} looks like **{ui.escape(c)}**" for h, c in offered.items())
                 + ". Pick them under *dataset column* to use them.",
                 icon=":material/lightbulb:",
             )
         if found.missing:
             problem = (
-                f"Required column(s) missing: **{', '.join(found.missing)}**. Map a file column to "
+                f"Required column(s) missing: **{ui.escape(', '.join(found.missing))}**. Map a file column to "
                 f"{'it' if len(found.missing) == 1 else 'them'} above; the file cannot be submitted without."
             )
         ignored = [h for h in found.header if h not in found.mapping]
         if ignored:
-            st.caption(f"Ignored file columns: {', '.join(map(repr, ignored))}.")
+            st.caption(f"Ignored file columns: {ui.escape(', '.join(map(repr, ignored)))}.")
         st.subheader("First rows as the worker will read them")
         st.dataframe(
             found.sample, hide_index=True, column_config={"line": st.column_config.NumberColumn("line", format="%d")}
@@ -301,16 +386,16 @@ if upload is not None:
     )
     if mode == registry.REPLACE and brand:
         st.warning(
-            f"Replace: once approved, the rows of brand **{brand}** in production.{dataset} whose key is not in "
-            "this file are **deleted**. The review shows how many, and which, before anyone approves.",
+            f"Replace: once approved, the rows of brand **{ui.escape(brand)}** in production.{dataset} whose key "
+            "is not in this file are **deleted**. The review shows how many, and which, before anyone approves.",
             icon=":material/delete_sweep:",
         )
     earlier = workflow.same_file_jobs(upload.sha256, dataset, brand) if brand else []
     duplicate_ok = True
     if earlier:
         st.warning(
-            f"The same file twice: {workflow.duplicate_message(earlier[0])}. Importing it again changes nothing "
-            "unless production changed since.",
+            f"The same file twice: {ui.escape(workflow.duplicate_message(earlier[0]))}. Importing it again changes "
+            "nothing unless production changed since.",
             icon=":material/content_copy:",
         )
         st.page_link(
@@ -334,7 +419,7 @@ if upload is not None:
 
 
 def recent_jobs(busy: bool) -> None:
-    recent = workflow.visible_jobs(user.name)[:20]
+    recent = workflow.visible_jobs(user)[:20]
     if ui.any_in_flight(recent) != busy:  # refresh at the other pace from now on
         st.rerun()
     last_id = st.session_state.get(ui.LAST_UPLOAD)
@@ -345,7 +430,10 @@ def recent_jobs(busy: bool) -> None:
             last = None
         if last:
             with st.container(border=True):
-                st.markdown(f"**Your last upload**: job `{last.id}` ({last.file_name}, {last.dataset}/{last.brand})")
+                st.markdown(
+                    f"**Your last upload**: job `{last.id}` "
+                    f"({ui.escape(last.file_name)}, {ui.escape(last.dataset)}/{ui.escape(last.brand)})"
+                )
                 ui.status_badge(last.status)
                 if last.error:
                     ui.error_with_details(
@@ -365,5 +453,5 @@ def recent_jobs(busy: bool) -> None:
 
 
 # Every REFRESH_S while a job is moving (the last upload's status follows it), every IDLE_REFRESH_S otherwise.
-busy = ui.any_in_flight(workflow.visible_jobs(user.name)[:20])
+busy = ui.any_in_flight(workflow.visible_jobs(user)[:20])
 st.fragment(recent_jobs, run_every=ui.REFRESH_S if busy else ui.IDLE_REFRESH_S)(busy)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import re._constants as sre_constants  # Python's own regex parser, to judge patterns
 import re._parser as sre_parse
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -27,8 +26,8 @@ import duckdb
 
 from bulkimport.datasets import Dataset
 
-# What Python's str.strip() removes, which is what the careful reader strips from cells.
-WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+# What the careful reader trims from cells (bulkimport.stages.read.records.PADDING): spaces and tabs.
+WHITESPACE = " \t"
 
 _STRING_TYPES = ("string", "str", "object")
 _INTEGER_SQL = ("BIGINT", "INTEGER", "INT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")

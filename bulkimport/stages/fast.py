@@ -41,9 +41,9 @@ import pyarrow as pa
 
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset
-from bulkimport.stages.compile import CompiledDataset, ident, sql_literal, text_column, trimmed
+from bulkimport.stages.compile import WHITESPACE, CompiledDataset, ident, sql_literal, text_column, trimmed
 from bulkimport.stages.compile import typed_column as typed_name
-from bulkimport.stages.read import Dialect, Record, RowShape, Source, text_records
+from bulkimport.stages.read import Dialect, Record, RowShape, Source, stray_quote, text_records
 from bulkimport.stages.read import records as careful_records
 
 BLOCK_BYTES = 16 << 20
@@ -94,7 +94,7 @@ class FastRead:
     """A file read the fast way: DuckDB's cells and where each row comes from; the rest as careful records."""
 
     cells_table: str  # c0..c{n}: every non-empty data line split on the delimiter, in file order
-    line_map: pa.Table  # one row per row of cells_table: line, length, cells, keep, padded
+    line_map: pa.Table  # a row per row of cells_table: its line, its text bytes, keep (judge it), padded (trim it)
     quoted: pa.Table  # line, c0..c{width-1}: the lines with a quote that are whole, well-shaped records
     quoted_records: dict[int, Record]  # line -> record of those
     careful: list[Record]  # records for the careful path: damaged, empty, in a stretch of quoted values
@@ -104,6 +104,13 @@ class FastRead:
     width: int  # cells in the header
     columns: int = 0  # columns of cells_table: the most cells a line has, at least width
     copy: Path | None = None  # the UTF-8 copy of a file in another encoding, removed by close()
+
+    def raw_lines(self, lines: set[int]) -> dict[int, str]:
+        """The raw text of the records that start on ``lines``, as the careful reader keeps it."""
+        found = {r.line: r.raw for r in (*self.quoted_records.values(), *self.careful) if r.line in lines}
+        rest = np.array(sorted(set(lines) - set(found)), dtype=np.int64)
+        found.update(zip(rest.tolist(), self.scan.texts(rest - self.scan.first_line), strict=True))
+        return found
 
     def close(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {self.cells_table}")
@@ -158,7 +165,7 @@ def utf8_copy(path: Path, dialect: Dialect) -> Path | None:
 
 # Kinds of bytes, as bit flags looked up per byte: what the scan needs to know of each line.
 _DELIMITER, _SPECIAL, _SPACE, _WIDE, _BOUNDARY = 1, 2, 4, 8, 16
-# Bytes Python's str.strip() removes (ASCII), and lead bytes of the other whitespace it removes (UTF-8).
+# Whitespace that marks a line for trimming: more than the careful reader trims (spaces and tabs), which is safe.
 _ASCII_SPACE = (9, 11, 12, 28, 29, 30, 31, 32)
 _WIDE_SPACE_LEADS = (0xC2, 0xE1, 0xE2, 0xE3)
 
@@ -383,7 +390,13 @@ def _split_work(scan: LineScan, dialect: Dialect, shape: RowShape, cells: str, n
         if cells_ is not None and i not in covered
     )
     for record in itertools.chain(alone, stretches):
-        if record.cells is not None and shape.problem(record.cells) is None and "".join(record.cells).strip():
+        # A quote inside an unquoted cell is the careful reader's stray-quote reject.
+        if (
+            record.cells is not None
+            and shape.problem(record.cells) is None
+            and "".join(record.cells).strip(WHITESPACE)
+            and stray_quote(record.raw, dialect, cells=record.cells) is None
+        ):
             quoted[record.line] = record
         else:
             careful.append(record)  # damaged, blank, or too few or too many cells

@@ -9,8 +9,10 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pandas as pd
 
+from bulkimport import cells
 from bulkimport.datasets import Dataset
 from bulkimport.registry import APPEND, REPLACE, Job
+from bulkimport.stages.read.dialect import Dialect
 
 
 @dataclass(frozen=True)
@@ -161,21 +163,7 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, job: Job) -> duckdb.DuckDBPyRe
     )
 
 
-# A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    """Make a cell inert in a spreadsheet (a leading apostrophe), leave others alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def restore(value):
-    """The cell ``neutralise`` was given back, for a downloaded file that comes back fixed."""
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
-        return value[1:]
+def _as_is(value):
     return value
 
 
@@ -204,24 +192,18 @@ def _original_cells(raw: str | None, reason: str, job: Job) -> list[str] | dict 
     if dialect.get("kind") == "xlsx":
         return json.loads(raw)
     try:
-        return next(
-            csv.reader(
-                [raw],
-                delimiter=dialect.get("delimiter", ","),
-                quotechar=dialect.get("quote", '"'),
-                escapechar=dialect.get("escape"),
-                doublequote=dialect.get("escape") is None,
-            )
-        )
+        return next(csv.reader([raw], **Dialect.from_dict(dialect).csv_options()))
     except (csv.Error, StopIteration):
         return None
 
 
-def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFrame:
+def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job, neutralised: bool = True) -> pd.DataFrame:
     """One row per rejected line: the file's own columns, then line, reason, column, detail.
 
-    Ready to fix in a spreadsheet and upload again; formula-like cells are neutralised.
+    Ready to fix in a spreadsheet and upload again; formula-like cells are neutralised
+    (``neutralised=False``: as written, for an .xlsx whose cells are text).
     """
+    neutralise = cells.neutralise if neutralised else _as_is
     header = list((job.dialect or {}).get("header") or [])
     by_column = {column: name for name, column in (job.mapping or {}).items()}
     rows = con.execute(
@@ -232,16 +214,16 @@ def rejected_for_fixing(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFram
     ).fetchall()
     out = []
     for line, reasons, columns, details, raw, reason in rows:
-        cells = _original_cells(raw, reason, job)
+        values = _original_cells(raw, reason, job)
         record = dict.fromkeys(header, None)
-        if isinstance(cells, dict):
-            for column, value in cells.items():
+        if isinstance(values, dict):
+            for column, value in values.items():
                 record[by_column.get(column, column)] = None if value is None else str(value)
-        elif cells is not None:
-            if (job.dialect or {}).get("kind") == "xlsx" and len(cells) < len(header):
-                cells = cells + [""] * (len(header) - len(cells))  # a sheet stores no trailing empty cells
-            if len(cells) == len(header):
-                record.update(zip(header, cells, strict=True))
+        elif values is not None:
+            if (job.dialect or {}).get("kind") == "xlsx" and len(values) < len(header):
+                values = values + [""] * (len(header) - len(values))  # a sheet stores no trailing empty cells
+            if len(values) == len(header):
+                record.update(zip(header, values, strict=True))
             else:
                 record["raw"] = raw  # too many or too few cells: keep the line whole
         record.update(line=line, reason=reasons, column=columns, detail=details)

@@ -17,7 +17,7 @@ from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
 from bulkimport.stages import fast
 from bulkimport.stages.compile import compile_dataset
-from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, read_chunks
+from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, raw_lines, read_chunks
 from bulkimport.stages.validate import validate_chunk
 
 REJECT_COLUMNS = ["line", "column", "reason", "check", "value", "detail", "raw"]
@@ -44,6 +44,10 @@ def describe(source: Source) -> dict:
         found.update(source.dialect.to_dict())
     if source.match.suggestions:
         found["suggestions"] = source.match.suggestions
+    if source.notes:
+        found["notes"] = list(source.notes)  # a stray quote or a lost delimiter in the header
+    if source.readings:
+        found["readings"] = list(source.readings)  # the dialects weighed, the chosen one first
     return found
 
 
@@ -121,6 +125,36 @@ def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job
         "WHERE job_id = ? AND reason = 'duplicate-key')",
         [job.id, job.id],
     )
+
+
+def _duplicates_as_written(
+    con: duckdb.DuckDBPyConnection, job: Job, raw_of: Callable[[set[int]], dict[int, str]]
+) -> None:
+    """Give each duplicate-key reject its line as the file wrote it ("6.90", not the staged 6.9).
+
+    Duplicates are found once every row is staged, and their lines are read again from the
+    file outside the staging transaction; until then a reject holds the row as staged.
+    """
+    found = "SELECT line FROM staging.rejected_rows WHERE job_id = ? AND reason = 'duplicate-key'"
+    lines = {line for (line,) in con.execute(found, [job.id]).fetchall()}
+    if not lines:
+        return
+    raws = raw_of(lines)
+    frame = pd.DataFrame({"line": list(raws), "raw": [_storable(raw) for raw in raws.values()]}, dtype=object)
+    frame = frame.astype({"line": "int64"})
+
+    def update(c: duckdb.DuckDBPyConnection) -> None:
+        c.register("duplicate_raws", frame)
+        try:
+            c.execute(
+                "UPDATE staging.rejected_rows r SET raw = d.raw FROM duplicate_raws d "
+                "WHERE r.job_id = ? AND r.reason = 'duplicate-key' AND r.line = d.line",
+                [job.id],
+            )
+        finally:
+            c.unregister("duplicate_raws")
+
+    lake.write(con, update)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
@@ -219,15 +253,19 @@ def _stage_fast(
             return None if more else _finish(c, job, dataset, read.records_total, found, source)
 
         counts = lake.write(con, write)
+        if checked:
+            con.execute(f"DROP TABLE IF EXISTS {checked}")
+            checked = None
+        if counts is None:
+            counted = (done + _counted(first), staged + len(first_checked.valid))
+            _stage_chunks(con, job, dataset, itertools.chain([more], chunks), on_progress, counted)
+            counts = lake.write(con, lambda c: _finish(c, job, dataset, read.records_total, found, source))
+        _duplicates_as_written(con, job, read.raw_lines)  # the scan knows every line: no second read
+        return counts
     finally:
         if checked:
             con.execute(f"DROP TABLE IF EXISTS {checked}")
         read.close(con)
-    if counts:
-        return counts
-    counted = (done + _counted(first), staged + len(first_checked.valid))
-    _stage_chunks(con, job, dataset, itertools.chain([more], chunks), on_progress, counted)
-    return lake.write(con, lambda c: _finish(c, job, dataset, read.records_total, found, source))
 
 
 def stage_file(
@@ -259,12 +297,17 @@ def stage_file(
     options = dict(job.options or {})
     source = open_source(path, dataset, job.file_name, options, job.mapping, remembered)
     found = describe(source)
+    counts = None
     if settings().fast_path if fast_path is None else fast_path:
         try:
-            return _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress, found)
+            counts = _stage_fast(con, job, dataset, path, source, chunk_rows, on_progress, found)
         except fast.NotFast as exc:
             found.update(path="careful", careful_because=str(exc))
+    if counts is not None:
+        return counts
     drop_job_rows(con, job, dataset)
     chunks = read_chunks(path, dataset, chunk_rows, source, sheet=options.get("sheet"))
     total, _ = _stage_chunks(con, job, dataset, chunks, on_progress)
-    return lake.write(con, lambda c: _finish(c, job, dataset, total, found, source))
+    counts = lake.write(con, lambda c: _finish(c, job, dataset, total, found, source))
+    _duplicates_as_written(con, job, lambda lines: raw_lines(path, source, lines, options.get("sheet")))
+    return counts

@@ -8,80 +8,18 @@ Without chromium the test skips locally and fails in CI (CI set).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from bulkimport import api, launcher, registry, ui, workflow
+from bulkimport import api, registry, ui, workflow
 from bulkimport.datasets import get_dataset
-from tests.conftest import EXAMPLE, PASSWORD, REPO, write_csv
+from tests.conftest import EXAMPLE, PASSWORD, REPO, who, write_csv
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("BULKIMPORT_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "test-artifacts"
 TIMEOUT_MS = 60_000
-
-
-def unavailable(reason: str) -> None:
-    """Skip here, fail in CI: CI installs chromium (.ci/run), so a missing one there is a broken set-up."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the browser test must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (pip install -r requirements.txt)")
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no chromium at {CHROMIUM}: `apt-get install chromium` (or set BULKIMPORT_CHROMIUM)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def dashboard(redis_url, home) -> str:
-    """The real dashboard (`streamlit run app.py`) on a free port, with the test's environment."""
-    port = launcher.free_port()
-    log = open(home / "dashboard.log", "wb")
-    process = subprocess.Popen(
-        launcher.dashboard_command(port), env=dict(os.environ), cwd=REPO, stdout=log, stderr=log, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            launcher.stop([process])
-            pytest.fail("the dashboard did not start:\n" + (home / "dashboard.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield url
-    launcher.stop([process])
-    log.close()
 
 
 def settle(page) -> None:
@@ -243,7 +181,7 @@ def test_fix_a_rejected_row_in_the_grid_and_accept_a_repair_suggestion(browser, 
 def fix_in_the_grid(browser, dashboard: str, tmp_path) -> None:
     path = tmp_path / "damaged.csv"
     path.write_text(DAMAGED)
-    job = workflow.submit(path, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(path, dataset="products", brand="acme", user=who("ana"))
     assert workflow.wait(job.id, timeout=120).status == "staged"
 
     ana = log_in(browser, f"{dashboard}/review?job={job.id}", "ana", width=2000)  # the whole grid in view
@@ -303,9 +241,9 @@ def test_a_replace_shows_its_deletes_before_approval_is_reverted_after_and_the_s
 
 def replace_and_revert(browser, dashboard: str, tmp_path) -> None:
     base = write_csv(tmp_path / "base.csv", [f"AB-000{i},p{i},{i}.00,EUR,1,," for i in range(1, 6)])
-    first = workflow.submit(base, dataset="products", brand="acme", created_by="ana")
+    first = workflow.submit(base, dataset="products", brand="acme", user=who("ana"))
     workflow.wait(first.id, timeout=120)
-    workflow.approve(first.id, approved_by="olga")
+    workflow.approve(first.id, user=who("olga"))
     assert workflow.wait(first.id, until=registry.FINAL, timeout=120).status == "committed"
     catalogue = write_csv(tmp_path / "catalogue.csv", ["AB-0001,p1,1.00,EUR,1,,", "AB-0006,p6,6.00,EUR,1,,"])
 
@@ -339,7 +277,7 @@ def replace_and_revert(browser, dashboard: str, tmp_path) -> None:
     assert sorted(api.production("products", "acme").df()["sku"]) == [f"AB-000{i}" for i in range(1, 6)]
 
     # The same file again: the upload names the job that has it and waits for a confirmation.
-    ana.get_by_role("link", name="Upload").click()  # (a reload would log out: login per tab is issue 15's item 1)
+    ana.get_by_role("link", name="Upload").click()
     ana.locator("input[type='file']").set_input_files(str(base))
     ana.get_by_text(f"is already committed as job {first.id}").wait_for()
     submit = ana.get_by_role("button", name="Submit for validation")

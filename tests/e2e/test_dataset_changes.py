@@ -9,10 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import bulkimport as bi
-from bulkimport import dispatch, registry, schema_evolution, ui, users, workflow
+from bulkimport import dispatch, registry, schema_evolution, sessions, ui, users, workflow
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import DatasetChanged
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, who
 from tests.test_schema_evolution import V1, V1_TYPES, V2, V2_TYPES, write_items
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ def items(home, tmp_path, monkeypatch, workers) -> Path:
 def staged(tmp_path: Path, name: str, lines: list[str], header: str = "code,qty,price") -> registry.Job:
     path = tmp_path / f"{name}.csv"
     path.write_text("\n".join([header, *lines]) + "\n")
-    job = workflow.wait(workflow.submit(path, dataset="items", brand="acme", created_by="ana").id, timeout=120)
+    job = workflow.wait(workflow.submit(path, dataset="items", brand="acme", user=who("ana")).id, timeout=120)
     assert job.status == "staged", job.error
     return job
 
@@ -45,10 +45,10 @@ def test_a_dataset_changed_between_staging_and_approval_needs_a_recheck(items, t
     changed = write_items(items, V2, V2_TYPES, ("code", "qty"))
     assert workflow.dataset_changed(job)
     with pytest.raises(DatasetChanged, match=f"`bulkimport recheck {job.id}`"):
-        workflow.approve(job.id, approved_by="olga")
+        workflow.approve(job.id, user=who("olga"))
 
     at = AppTest.from_file(REPO / "app.py", default_timeout=60)
-    at.session_state[ui.USER] = users.get("olga")
+    at.session_state[ui.SESSION] = sessions.start(users.get("olga"))
     at.switch_page("views/review.py")
     at.query_params["job"] = job.id
     at.run()
@@ -62,7 +62,7 @@ def test_a_dataset_changed_between_staging_and_approval_needs_a_recheck(items, t
 
     rechecked = workflow.wait(job.id, timeout=120)
     assert (rechecked.status, rechecked.dataset_version, rechecked.rows_valid) == ("staged", changed.version, 2)
-    workflow.approve(job.id, approved_by="olga")
+    workflow.approve(job.id, user=who("olga"))
     assert workflow.wait(job.id, until=registry.FINAL, timeout=120).status == "committed"
     assert bi.production("items", "acme").select("code, colour").fetchall() == [("A", None), ("B", None)]
     assert schema_evolution.migrations("items")[-1]["changes"][-1] == "column price made optional"
@@ -85,13 +85,13 @@ def test_a_breaking_change_fails_jobs_at_once_naming_the_change_until_an_admin_m
     [created] = schema_evolution.migrations("items")
     assert created["kind"] == "created" and created["applied_by"].startswith("worker "), "made on the worker's boot"
     first = staged(tmp_path, "first", ["A,1,1.50", "B,2,2.50"])
-    workflow.approve(first.id, approved_by="olga")
+    workflow.approve(first.id, user=who("olga"))
     assert workflow.wait(first.id, until=registry.FINAL, timeout=120).status == "committed"
 
     write_items(items, "code: Series[str]\nqty: Series[int]", {"code": "VARCHAR", "qty": "INTEGER"}, ("code", "qty"))
     path = tmp_path / "second.csv"
     path.write_text("code,qty\nC,3\n")
-    job = workflow.submit(path, dataset="items", brand="acme", created_by="ana")
+    job = workflow.submit(path, dataset="items", brand="acme", user=who("ana"))
     failed = workflow.wait(job.id, timeout=120)
     assert failed.status == "failed" and failed.attempts == 1, "failed at once, not retried"
     assert "column price (DECIMAL(12,2)) removed" in failed.error
@@ -104,10 +104,10 @@ def test_a_breaking_change_fails_jobs_at_once_naming_the_change_until_an_admin_m
     )
     assert "jobs of items fail until an admin runs `bulkimport datasets migrate items`" in doctor.stdout
 
-    run_cli("datasets", "migrate", "items", "--yes", "--as", "root")
+    run_cli("datasets", "migrate", "items", "--yes", user="root")
     assert "ok   datasets" in run_cli("doctor", check=False).stdout
-    workflow.retry(job.id, retried_by="ana")
+    workflow.retry(job.id, user=who("ana"))
     assert workflow.wait(job.id, timeout=120).status == "staged"
-    workflow.approve(job.id, approved_by="olga")
+    workflow.approve(job.id, user=who("olga"))
     assert workflow.wait(job.id, until=registry.FINAL, timeout=120).status == "committed"
     assert bi.production("items", "acme").select("code, qty").fetchall() == [("A", 1), ("B", 2), ("C", 3)]

@@ -8,7 +8,7 @@ import pytest
 
 import bulkimport as bi
 from bulkimport import dispatch, progress, registry, workflow
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, run_cli, who
 
 # With BULKIMPORT_SCALE_OUT=1 the registry and lake catalog are in PostgreSQL, data and uploads in S3.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("scale_out")]
@@ -33,7 +33,7 @@ STATUS_FIELDS = {
 
 def submit_and_wait(path=EXAMPLE, brand="acme", *extra: str) -> dict:
     result = run_cli(
-        "submit", str(path), "--dataset", "products", "--brand", brand, "--as", "ana", "--wait", "--json", *extra
+        "submit", str(path), "--dataset", "products", "--brand", brand, "--wait", "--json", *extra, user="ana"
     )
     return json.loads(result.stdout)
 
@@ -48,10 +48,10 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
     assert (job["rows_total"], job["rows_valid"], job["rows_rejected"]) == (16, 7, 9)
     assert job["rows_valid"] + job["rows_rejected"] == job["rows_total"]
 
-    status = json.loads(run_cli("status", job["id"], "--json").stdout)
+    status = json.loads(run_cli("status", job["id"], "--json", user="ana").stdout)
     assert STATUS_FIELDS <= status.keys()
 
-    rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-").stdout)))
+    rejected = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--rejected", "-", user="ana").stdout)))
     assert {int(r["line"]) for r in rejected} == {6, 7, 8, 9, 10, 11, 12, 14, 17}
     # Ready to fix and re-upload: the file's own columns, then where and why.
     assert list(rejected[0].keys()) == [
@@ -68,19 +68,21 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
         "detail",
     ]
     knock_box = next(r for r in rejected if r["line"] == "6")
-    assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "'-3.00", "constraint-error")
+    assert (knock_box["sku"], knock_box["price"], knock_box["reason"]) == ("ACME-1005", "-3.00", "constraint-error")
     duplicate = next(r for r in rejected if r["line"] == "14")
     assert (duplicate["sku"], duplicate["reason"]) == ("ACME-1002", "duplicate-key")
-    staged = list(csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv").stdout)))
+    staged = list(
+        csv.DictReader(io.StringIO(run_cli("export", job["id"], "--staged", "-", "--format", "csv", user="ana").stdout))
+    )
     assert len(staged) == 7
 
-    approved = run_cli("approve", job["id"], "--as", "olga", "--wait", "--json")
+    approved = run_cli("approve", job["id"], "--wait", "--json", user="olga")
     committed = json.loads(approved.stdout)
     assert (committed["status"], committed["approved_by"], committed["rows_inserted"]) == ("committed", "olga", 7)
     assert bi.production("products", "acme").count("*").fetchone()[0] == 7
 
     # The same file again is refused unless asked for: it would change nothing.
-    refused = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--as", "ana", check=False)
+    refused = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", check=False, user="ana")
     assert refused.returncode == 2
     assert f"is already committed as job {job['id']}" in refused.stderr and "--allow-duplicate" in refused.stderr
     assert len(registry.list_jobs()) == 1
@@ -95,7 +97,7 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
         "rows_conflicting": 0,
         "production_rows": 0,
     }
-    json.loads(run_cli("approve", again["id"], "--as", "olga", "--wait", "--json").stdout)
+    json.loads(run_cli("approve", again["id"], "--wait", "--json", user="olga").stdout)
     rows = bi.connect().sql("SELECT count(*), count(DISTINCT sku) FROM production.products WHERE brand = 'acme'")
     assert rows.fetchone() == (7, 7)
     history = [e.to_status for e in registry.events(job["id"])]
@@ -103,7 +105,7 @@ def test_a_csv_goes_from_upload_to_production_and_a_second_import_duplicates_not
 
 
 def test_a_job_waits_pending_without_a_worker_and_runs_when_one_starts(workers):
-    result = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json")
+    result = run_cli("submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", user="ana")
     job_id = json.loads(result.stdout)["id"]
     health = progress.health()
     assert health.redis_ok and health.workers_on_queue == [] and health.queue_depth == 1
@@ -114,13 +116,13 @@ def test_a_job_waits_pending_without_a_worker_and_runs_when_one_starts(workers):
 
 def test_redelivered_messages_change_nothing(worker):
     job = submit_and_wait()
-    workflow.approve(job["id"], approved_by="olga")
+    workflow.approve(job["id"], user=who("olga"))
     assert workflow.wait(job["id"], timeout=60).status == "committed"
     before = bi.production("products").order("sku").fetchall()
     # At-least-once delivery: the same messages may arrive again.
     dispatch.send("validate_and_stage", job["id"])
     dispatch.send("commit_to_production", job["id"])
-    marker = workflow.submit(EXAMPLE, dataset="products", brand="marker", created_by="ana")
+    marker = workflow.submit(EXAMPLE, dataset="products", brand="marker", user=who("ana"))
     workflow.wait(marker.id, timeout=60)  # one queue, two threads: the redeliveries ran by now or alongside
     assert registry.get(job["id"]).status == "committed"
     assert bi.production("products", "acme").order("sku").fetchall() == [r for r in before if r[0] == "acme"]
@@ -133,13 +135,22 @@ def test_with_redis_stopped_submit_and_approve_say_why_and_leave_no_job_stuck(re
     workers.stop()
     redis_server.stop()
 
-    refused = run_cli("approve", job["id"], "--as", "olga", check=False)
+    refused = run_cli("approve", job["id"], check=False, user="olga")
     assert refused.returncode != 0
     assert "is unreachable" in refused.stderr and "REDIS_URL" in refused.stderr
     assert registry.get(job["id"]).status == "staged"
 
     failed = run_cli(
-        "submit", str(EXAMPLE), "--dataset", "products", "--brand", "acme", "--json", "--allow-duplicate", check=False
+        "submit",
+        str(EXAMPLE),
+        "--dataset",
+        "products",
+        "--brand",
+        "acme",
+        "--json",
+        "--allow-duplicate",
+        check=False,
+        user="ana",
     )
     assert failed.returncode != 0 and "is unreachable" in failed.stderr
     newest = registry.list_jobs()[0]

@@ -38,7 +38,7 @@ import pytest
 
 from bulkimport import launcher, users
 from tests import netns
-from tests.conftest import PASSWORD, REPO, SCALE_OUT, postgres_bin, skip_or_fail
+from tests.conftest import PASSWORD, REPO, SCALE_OUT, TOKENS, postgres_bin, skip_or_fail
 from tests.reliability.support import SEED, Figures, ProductionModel, compare_production, wait_for, write_product_file
 
 if not SCALE_OUT:
@@ -304,10 +304,12 @@ class Cluster:
         )
         self.agent = netns.Agent(services.ns, self.env, services.folder / f"agent-{run}.log")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """The real `bulkimport` command, run on the services host (the root namespace cannot reach the lab)."""
+    def cli(self, *args: str, check: bool = True, user: str | None = None) -> subprocess.CompletedProcess:
+        """The real `bulkimport` command, run on the services host (the root namespace cannot reach the lab),
+        as ``user`` (their personal token)."""
+        env = {**self.env, "BULKIMPORT_TOKEN": TOKENS[user]} if user else self.env
         result = netns.run(
-            self.services.ns.argv(str(BIN / "bulkimport"), *args), check=False, timeout=300, env=self.env, cwd=REPO
+            self.services.ns.argv(str(BIN / "bulkimport"), *args), check=False, timeout=300, env=env, cwd=REPO
         )
         if check and result.returncode != 0:
             raise AssertionError(f"bulkimport {' '.join(args)} exited {result.returncode}:\n{result.stderr[-2000:]}")
@@ -488,7 +490,7 @@ def test_twenty_imports_spread_over_worker_hosts_and_a_killed_host_loses_nothing
         brand, product_file = item
         job = json.loads(
             cluster.cli(
-                "submit", str(product_file.path), "--dataset", "products", "--brand", brand, "--as", "ana", "--json"
+                "submit", str(product_file.path), "--dataset", "products", "--brand", brand, "--json", user="ana"
             ).stdout
         )
         return job["id"], (brand, product_file)
@@ -533,7 +535,7 @@ def test_twenty_imports_spread_over_worker_hosts_and_a_killed_host_loses_nothing
     approvals = collections.Counter()
 
     def approve(job_id):
-        result = cluster.cli("approve", job_id, "--as", "olga", "--json", check=False)
+        result = cluster.cli("approve", job_id, "--json", check=False, user="olga")
         return job_id, result
 
     def approve_staged():

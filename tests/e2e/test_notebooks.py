@@ -2,7 +2,7 @@
 
 The kernel is this interpreter (``sys.executable``, the repo's .venv under ``make test``), given
 through a kernelspec written for the test, and it inherits the test's environment: the fixtures'
-BULKIMPORT_HOME and REDIS_URL, and the users the notebooks act as.
+BULKIMPORT_HOME and REDIS_URL, and the tokens of the users the notebooks act as.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 from bulkimport import registry
-from tests.conftest import REPO
+from tests.conftest import REPO, TOKENS
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ KERNEL = "bulkimport-tests"
 
 
 @pytest.fixture
-def kernel(tmp_path, monkeypatch) -> str:
+def kernel(home, tmp_path, monkeypatch) -> str:
     """A kernelspec that runs this very interpreter, found first through JUPYTER_PATH."""
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
@@ -43,8 +43,8 @@ def kernel(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # no profile or startup files of the machine
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws the charts
-    monkeypatch.setenv("BULKIMPORT_USER", "ana")  # analyst of acme (tests/conftest.py)
-    monkeypatch.setenv("BULKIMPORT_APPROVER", "olga")  # operator of every brand
+    monkeypatch.setenv("BULKIMPORT_TOKEN", TOKENS["ana"])  # analyst of acme (tests/conftest.py)
+    monkeypatch.setenv("BULKIMPORT_APPROVER_TOKEN", TOKENS["olga"])  # operator of every brand
     return KERNEL
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import bulkimport as bi
 from bulkimport import progress, registry, workflow
-from tests.conftest import EXAMPLE, write_products
+from tests.conftest import EXAMPLE, who, write_products
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def wait_for(predicate, timeout=120, what="condition"):
 def test_a_job_whose_worker_is_killed_is_finished_by_another_worker(fast_healing, workers, tmp_path):
     big = write_products(tmp_path / "big.csv", 150_000, bad_every=1000)
     first = workers.start()
-    job = workflow.submit(big, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(big, dataset="products", brand="acme", user=who("ana"))
     wait_for(lambda: progress.read(job.id).get("rows_read", 0) >= 10_000, what="the first chunks")
     workers.kill(first)
     killed_at = time.monotonic()
@@ -70,7 +70,7 @@ def test_a_file_that_kills_every_worker_fails_after_the_bounded_attempts(fast_he
     monkeypatch.setenv("BULKIMPORT_DATASETS", str(folder))
     monkeypatch.setenv("BULKIMPORT_MAX_ATTEMPTS", "2")
     (tmp_path / "p.csv").write_text("sku\nAB-1\n")
-    job = workflow.submit(tmp_path / "p.csv", dataset="poison", brand="acme", created_by="ana")
+    job = workflow.submit(tmp_path / "p.csv", dataset="poison", brand="acme", user=who("ana"))
     deadline = time.monotonic() + 180
     while registry.get(job.id).status != "failed":  # a supervisor restarting dead workers
         assert time.monotonic() < deadline, registry.get(job.id)
@@ -87,9 +87,9 @@ def test_a_cancelled_job_stops_and_stages_nothing(fast_healing, monkeypatch, wor
     monkeypatch.setenv("BULKIMPORT_FAST_PATH", "0")
     workers.start()
     big = write_products(tmp_path / "big.csv", 150_000)
-    job = workflow.submit(big, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(big, dataset="products", brand="acme", user=who("ana"))
     wait_for(lambda: progress.read(job.id).get("rows_read", 0) >= 5_000, what="the first chunk")
-    workflow.cancel(job.id, cancelled_by="ana")
+    workflow.cancel(job.id, user=who("ana"))
     wait_for(lambda: progress.read(job.id).get("phase") == "cancelled", what="the worker to notice")
     assert registry.get(job.id).status == "cancelled"
     assert bi.staged(job.id).count("*").fetchone()[0] == 0
@@ -98,10 +98,10 @@ def test_a_cancelled_job_stops_and_stages_nothing(fast_healing, monkeypatch, wor
 def test_a_job_that_could_not_be_queued_can_be_retried_without_uploading_again(redis_server, workers):
     redis_server.stop()
     with pytest.raises(bi.BulkImportError):
-        workflow.submit(EXAMPLE, dataset="products", brand="acme", created_by="ana")
+        workflow.submit(EXAMPLE, dataset="products", brand="acme", user=who("ana"))
     [job] = registry.list_jobs()
     assert job.status == "failed"
     redis_server.start()
     workers.start()
-    workflow.retry(job.id, retried_by="ana")
+    workflow.retry(job.id, user=who("ana"))
     assert workflow.wait(job.id, timeout=60).status == "staged"

@@ -19,6 +19,7 @@ import pytest
 
 from bulkimport import registry, workflow
 from bulkimport.errors import InvalidTransition
+from tests.conftest import who
 from tests.reliability.support import (
     SEED,
     Figures,
@@ -69,7 +70,7 @@ def test_every_job_survives_sigkill_of_its_worker_in_validation_and_commit(crash
             job = registry.get(job_id)
             if job.status == registry.STAGED:
                 try:
-                    workflow.approve(job_id, approved_by="olga")
+                    workflow.approve(job_id, user=who("olga"))
                     approvals[job_id] += 1
                 except InvalidTransition:
                     pass
@@ -84,7 +85,7 @@ def test_every_job_survives_sigkill_of_its_worker_in_validation_and_commit(crash
         product_file = write_product_file(
             tmp_path / f"trial{trial}.csv", rng, skus[brand], rng.randint(6_000, 12_000), tag=f"t{trial}"
         )
-        job = workflow.submit(product_file.path, dataset="products", brand=brand, created_by="ana")
+        job = workflow.submit(product_file.path, dataset="products", brand=brand, user=who("ana"))
         files[job.id] = (brand, product_file)
 
         def held(job_id=job.id, phase=phase):

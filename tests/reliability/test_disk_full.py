@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bulkimport import registry, workflow
-from tests.conftest import REPO
+from tests.conftest import REPO, TOKENS, who
 from tests.reliability.support import (
     SEED,
     Figures,
@@ -62,7 +62,7 @@ def test_a_full_disk_while_staging_fails_the_job_with_the_reason(disk_settings, 
     rng = random.Random(SEED)
     worker = start_worker(workers, file_size_limit=LIMIT)
     big = write_product_file(tmp_path / "big.csv", rng, _skus(BIG_ROWS), BIG_ROWS, tag="big", name_len=60)
-    job = workflow.submit(big.path, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(big.path, dataset="products", brand="acme", user=who("ana"))
     done = _wait_final(job.id)
     figures.trials = figures.failures_injected = 1
     figures.extra = {"status": done.status, "error": repr((done.error or "")[:90])}
@@ -84,19 +84,19 @@ def test_a_full_disk_during_commit_leaves_production_as_it_was_and_retry_commits
     first = write_product_file(tmp_path / "first.csv", rng, skus[:2_000], 2_000, tag="first")
     second = write_product_file(tmp_path / "second.csv", rng, skus, BIG_ROWS, tag="second", name_len=60)
     files = {}
-    job = workflow.submit(first.path, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(first.path, dataset="products", brand="acme", user=who("ana"))
     files[job.id] = ("acme", first)
     _wait_final(job.id)
-    workflow.approve(job.id, approved_by="olga")
+    workflow.approve(job.id, user=who("olga"))
     assert _wait_final(job.id).status == registry.COMMITTED
     before = sorted(production_rows())
-    big = workflow.submit(second.path, dataset="products", brand="acme", created_by="ana")
+    big = workflow.submit(second.path, dataset="products", brand="acme", user=who("ana"))
     files[big.id] = ("acme", second)
     assert _wait_final(big.id).status == registry.STAGED
 
     workers.kill(roomy)  # the disk fills up: only a worker that cannot write big files is left
     tight = start_worker(workers, file_size_limit=LIMIT)
-    workflow.approve(big.id, approved_by="olga")
+    workflow.approve(big.id, user=who("olga"))
     failed = _wait_final(big.id, registry.FINAL)
     after_failure = sorted(production_rows())
     assert failed.status == registry.FAILED, failed
@@ -107,7 +107,7 @@ def test_a_full_disk_during_commit_leaves_production_as_it_was_and_retry_commits
 
     workers.kill(tight)  # space again
     start_worker(workers)
-    workflow.retry(big.id, retried_by="ana")
+    workflow.retry(big.id, user=who("ana"))
     committed = _wait_final(big.id, registry.FINAL)
     expected = ProductionModel(files).expected(ledger_order())
     figures.trials = figures.failures_injected = 1
@@ -127,7 +127,7 @@ def test_a_lake_data_folder_that_cannot_be_created_fails_the_job_naming_the_path
     bad = blocker / "data"
     worker = start_worker(workers, env={"BULKIMPORT_LAKE_DATA": str(bad)})
     example = write_product_file(tmp_path / "small.csv", random.Random(SEED), _skus(100), 100, tag="small")
-    job = workflow.submit(example.path, dataset="products", brand="acme", created_by="ana")
+    job = workflow.submit(example.path, dataset="products", brand="acme", user=who("ana"))
     done = _wait_final(job.id)
     Figures(
         "unwritable-lake-data",
@@ -157,12 +157,10 @@ def _cli_submit(path: Path, file_size_limit: int | None = None) -> subprocess.Co
             "products",
             "--brand",
             "acme",
-            "--as",
-            "ana",
         ],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env={**os.environ, "BULKIMPORT_TOKEN": TOKENS["ana"]},
         cwd=REPO,
         timeout=120,
         preexec_fn=limit,

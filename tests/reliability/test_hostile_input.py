@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from bulkimport import exports, lake, launcher, registry
+from bulkimport import exports, lake, launcher, registry, users
 from bulkimport.datasets import get_dataset
 from bulkimport.errors import FileRefused
 from bulkimport.stages.stage import stage_file
@@ -608,6 +608,12 @@ def _formula_rows() -> list[list[str]]:
     return rows
 
 
+def _reader() -> users.User:
+    """Someone who may read acme's rejected rows, in the harness's current home."""
+    users.add("ana", "analyst", ["acme"], "correct horse battery")
+    return users.get("ana")
+
+
 def _spreadsheet_would_run(value) -> bool:
     return isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r")
 
@@ -617,12 +623,13 @@ def test_formula_cells_are_neutralised_in_the_rejected_rows_for_fixing(staging, 
     csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows([HEADER_ROW.split(","), *_formula_rows()])
     job = _staged_job(staging, out.getvalue().encode(), "formulas.csv")
     assert job.rows_total == job.rows_rejected == len(FORMULAS) * 3
-    fixing = exports.rejected_for_fixing(job.id)
+    reader = _reader()
+    fixing = exports.rejected_for_fixing(job.id, reader)
     live = [(r, c, v) for r, row in fixing.iterrows() for c, v in row.items() if _spreadsheet_would_run(v)]
     assert not live, live[:5]
     assert "'" + FORMULAS[0] in set(fixing["name"])
     target = tmp_path / "fix-me.csv"
-    exports.export(job.id, "rejected", target)
+    exports.export(job.id, "rejected", target, user=reader)
     with open(target, newline="", encoding="utf-8") as stream:
         body = list(csv.reader(stream))[1:]
     assert len(body) == len(FORMULAS) * 3
@@ -633,7 +640,7 @@ def test_formula_header_names_are_neutralised_in_the_rejected_rows_for_fixing(st
     header = HEADER_ROW + ',"=HYPERLINK(""http://evil.example"",""x"")"'
     job = _staged_job(staging, _file(["AB-00001,cup,n/a,EUR,1,,,y"], header), "formula-header.csv")
     target = tmp_path / "fix-me.csv"
-    exports.export(job.id, "rejected", target)
+    exports.export(job.id, "rejected", target, user=_reader())
     with open(target, newline="", encoding="utf-8") as stream:
         head = next(csv.reader(stream))
     assert not [name for name in head if _spreadsheet_would_run(name)], head

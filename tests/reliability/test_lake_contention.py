@@ -22,7 +22,7 @@ import pytest
 
 from bulkimport import lake, registry, workflow
 from bulkimport.errors import LakeBusy
-from tests.conftest import REPO
+from tests.conftest import REPO, TOKENS, who
 from tests.reliability.support import (
     SEED,
     Figures,
@@ -69,9 +69,8 @@ def child(function: str, *args) -> subprocess.Popen:
         f"import json, sys; from tests.reliability.test_lake_contention import {function}; "
         f"{function}(*json.loads(sys.argv[1]))"
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", code, json.dumps([str(a) for a in args])], cwd=REPO, env=dict(os.environ)
-    )
+    env = {**os.environ, "BULKIMPORT_TOKEN": TOKENS["root"]}  # a notebook reads as someone: root sees every brand
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps([str(a) for a in args])], cwd=REPO, env=env)
 
 
 def notebook_reader(home: str, redis_url: str, stop_path: str, out_path: str) -> None:
@@ -136,7 +135,7 @@ def test_imports_of_many_brands_at_once_all_commit_while_a_notebook_reads(monkey
         started = time.monotonic()
         jobs = {}
         for brand, product_file in files.items():  # root uploads for any brand; olga approves
-            jobs[workflow.submit(product_file.path, dataset="products", brand=brand, created_by="root").id] = brand
+            jobs[workflow.submit(product_file.path, dataset="products", brand=brand, user=who("root")).id] = brand
         wait_for(
             lambda: all(registry.get(j).status in (registry.STAGED, *registry.FINAL) for j in jobs),
             600,
@@ -145,7 +144,7 @@ def test_imports_of_many_brands_at_once_all_commit_while_a_notebook_reads(monkey
         )
         staged_after = time.monotonic() - started
         for job_id in jobs:
-            workflow.approve(job_id, approved_by="olga")
+            workflow.approve(job_id, user=who("olga"))
         wait_for(
             lambda: all(registry.get(j).status in registry.FINAL for j in jobs),
             600,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bulkimport import registry, ui, users, workflow
+from bulkimport import registry, sessions, ui, users, workflow
 from bulkimport.config import settings
 from bulkimport.errors import BulkImportError
 from tests.conftest import EXAMPLE, REPO
@@ -45,7 +45,7 @@ HOSTILE_NAMES = (
 
 def _upload_view() -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
-    at.session_state[ui.USER] = users.get("ana")
+    at.session_state[ui.SESSION] = sessions.start(users.get("ana"))
     at.switch_page("views/upload.py")
     at.run()
     assert not at.exception, at.exception

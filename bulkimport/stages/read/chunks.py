@@ -10,10 +10,13 @@ import pandas as pd
 
 from bulkimport.datasets import Dataset
 from bulkimport.errors import FileRefused
-from bulkimport.stages.read.dialect import Dialect, detect_dialect
+from bulkimport.stages.read.dialect import Dialect
 from bulkimport.stages.read.encoding import _UNDECODABLE, _looks_binary, _size_codec, byte_length, escape_undecodable
 from bulkimport.stages.read.header import HeaderMatch, match_header, refuse_missing
-from bulkimport.stages.read.records import LineBlock, Record, RowShape, text_items, text_records
+from bulkimport.stages.read.headerless import looks_like_data, refuse_headerless
+from bulkimport.stages.read.quoting import stray_quote
+from bulkimport.stages.read.records import PADDING, LineBlock, Record, RowShape, text_items, text_records
+from bulkimport.stages.read.weigh import weigh
 from bulkimport.stages.read.xlsx import _xlsx_header, is_xlsx, xlsx_records
 
 
@@ -45,8 +48,11 @@ class Source:
     kind: str  # "text" or "xlsx"
     dialect: Dialect | None
     match: HeaderMatch
-    header_line: int
+    header_line: int  # 0: the file has no header line (dialect.columns names its cells)
     remembered: bool = False  # the mapping is one a user chose earlier for this header
+    notes: tuple[str, ...] = ()  # findings a person should see: a stray quote or lost delimiter in the header
+    readings: tuple[dict, ...] = ()  # the readings weighed: the chosen one first, each with why
+    headerless: bool = False  # the first line names no column but passes the checks as a row: offer --no-header
 
 
 def records(path: Path, kind: str, dialect: Dialect | None, sheet: str | None) -> Iterator[Record]:
@@ -72,15 +78,27 @@ def open_source(
     sheet = overrides.pop("sheet", None)
     if path.stat().st_size == 0:
         raise FileRefused(f"{file_name}: the file is empty; expected a header with {', '.join(dataset.columns)}")
+    notes: list[str] = []
+    readings: list[dict] = []
     if is_xlsx(path):
         kind, dialect = "xlsx", None
+        if overrides.get("no_header") or overrides.get("columns"):
+            raise FileRefused(f"{file_name}: a workbook's sheet is read with its header row; no_header is for text")
     else:
-        kind, dialect = "text", detect_dialect(path, dataset, overrides)
+        detection = weigh(path, dataset, overrides)
+        kind, dialect, notes, readings = "text", detection.dialect, detection.notes, detection.readings
         if _looks_binary(path, dialect.encoding):
             raise FileRefused(
                 f"{file_name}: this is not a text file (it holds binary data); "
                 f"upload a CSV or an .xlsx workbook with columns {', '.join(dataset.columns)}"
             )
+    found = {"notes": tuple(notes), "readings": tuple(readings)}
+    if dialect is not None and dialect.columns is not None:
+        header = [c.strip() for c in dialect.columns]
+        match = match_header(header, dataset, mapping)
+        if refuse:
+            refuse_missing(match, dataset, file_name)
+        return Source(kind, dialect, match, 0, **found)
     if kind == "xlsx":
         first = _xlsx_header(path, sheet, dataset, overrides.get("header_row"))
     else:
@@ -90,9 +108,12 @@ def open_source(
     header = [c.strip() for c in first.cells]
     earlier = None if mapping or remembered is None else remembered(header)
     match = match_header(header, dataset, mapping or earlier)
+    headerless = kind == "text" and not match.mapping and looks_like_data(first.cells, dataset)
     if refuse:
+        if headerless:
+            refuse_headerless(file_name, dataset)
         refuse_missing(match, dataset, file_name)
-    return Source(kind, dialect, match, first.line, remembered=bool(earlier))
+    return Source(kind, dialect, match, first.line, remembered=bool(earlier), headerless=headerless, **found)
 
 
 def read_chunks(
@@ -114,6 +135,7 @@ def read_chunks(
     header = source.match.header
     shape = RowShape.of(header)
     positions = [header.index(h) for h in source.match.mapping]
+    column_at = dict(zip(positions, source.match.mapping.values(), strict=True))
     columns = list(source.match.mapping.values())
     width = len(header)
     values: list[list[str | None]] = [[] for _ in columns]  # the chunk's rows, column by column
@@ -151,14 +173,26 @@ def read_chunks(
                     raw=escape_undecodable(raw),
                 )
             )
-        elif not cells or not "".join(cells).strip():
+        elif not cells or not "".join(cells).strip(PADDING):
             rejects.append(Reject(line, "blank-row", detail="the row has no values", raw=raw))
+        elif source.dialect and (cell := stray_quote(raw, source.dialect, cells=cells)) is not None:
+            rejects.append(
+                Reject(
+                    line,
+                    "stray-quote",
+                    column=column_at.get(cell),
+                    value=cells[cell].strip(PADDING) if cell < len(cells) else None,
+                    detail=f"a {source.dialect.quote} inside an unquoted cell (cell {cell + 1}): "
+                    "a delimiter before it may be lost, or the cell was not quoted",
+                    raw=raw,
+                )
+            )
         elif problem := shape.problem(cells):
             expected = shape.needed if problem == "missing-cell" else shape.width
             rejects.append(Reject(line, problem, detail=f"expected {expected} cells, found {len(cells)}", raw=raw))
         else:
             for column_values, i in zip(values, positions, strict=True):
-                column_values.append(cells[i].strip() or None)
+                column_values.append(cells[i].strip(PADDING) or None)
             lines.append(line)
             raws[line] = raw
 
@@ -173,7 +207,7 @@ def read_chunks(
         start = 0
         for stop in [*odd, len(rows)]:
             for column_values, i in zip(values, positions, strict=True):
-                column_values.extend([cells[i].strip() or None for cells in rows[start:stop]])
+                column_values.extend([cells[i].strip(PADDING) or None for cells in rows[start:stop]])
             lines.extend(range(first + start, first + stop))
             raws.update(zip(range(first + start, first + stop), block_raws[start:stop], strict=True))
             if stop < len(rows):
@@ -182,7 +216,7 @@ def read_chunks(
             start = stop + 1
 
     delimiter = source.dialect.delimiter if source.dialect else ","
-    blank = delimiter + " \t"
+    blank = delimiter + PADDING
     if items is not None:
         stream = iter(items)
     else:
@@ -190,7 +224,7 @@ def read_chunks(
             stream = text_items(path, source.dialect) if blocks else text_records(path, source.dialect)
         else:
             stream = records(path, source.kind, None, sheet)
-        for record in stream:  # up to the header (a sheet may have rows above it)
+        for record in stream if source.header_line else ():  # up to the header (a sheet may have rows above it)
             if record.line >= source.header_line:
                 break
     for item in stream:
@@ -212,3 +246,25 @@ def read_chunks(
                 yield flush()
     if lines or rejects:
         yield flush()
+
+
+def raw_lines(path: Path, source: Source, lines: set[int], sheet: str | None = None) -> dict[int, str]:
+    """The raw text of the records that start on ``lines``, as read_chunks keeps it: for rows
+    rejected only once the whole file is staged (a duplicate key)."""
+    found: dict[int, str] = {}
+    if not lines:
+        return found
+    last = max(lines)
+    stream = text_items(path, source.dialect) if source.kind == "text" else records(path, source.kind, None, sheet)
+    for item in stream:
+        if isinstance(item, LineBlock):
+            for line in lines.intersection(range(item.first_line, item.first_line + len(item.lines))):
+                found[line] = item.lines[line - item.first_line].rstrip("\r\n")
+            if item.first_line + len(item.lines) > last:
+                break
+        else:
+            if item.line in lines:
+                found[item.line] = item.raw
+            if item.line >= last:
+                break
+    return found

@@ -1,21 +1,16 @@
-"""How a delimited file is written: DuckDB's sniffer, then the header line that names the most columns."""
+"""How a delimited file is written (the Dialect), and what DuckDB's sniffer proposes."""
 
 from __future__ import annotations
 
 import csv
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import duckdb
 
-from bulkimport.datasets import Dataset
-from bulkimport.stages.read.encoding import _BOM_OF, _check_encoding, detect_encoding
-from bulkimport.stages.read.header import _known_names, normalise
-
 MAX_LINE_CHARS = 1_000_000  # a longer line is rejected alone, as line-too-long
 SAMPLE_BYTES = 2 << 20
-CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -24,13 +19,42 @@ class Dialect:
 
     encoding: str = "utf-8"
     delimiter: str = ","
-    quote: str = '"'
+    quote: str = '"'  # "" when the file quotes nothing: every quote character is part of its cell
     escape: str | None = None
     header_row: int = 1  # 1-based line of the header; lines before it are a preamble
     bom_bytes: int = 0
+    skip_initial_space: bool = False  # `a, "b"`: spaces after a delimiter are not part of the next cell
+    lenient_header: bool = False  # the header line holds a stray quote: its names are read with quotes ignored
+    header_split: tuple[int, int] | None = None  # (cell, offset): a header cell that lost a delimiter, cut there
+    columns: tuple[str, ...] | None = None  # no header line: the cells are these columns, rows start at header_row
+
+    def __post_init__(self):
+        # From a job's JSON the tuples come back as lists.
+        if self.header_split is not None:
+            object.__setattr__(self, "header_split", tuple(self.header_split))
+        if self.columns is not None:
+            object.__setattr__(self, "columns", tuple(self.columns))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        found = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in found.items()}  # as JSON keeps them
+
+    @classmethod
+    def from_dict(cls, found: dict) -> Dialect:
+        """The dialect recorded on a job (its `dialect`, which holds more than the dialect)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in found.items() if k in names})
+
+    def csv_options(self) -> dict:
+        """Keyword arguments for Python's csv.reader."""
+        return {
+            "delimiter": self.delimiter,
+            "quotechar": self.quote or None,
+            "quoting": csv.QUOTE_MINIMAL if self.quote else csv.QUOTE_NONE,
+            "escapechar": self.escape,
+            "doublequote": self.escape is None,
+            "skipinitialspace": self.skip_initial_space,
+        }
 
 
 def _sniffed(value) -> str | None:
@@ -82,57 +106,3 @@ def _skip_bom_character(stream, dialect: Dialect) -> None:
     # utf-8-sig drops the BOM itself; utf-16-le/-be hand it over as U+FEFF.
     if dialect.bom_bytes and dialect.encoding in ("utf-16-le", "utf-16-be"):
         stream.read(1)
-
-
-def _header_lines(path: Path, dialect: Dialect, lines: int = 30) -> list[str]:
-    with open(path, encoding=dialect.encoding, errors="replace", newline="") as stream:
-        _skip_bom_character(stream, dialect)
-        return [stream.readline(MAX_LINE_CHARS) for _ in range(lines)]
-
-
-def _score(line: str, delimiter: str, quote: str, known: dict[str, str]) -> int:
-    try:
-        names = next(csv.reader([line], delimiter=delimiter, quotechar=quote))
-    except (csv.Error, StopIteration):
-        return 0
-    return sum(normalise(n) in known for n in names)
-
-
-def locate_header(path: Path, dialect: Dialect, dataset: Dataset, fixed: set[str] = frozenset()) -> Dialect:
-    """Pick the delimiter and header line that name the most dataset columns.
-
-    The sniffer judges by how consistent rows are; a file with many broken rows
-    or a preamble can mislead it, while the header names what we expect.
-    Fields the user set (``fixed``) are kept.
-    """
-    known = _known_names(dataset)
-    lines = _header_lines(path, dialect)
-    delimiters = [dialect.delimiter] if "delimiter" in fixed else [dialect.delimiter, *CANDIDATE_DELIMITERS]
-    rows = [dialect.header_row] if "header_row" in fixed else [dialect.header_row, *range(1, len(lines) + 1)]
-    best, best_score = (dialect.delimiter, dialect.header_row), -1
-    for row in rows:
-        if row > len(lines):
-            continue
-        for delimiter in delimiters:
-            score = _score(lines[row - 1], delimiter, dialect.quote, known)
-            if score > best_score:  # ties keep the sniffed choice (tried first)
-                best, best_score = (delimiter, row), score
-    return replace(dialect, delimiter=best[0], header_row=best[1])
-
-
-def detect_dialect(path: Path, dataset: Dataset, overrides: dict | None = None) -> Dialect:
-    """Encoding, delimiter, quote, escape and header line: detected, then the user's overrides."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
-    if "encoding" in overrides:
-        encoding = _check_encoding(overrides["encoding"])
-        with open(path, "rb") as stream:
-            head = stream.read(4)
-        bom = _BOM_OF.get(encoding, b"\xff\xff\xff\xff\xff")
-        bom_bytes = len(bom) if head.startswith(bom) else 0
-        if encoding == "utf-8" and bom_bytes:
-            encoding = "utf-8-sig"
-    else:
-        encoding, bom_bytes = detect_encoding(path)
-    overrides["encoding"] = encoding
-    dialect = replace(sniff(path, encoding, bom_bytes), **overrides, bom_bytes=bom_bytes)
-    return locate_header(path, dialect, dataset, fixed=set(overrides) - {"encoding"})

@@ -24,6 +24,22 @@ def _known_names(dataset: Dataset) -> dict[str, str]:
     return names
 
 
+def lost_delimiter_splits(header: list[str], dataset: Dataset) -> list[tuple[int, int]]:
+    """Ways to cut one header cell in two names of dataset columns the header does not name yet
+    (`stockean` -> `stock`, `ean`): (cell, offset), one per pair of columns."""
+    known = _known_names(dataset)
+    named = {known[n] for n in map(normalise, header) if n in known}
+    found: dict[tuple[int, str, str], tuple[int, int]] = {}
+    for cell, name in enumerate(header):
+        if normalise(name) in known or len(name) > 200:
+            continue
+        for at in range(1, len(name)):
+            left, right = known.get(normalise(name[:at])), known.get(normalise(name[at:]))
+            if left and right and left != right and not {left, right} & named:
+                found.setdefault((cell, left, right), (cell, at))
+    return list(found.values())
+
+
 @dataclass(frozen=True)
 class HeaderMatch:
     """How a file's header lines up with a dataset's columns."""

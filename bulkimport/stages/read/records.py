@@ -5,16 +5,19 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import itertools
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bulkimport.stages.read.dialect import MAX_LINE_CHARS, Dialect, _skip_bom_character
 from bulkimport.stages.read.encoding import BYTES, _size_codec, byte_length
 
 csv.field_size_limit(sys.maxsize)
+# Cells are trimmed of spaces and tabs only: other whitespace (a no-break space, say) is text.
+PADDING = " \t"
 
 
 @dataclass
@@ -178,14 +181,15 @@ class _LineTap:
 
 
 def _reader(tap: _LineTap, dialect: Dialect):
-    return csv.reader(
-        tap,
-        delimiter=dialect.delimiter,
-        quotechar=dialect.quote,
-        escapechar=dialect.escape,
-        doublequote=dialect.escape is None,
-        strict=True,
-    )
+    return csv.reader(tap, strict=True, **dialect.csv_options())
+
+
+def _not_plain(dialect: Dialect) -> str:
+    """Characters that keep a line off the bulk path, which splits plain lines on the delimiter."""
+    special = dialect.quote + (dialect.escape or "") + "\0"
+    if dialect.skip_initial_space and dialect.delimiter == " ":
+        special += " "  # a run of spaces is one delimiter there, not empty cells
+    return special
 
 
 def named_width(header: list[str]) -> int:
@@ -229,6 +233,13 @@ def text_items(path: Path, dialect: Dialect) -> Iterator[Record | LineBlock]:
     return _text_items(path, dialect, blocks=True)
 
 
+def sample_records(lines: list[str], dialect: Dialect, limit: int) -> list[Record]:
+    """Up to ``limit`` records of ``lines`` (the file's lines from its header on), read as the file would be."""
+    dialect = replace(dialect, header_row=1, bom_bytes=0)
+    tap = _LineTap(_BufferedLines(io.StringIO("".join(lines), newline=""), _not_plain(dialect)), dialect.encoding, 0)
+    return list(itertools.islice(_from_header(tap, dialect, False), limit))
+
+
 def records_from(
     path: Path, dialect: Dialect, byte_offset: int, line: int, shape: RowShape, stop_before: Callable[[int], bool]
 ) -> Iterator[Record]:
@@ -241,7 +252,7 @@ def records_from(
         binary.seek(byte_offset)
         stream = io.TextIOWrapper(binary, encoding=dialect.encoding, errors=BYTES, newline="")
         # Small blocks: a stretch is a few lines, and the fast path may read thousands of them.
-        lines = _BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0", block_chars=STRETCH_BLOCK_CHARS)
+        lines = _BufferedLines(stream, _not_plain(dialect), block_chars=STRETCH_BLOCK_CHARS)
         tap = _LineTap(lines, dialect.encoding, 0)
         tap.lines_read, tap.offset = line - 1, byte_offset
         yield from _records(tap, dialect, False, shape, stop_before)
@@ -250,13 +261,43 @@ def records_from(
 def _text_items(path: Path, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
     with open(path, encoding=dialect.encoding, errors=BYTES, newline="") as stream:
         _skip_bom_character(stream, dialect)
-        tap = _LineTap(
-            _BufferedLines(stream, dialect.quote + (dialect.escape or "") + "\0"), dialect.encoding, dialect.bom_bytes
-        )
+        tap = _LineTap(_BufferedLines(stream, _not_plain(dialect)), dialect.encoding, dialect.bom_bytes)
         for _ in range(dialect.header_row - 1):
             next(tap, None)
         tap.take()
-        yield from _records(tap, dialect, blocks)
+        yield from _from_header(tap, dialect, blocks)
+
+
+def lenient_cells(line: str, dialect: Dialect) -> list[str]:
+    """A header line with a stray quote in it: split on the delimiter with quotes ignored, and dropped."""
+    options = dialect.csv_options() | {"quoting": csv.QUOTE_NONE, "quotechar": None}
+    cells = next(csv.reader([line.rstrip("\r\n")], **options), [])
+    return [cell.replace(dialect.quote, "") for cell in cells] if dialect.quote else cells
+
+
+def split_header(cells: list[str], dialect: Dialect) -> list[str]:
+    """The header with the cell that lost a delimiter (``dialect.header_split``) cut in two."""
+    if dialect.header_split is None:
+        return cells
+    cell, at = dialect.header_split
+    if cell >= len(cells) or not 0 < at < len(cells[cell]):
+        return cells
+    return [*cells[:cell], cells[cell][:at], cells[cell][at:], *cells[cell + 1 :]]
+
+
+def _from_header(tap: _LineTap, dialect: Dialect, blocks: bool) -> Iterator[Record | LineBlock]:
+    """The header record (read leniently, or none at all: ``dialect.columns``), then the records after it."""
+    shape = None
+    if dialect.columns is not None:  # no header line: rows start here
+        shape = RowShape.of(list(dialect.columns))
+    elif dialect.lenient_header:  # the header line alone, its quotes ignored
+        if (header := next(tap, None)) is None:
+            return
+        line, _, offset = tap.take()
+        cells = split_header(lenient_cells(header, dialect), dialect)
+        shape = RowShape.of(cells)
+        yield Record(line, cells, header.rstrip("\r\n"), offset)
+    yield from _records(tap, dialect, blocks, shape)
 
 
 def _records(
@@ -314,6 +355,7 @@ def _records(
         if error is not None:
             yield Record(line, None, raw, offset, "malformed-quote", f"cannot parse: {error}")
             continue
-        if shape is None:
+        if shape is None:  # the header
+            cells = split_header(cells, dialect)
             shape = RowShape.of(cells)
         yield Record(line, cells, raw, offset)

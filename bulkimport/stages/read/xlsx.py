@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from bulkimport.config import settings
 from bulkimport.datasets import Dataset
 from bulkimport.errors import FileRefused
 from bulkimport.stages.read.header import _known_names, normalise
@@ -24,12 +25,47 @@ MAX_XLSX_PART_BYTES = 512 << 20
 MAX_XLSX_RATIO = 200
 
 
+SHARED_STRINGS = "xl/sharedStrings.xml"
+
+
+def _count_shared_strings(archive: zipfile.ZipFile, most: int) -> int:
+    """How many strings the shared-strings part holds, counted while inflating it a block at a time
+    (its declared count may lie); stops counting past ``most``."""
+    count, tail = 0, b""
+    with archive.open(SHARED_STRINGS) as stream:
+        while block := stream.read(1 << 20):
+            data = tail + block
+            count += data.count(b"<si>") + data.count(b"<si ")
+            tail = data[-3:]  # shorter than a tag: a tag cut by the block boundary is counted once, next round
+            if count > most:
+                break
+    return count
+
+
 def _refuse_zip_bomb(path: Path) -> None:
-    """Refuse a workbook whose parts would inflate far beyond any real sheet, before reading it."""
+    """Refuse a workbook whose parts would inflate far beyond any real sheet, before reading it.
+
+    Three limits: each part's size and ratio, all parts together (BULKIMPORT_XLSX_MAX_MB), and
+    the number of shared strings (BULKIMPORT_XLSX_MAX_STRINGS), which openpyxl holds in memory.
+    """
+    s = settings()
     try:
         with zipfile.ZipFile(path) as archive:
             parts = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+            total = sum(part.file_size for part in parts)
+            if total > s.xlsx_max_mb << 20:
+                raise FileRefused(
+                    f"{path.name}: refused: its parts would inflate to {total / 2**20:,.0f} MB in all, more than "
+                    f"{s.xlsx_max_mb} MB (BULKIMPORT_XLSX_MAX_MB). Export the sheet as CSV and upload that instead"
+                )
+            if SHARED_STRINGS in archive.namelist():
+                strings = _count_shared_strings(archive, s.xlsx_max_strings)
+                if strings > s.xlsx_max_strings:
+                    raise FileRefused(
+                        f"{path.name}: refused: it holds more than {s.xlsx_max_strings:,} shared strings "
+                        "(BULKIMPORT_XLSX_MAX_STRINGS). Export the sheet as CSV and upload that instead"
+                    )
+    except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as exc:
         raise FileRefused(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
     for part in parts:
         ratio = part.file_size / max(part.compress_size, 1)

@@ -699,7 +699,14 @@ def value_cases() -> None:
         rejected=[
             rej(5, "duplicate-key", "sku", value="ACME-1001", detail="already appears on line 2"),
             rej(6, "duplicate-key", "sku", value="ACME-1003", detail="already appears on line 4"),
-            rej(7, "duplicate-key", "sku", value="ACME-1001", detail="already appears on line 2"),
+            rej(
+                7,
+                "duplicate-key",
+                "sku",
+                value="ACME-1001",
+                detail="already appears on line 2",
+                raw="  ACME-1001  ,Spaced copy,1.00,EUR,1,,",
+            ),
             rej(8, "duplicate-key", "sku", value="ACME-1002", detail="already appears on line 3"),
         ],
     )
@@ -829,14 +836,16 @@ def value_cases() -> None:
         "tomorrow",
         "1899-12-31",
         "2024-02-29",
+        "0999-01-01",
     ]
     lines = [cells(*COLUMNS)] + [f"ACME-{3001 + i},Cup,1.00,EUR,1,,{d}" for i, d in enumerate(dates)]
     add(
         "dates",
         "dates.csv",
         text(lines).encode(),
-        "dates in each listed format (ISO, dd.mm.yyyy, dd/mm/yyyy); impossible or other dates are rejected",
-        rows=9,
+        "dates in each listed format (ISO, dd.mm.yyyy, dd/mm/yyyy); impossible or other dates are rejected, "
+        "a year before 1677 too (a crash once)",
+        rows=10,
         staged=[
             row(2, "ACME-3001", "Cup", "1.00", launch_date="2024-03-01"),
             row(3, "ACME-3002", "Cup", "1.00", launch_date="2024-03-01"),
@@ -849,6 +858,7 @@ def value_cases() -> None:
             rej(7, "type-error", "launch_date", value="03/25/2024"),
             rej(8, "type-error", "launch_date", value="tomorrow"),
             rej(9, "constraint-error", "launch_date", value="1899-12-31"),
+            rej(11, "type-error", "launch_date", value="0999-01-01"),
         ],
     )
 
@@ -881,9 +891,348 @@ def value_cases() -> None:
             {"line": 3, "sku": "'=1+1", "name": "Cup", "reason": "constraint-error"},
             {"line": 4, "name": "'+cmd|' /C calc'!A0", "stock": "ten", "reason": "type-error"},
             {"line": 5, "name": "'@SUM(A1:A9)", "currency": "XXX"},
-            {"line": 6, "name": "'-2+3", "price": "'-1.00"},
+            {"line": 6, "name": "'-2+3", "price": "-1.00"},
             {"line": 7, "sku": "ACME-1001", "name": '\'=HYPERLINK("http://example.com")', "reason": "duplicate-key"},
         ],
+    )
+
+
+# ---------------------------------------------------------------- damage from the wild (issue 16)
+
+
+def damage_cases() -> None:
+    header = ["sku", "name", "notes", "price", "currency", "stock", "ean", "launch_date"]
+    data = text(
+        [
+            cells(*header),
+            'ACME-1001,Espresso cup,"Holds 0,1 litres",4.50,EUR,120,,',
+            'ACME-1002,Large kettle"Holds 1,5 litres",6.90,EUR,80,,',
+            'ACME-1003,"Milk jug, 350 ml","Say ""hi""",12.00,EUR,35,,',
+            'ACME-1004,Monitor 27" wide,,99.00,EUR,3,,',
+            'ACME-1005,Tray,Lid"s not included,1.00,EUR,1,,',
+            'ACME-1006,Bowl,,2.00,EUR,2,,"2024-03-01"',
+            'ACME-1007,Cup"Blue",1.00,EUR,1,,',
+        ]
+    )
+    add(
+        "stray_quote",
+        "stray_quote.csv",
+        data.encode(),
+        "in a file that quotes its fields, a quote inside an unquoted cell rejects the row (a delimiter lost "
+        "before a quoted value, with the right number of cells; an unquoted inch mark), even in an ignored column",
+        rows=7,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup", "4.50", stock=120),
+            row(4, "ACME-1003", "Milk jug, 350 ml", "12.00", stock=35),
+            row(7, "ACME-1006", "Bowl", "2.00", stock=2, launch_date="2024-03-01"),
+        ],
+        rejected=[
+            rej(
+                3,
+                "stray-quote",
+                "name",
+                value='Large kettle"Holds 1',
+                raw='ACME-1002,Large kettle"Holds 1,5 litres",6.90,EUR,80,,',
+            ),
+            rej(5, "stray-quote", "name", value='Monitor 27" wide'),
+            rej(6, "stray-quote", None, value='Lid"s not included'),
+            rej(8, "stray-quote", "name", value='Cup"Blue"'),
+        ],
+        dialect={"quote": '"'},
+    )
+
+    data = text(
+        [
+            cells(*COLUMNS),
+            'ACME-1001,Monitor 27" wide,199.00,EUR,3,,',
+            'ACME-1002,Pipe 1/2" brass,4.50,EUR,10,,',
+            'ACME-1003,Shelf 12" x 8",9.90,EUR,5,,',
+            "ACME-1004,Plain cup,1.00,EUR,1,,",
+        ]
+    )
+    add(
+        "inch_marks_default",
+        "inch_marks.csv",
+        data.encode(),
+        "a file that writes inch marks unquoted: by default each such row is rejected, never staged silently",
+        rows=4,
+        staged=[row(5, "ACME-1004", "Plain cup", "1.00")],
+        rejected=[
+            rej(2, "stray-quote", "name", value='Monitor 27" wide'),
+            rej(3, "stray-quote", "name", value='Pipe 1/2" brass'),
+            rej(4, "stray-quote", "name", value='Shelf 12" x 8"'),
+        ],
+    )
+    add(
+        "inch_marks_quote_none",
+        "inch_marks.csv",
+        None,
+        "the same file read with no quote character (--quote none): quotes are part of the cells",
+        options={"quote": "none"},
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", 'Monitor 27" wide', "199.00", stock=3),
+            row(3, "ACME-1002", 'Pipe 1/2" brass', "4.50", stock=10),
+            row(4, "ACME-1003", 'Shelf 12" x 8"', "9.90", stock=5),
+            row(5, "ACME-1004", "Plain cup", "1.00"),
+        ],
+        dialect={"quote": ""},
+    )
+
+    data = text(
+        [
+            cells(*COLUMNS),
+            "ACME-1001,\u00a0No-break spaces\u00a0,6.90,EUR,1,,",
+            "ACME-1002,  Padded\tname  ,6.90,EUR,2,,",
+            'ACME-1003,"Line one\r\nline two",6.9,EUR,3,,',
+            "ACME-1004,nan,6.90,EUR,4,,",
+            "ACME-1005,00123,6.90,EUR,5,,",
+            "ACME-1001,Copy,6.90,EUR,6,,",
+        ]
+    )
+    add(
+        "text_fidelity",
+        "text_fidelity.csv",
+        data.encode(),
+        "text is staged as written (only spaces and tabs around it trimmed); a duplicate keeps its line as written",
+        rows=6,
+        staged=[
+            row(2, "ACME-1001", "\u00a0No-break spaces\u00a0", "6.90", stock=1),
+            row(3, "ACME-1002", "Padded\tname", "6.90", stock=2),
+            row(4, "ACME-1003", "Line one\r\nline two", "6.90", stock=3),
+            row(6, "ACME-1004", "nan", "6.90", stock=4),
+            row(7, "ACME-1005", "00123", "6.90", stock=5),
+        ],
+        rejected=[rej(8, "duplicate-key", "sku", value="ACME-1001", raw="ACME-1001,Copy,6.90,EUR,6,,")],
+        fixing=[{"line": 8, "sku": "ACME-1001", "name": "Copy", "price": "6.90", "stock": "6", "ean": ""}],
+    )
+
+
+def damaged_header_cases() -> None:
+    rows = [cells(*P1), '"ACME-1002","Latte glass",6.90,EUR,80,,', cells(*P3)]
+    data = text(['sku,"name,price,currency,stock,ean,launch_date', *rows])
+    add(
+        "header_stray_quote",
+        "header_stray_quote.csv",
+        data.encode(),
+        "a header with an unterminated quote is read with quotes ignored; the rows after it are read as usual",
+        rows=3,
+        staged=[s1(2), s2(3), s3(4)],
+        dialect={"header_line": 1, "lenient_header": True, "header": COLUMNS},
+    )
+    data = text(['"sku","name","price,"currency","stock","ean","launch_date"', *rows])
+    add(
+        "header_stray_quote_closing",
+        "header_stray_quote_closing.csv",
+        data.encode(),
+        'a header whose quote closes too early (`"price,"currency"`) is read with quotes ignored',
+        rows=3,
+        staged=[s1(2), s2(3), s3(4)],
+        dialect={"lenient_header": True, "header": COLUMNS},
+    )
+
+    data = text(["sku,name,price,currency,stockean,launch_date", *lines_of(P1, P2, P3)])
+    add(
+        "header_lost_delimiter",
+        "header_lost_delimiter.csv",
+        data.encode(),
+        "a header cell that lost its delimiter (`stockean`) is cut in two when exactly one cut names two "
+        "missing columns and the rows have that many cells; the job's dialect says so",
+        rows=3,
+        staged=[s1(2), s2(3), s3(4)],
+        dialect={"header_split": [4, 5], "header": COLUMNS},
+        mapping={c: c for c in COLUMNS},
+    )
+    add(
+        "header_lost_delimiter_as_written",
+        "header_lost_delimiter.csv",
+        None,
+        "the same file with the cut overridden (header_split none): read as written, the header lacks stock",
+        options={"header_split": "none"},
+        refused=True,
+        error=["lacks required column(s) stock", "'stockean'"],
+    )
+    data = text(["sku,name,pricecurrency,stockean,launch_date", *lines_of(P1, P2, P3)])
+    add(
+        "header_two_lost_delimiters",
+        "header_two_lost_delimiters.csv",
+        data.encode(),
+        "two header cells that could each be cut: no guess, the header lacks the columns",
+        refused=True,
+        error=["lacks required column(s) price", "'pricecurrency'", "'stockean'"],
+    )
+    data = text(
+        [
+            "sku,name,price,currency,stock,eanlaunch_date",
+            "ACME-1001,Espresso cup,4.50,EUR,120,",
+            "ACME-1002,Latte glass,6.90,EUR,80,x",
+        ]
+    )
+    add(
+        "header_cut_rows_disagree",
+        "header_cut_rows_disagree.csv",
+        data.encode(),
+        "a header cell that could be cut in two, but the rows have the header's cells: read as written",
+        rows=2,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup", "4.50", stock=120),
+            row(3, "ACME-1002", "Latte glass", "6.90", stock=80),
+        ],
+        dialect={"header_split": None, "ignored_columns": ["eanlaunch_date"]},
+    )
+
+
+def detected_dialect_cases() -> None:
+    data = text(
+        [
+            ", ".join(COLUMNS),
+            'ACME-1001, "Espresso cup, small", 4.50, EUR, 120, 4006381333931, 2024-03-01',
+            "ACME-1002, Latte glass, 6.90, EUR, 80, , ",
+            'ACME-1003, "Milk jug ""350 ml""", 12.00, EUR, 35, , ',
+            'ACME-1004, Jug"Blue, 1.00, EUR, 1, , ',
+        ]
+    )
+    add(
+        "delimiter_then_space",
+        "delimiter_then_space.csv",
+        data.encode(),
+        'a delimiter followed by a space (`a, "b"`): quoted cells after the space are read as quoted',
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup, small", "4.50", stock=120, ean=EAN1, launch_date="2024-03-01"),
+            row(3, "ACME-1002", "Latte glass", "6.90", stock=80),
+            row(4, "ACME-1003", 'Milk jug "350 ml"', "12.00", stock=35),
+        ],
+        rejected=[rej(5, "stray-quote", "name", value='Jug"Blue')],
+        dialect={"delimiter": ",", "skip_initial_space": True, "quote": '"'},
+    )
+
+    data = text(
+        [
+            " ".join(COLUMNS),
+            f'ACME-1001 "Espresso cup" 4.50 EUR 120 {EAN1} 2024-03-01',
+            'ACME-1002 "Latte glass" 6.90 EUR 80 "" ""',
+            'ACME-1003 Jug 12.00 EUR 35 "" 2023-11-15',
+            'ACME-1004 Milk jug 1.00 EUR 1 "" 2024-01-01',
+        ]
+    )
+    add(
+        "delimiter_space",
+        "delimiter_space.csv",
+        data.encode(),
+        "a space as the delimiter, names with spaces quoted; an unquoted name with a space has a cell too many",
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", "Espresso cup", "4.50", stock=120, ean=EAN1, launch_date="2024-03-01"),
+            row(3, "ACME-1002", "Latte glass", "6.90", stock=80),
+            row(4, "ACME-1003", "Jug", "12.00", stock=35, launch_date="2023-11-15"),
+        ],
+        rejected=[rej(5, "extra-cell")],
+        dialect={"delimiter": " "},
+    )
+
+    data = text(
+        [
+            cells(*COLUMNS),
+            "ACME-1001,'Mug, large',4.50,EUR,1,,",
+            "ACME-1002,'It''s a jug',6.90,EUR,2,,",
+            "ACME-1003,Plain,1.00,EUR,3,,",
+            "ACME-1004,'Bowl; 2, blue',2.00,EUR,4,,",
+        ]
+    )
+    add(
+        "quote_single_detected",
+        "quote_single_detected.csv",
+        data.encode(),
+        "single quotes as the quote character, detected",
+        rows=4,
+        staged=[
+            row(2, "ACME-1001", "Mug, large", "4.50"),
+            row(3, "ACME-1002", "It's a jug", "6.90", stock=2),
+            row(4, "ACME-1003", "Plain", "1.00", stock=3),
+            row(5, "ACME-1004", "Bowl; 2, blue", "2.00", stock=4),
+        ],
+        dialect={"quote": "'", "delimiter": ","},
+    )
+    data = text(
+        [
+            cells(*COLUMNS),
+            "ACME-1001,It's a cup,4.50,EUR,1,,",
+            "ACME-1002,\"Jug, 'large'\",6.90,EUR,2,,",
+            "ACME-1003,Rock 'n' roll mug,1.00,EUR,3,,",
+        ]
+    )
+    add(
+        "apostrophes_not_quotes",
+        "apostrophes_not_quotes.csv",
+        data.encode(),
+        "apostrophes in unquoted cells do not make ' the quote character",
+        rows=3,
+        staged=[
+            row(2, "ACME-1001", "It's a cup", "4.50"),
+            row(3, "ACME-1002", "Jug, 'large'", "6.90", stock=2),
+            row(4, "ACME-1003", "Rock 'n' roll mug", "1.00", stock=3),
+        ],
+        dialect={"quote": '"'},
+    )
+    add(
+        "escape_backslash_detected",
+        "escape_backslash.csv",
+        None,
+        "quotes escaped with a backslash, detected",
+        rows=3,
+        staged=[
+            row(2, "ACME-1001", 'Mug "Classic", 300 ml', "4.50"),
+            row(3, "ACME-1002", "Back\\slash", "6.90", stock=2),
+            row(4, "ACME-1003", "Plain", "12.00", stock=3),
+        ],
+        dialect={"escape": "\\", "quote": '"'},
+    )
+    data = text([cells(*COLUMNS), "ACME-1001,C:\\temp\\cup,4.50,EUR,1,,", 'ACME-1002,"Jug, ""big""",6.90,EUR,2,,'])
+    add(
+        "backslashes_not_escapes",
+        "backslashes_not_escapes.csv",
+        data.encode(),
+        "backslashes in a file that doubles its quotes are text, kept as written",
+        rows=2,
+        staged=[row(2, "ACME-1001", "C:\\temp\\cup", "4.50"), row(3, "ACME-1002", 'Jug, "big"', "6.90", stock=2)],
+        dialect={"escape": None},
+    )
+
+
+def headerless_cases() -> None:
+    add(
+        "headerless_refused",
+        "headerless.csv",
+        text(lines_of(P1, P2, P3)).encode(),
+        "a first line that names no column but passes the checks in column order: refused, naming --no-header",
+        refused=True,
+        error=["--no-header", "sku, name, price, currency, stock, ean, launch_date"],
+    )
+    add(
+        "headerless_no_header",
+        "headerless.csv",
+        None,
+        "the same file with no_header: every line is a row, columns in dataset order",
+        options={"no_header": True},
+        rows=3,
+        staged=[s1(1), s2(2), s3(3)],
+        dialect={"header_line": 0, "columns": COLUMNS},
+    )
+    data = text(["Espresso cup;ACME-1001;4,50;EUR;120", "Latte glass;ACME-1002;6,90;EUR;80", "Jug;ACME-1003;x;EUR;1"])
+    add(
+        "headerless_columns",
+        "headerless_columns.csv",
+        data.encode(),
+        "no header line, the file's columns named in its own order (columns)",
+        options={"columns": ["name", "sku", "price", "currency", "stock"]},
+        rows=3,
+        staged=[
+            row(1, "ACME-1001", "Espresso cup", "4.50", stock=120),
+            row(2, "ACME-1002", "Latte glass", "6.90", stock=80),
+        ],
+        rejected=[rej(3, "type-error", "price", value="x")],
+        dialect={"header_line": 0, "delimiter": ";"},
     )
 
 
@@ -988,6 +1337,10 @@ def build() -> tuple[dict[str, bytes], list[dict]]:
     structure_cases()
     header_cases()
     value_cases()
+    damage_cases()
+    damaged_header_cases()
+    detected_dialect_cases()
+    headerless_cases()
     xlsx_cases()
     return {**FILES, "cases.json": dump(CASES).encode("utf-8")}, CASES
 

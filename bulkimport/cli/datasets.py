@@ -115,7 +115,7 @@ def cmd_check(args) -> int:
     from bulkimport import dataset_check
     from bulkimport.config import settings
 
-    folder = Path(args.folder) if args.folder else settings().datasets_dir or Path(__file__).parent / "datasets"
+    folder = Path(args.folder) if args.folder else settings().datasets_dir or Path(__file__).parents[1] / "datasets"
     reports = dataset_check.check_folder(folder)
     for report in reports:
         name = f" (dataset {report.dataset})" if report.dataset else ""

@@ -27,8 +27,9 @@ from bulkimport.cli.jobs import (
     cmd_submit,
 )
 from bulkimport.cli.operations import cmd_doctor, cmd_reap, cmd_up, cmd_worker
-from bulkimport.cli.reading import _character, cmd_preview
-from bulkimport.errors import BulkImportError, DispatchError
+from bulkimport.cli.options import identity, json_output, reading, waiting
+from bulkimport.cli.reading import cmd_preview
+from bulkimport.errors import BulkImportError, DispatchError, MigrationRefused
 
 __all__ = ["build_parser", "main"]
 
@@ -36,9 +37,10 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bulkimport", description="Governed CSV imports.")
     sub = parser.add_subparsers(dest="command", required=True)
+    json_ = json_output()
 
-    def add(name, fn, help_):
-        p = sub.add_parser(name, help=help_, description=help_)
+    def add(name, fn, help_, *parents):
+        p = sub.add_parser(name, help=help_, description=help_, parents=[identity(), *parents])
         p.set_defaults(fn=fn)
         return p
 
@@ -51,47 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int)
     p.add_argument("--threads", type=int)
 
-    def reading_options(p):
-        g = p.add_argument_group("reading (detected unless given)")
-        g.add_argument("--delimiter", type=_character, help="one character, or tab / comma / semicolon / pipe")
-        g.add_argument("--quote", type=_character, help="quote character; none: the file quotes nothing")
-        g.add_argument("--escape", type=_character, help="escape character; none: doubled quotes (the default)")
-        g.add_argument("--header-row", type=int, help="line number of the header (lines before it are skipped)")
-        g.add_argument("--encoding", help="utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252, latin-1, ...")
-        g.add_argument("--sheet", help="sheet of an .xlsx workbook (default: the first)")
-        g.add_argument(
-            "--skip-initial-space", action="store_true", help="spaces after a delimiter are not part of the cell"
-        )
-        g.add_argument(
-            "--no-header-split",
-            action="store_true",
-            help="read the header as written, even where a cell seems to have lost a delimiter",
-        )
-        g.add_argument(
-            "--no-header", action="store_true", help="the file has no header line: columns in the dataset's order"
-        )
-        g.add_argument("--columns", metavar="a,b,...", help="no header line: the file's columns, in order")
-        g.add_argument(
-            "--map",
-            action="append",
-            metavar="'FILE COLUMN=column'",
-            help="map a file column to a dataset column (repeatable); overrides header matching",
-        )
-
-    p = add("preview", cmd_preview, "show how a file would be read: dialect, column mapping, first rows")
+    p = add(
+        "preview", cmd_preview, "show how a file would be read: dialect, column mapping, first rows", json_, reading()
+    )
     p.add_argument("file")
     p.add_argument("--dataset", required=True)
     p.add_argument("--brand", help="propose the mapping this brand chose last time for the same header (needs login)")
-    p.add_argument("--json", action="store_true")
-    reading_options(p)
 
-    p = add("submit", cmd_submit, "upload a file and queue its validation")
+    staged_or_failed = waiting("the job is staged or failed")
+    p = add("submit", cmd_submit, "upload a file and queue its validation", json_, staged_or_failed, reading())
     p.add_argument("file")
     p.add_argument("--dataset", required=True)
     p.add_argument("--brand", required=True)
-    p.add_argument("--wait", action="store_true", help="wait until the job is staged or failed")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=3600)
     p.add_argument(
         "--mode",
         choices=registry.MODES,
@@ -104,13 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="import a file even if the same file is already staged, approved or committed for this dataset and brand",
     )
-    reading_options(p)
 
     p = add(
         "fix",
         cmd_fix,
         "check fixed rejected rows of a staged job again: the downloaded error file, fixed, and/or the "
         "repair suggestions",
+        json_,
+        waiting("the worker has checked them"),
     )
     p.add_argument("job")
     p.add_argument(
@@ -122,57 +96,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--accept-suggestions", action="store_true", help="take every repair suggestion (see `bulkimport status`)"
     )
-    p.add_argument("--wait", action="store_true", help="wait until the worker has checked them")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=3600)
 
-    p = add("status", cmd_status, "show a job and its history")
+    p = add("status", cmd_status, "show a job and its history", json_)
     p.add_argument("job")
-    p.add_argument("--json", action="store_true")
 
-    p = add("jobs", cmd_jobs, "list jobs, newest first")
+    p = add("jobs", cmd_jobs, "list jobs, newest first", json_)
     p.add_argument("--status")
     p.add_argument("--dataset")
     p.add_argument("--brand")
-    p.add_argument("--json", action="store_true")
 
-    p = add("approve", cmd_approve, "approve a staged job and queue its commit")
+    p = add(
+        "approve",
+        cmd_approve,
+        "approve a staged job and queue its commit",
+        json_,
+        waiting("the job is committed or failed"),
+    )
     p.add_argument("job")
     p.add_argument(
         "--confirm-deletes",
         action="store_true",
         help="a replace that deletes more than BULKIMPORT_REPLACE_GUARD_PERCENT of the brand's rows needs this",
     )
-    p.add_argument("--wait", action="store_true", help="wait until the job is committed or failed")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=3600)
 
-    p = add("reject", cmd_reject, "reject a staged job; nothing reaches production")
+    p = add("reject", cmd_reject, "reject a staged job; nothing reaches production", json_)
     p.add_argument("job")
     p.add_argument("--reason", required=True)
-    p.add_argument("--json", action="store_true")
 
-    p = add("revert", cmd_revert, "undo a committed job: remove rows it inserted, restore rows it updated")
+    revert_help = "undo a committed job: remove rows it inserted, restore rows it updated"
+    p = add("revert", cmd_revert, revert_help, json_, waiting("the job is reverted or failed"))
     p.add_argument("job")
-    p.add_argument("--wait", action="store_true")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=3600)
 
-    p = add("cancel", cmd_cancel, "cancel a pending or validating job")
+    p = add("cancel", cmd_cancel, "cancel a pending or validating job", json_)
     p.add_argument("job")
-    p.add_argument("--json", action="store_true")
 
-    p = add("retry", cmd_retry, "run a failed job again from where it failed (same file, same mapping)")
+    retry_help = "run a failed job again from where it failed (same file, same mapping)"
+    p = add("retry", cmd_retry, retry_help, json_, staged_or_failed)
     p.add_argument("job")
-    p.add_argument("--wait", action="store_true")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=3600)
 
-    p = add("recheck", cmd_recheck, "validate a staged job again, against its dataset as it is now")
+    p = add(
+        "recheck", cmd_recheck, "validate a staged job again, against its dataset as it is now", json_, staged_or_failed
+    )
     p.add_argument("job")
-    p.add_argument("--wait", action="store_true", help="wait until the job is staged or failed")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=3600)
 
     p = add("reap", cmd_reap, "re-send jobs whose worker died; fail jobs whose message was dead-lettered")
     p.add_argument(
@@ -205,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--revoke", action="store_true", help="remove every token of NAME instead")
     user_actions.add_parser("list", help="list users, roles and brands")
 
-    cli_datasets.add_parser(sub)
+    cli_datasets.add_parser(sub, identity(), json_)
 
     p = add("export", cmd_export, "write a job's staged or rejected rows to PATH (- for stdout)")
     p.add_argument("job")
@@ -213,8 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--staged", metavar="PATH")
     group.add_argument("--rejected", metavar="PATH")
     p.add_argument("--format", choices=("csv", "xlsx", "parquet"), default="csv")
-    for command in sub.choices.values():  # the old way of naming who acts, refused with the new one
-        command.add_argument("--as", dest="claimed_user", help=argparse.SUPPRESS)
     return parser
 
 
@@ -236,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.fn(args) or 0
-    except DispatchError as exc:
+    except DispatchError as exc:  # the broker is down: try again later
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except MigrationRefused as exc:  # the lake's rows do not fit the dataset: nothing was changed
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (BulkImportError, TimeoutError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

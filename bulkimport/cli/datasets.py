@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bulkimport.errors import BulkImportError, MigrationRefused
+from bulkimport.errors import BulkImportError
 
 
 def _dataset(name: str):
@@ -139,11 +139,7 @@ def cmd_migrate(args) -> int:
     if user.role != "admin":
         raise users.NotAllowed(f"{user.name} is an {user.role}; only an admin may migrate a dataset's tables")
     dataset = _dataset(args.name)
-    try:
-        found = schema_migration.preview(dataset)
-    except MigrationRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    found = schema_migration.preview(dataset)  # MigrationRefused: main() says why, exit 1
     if found.tables_exist and not found.changes:
         print(f"{dataset.name}: the lake's tables already follow version {dataset.version}; nothing to do")
         return 0
@@ -156,11 +152,7 @@ def cmd_migrate(args) -> int:
         if input("Apply? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing changed")
             return 1
-    try:
-        applied = schema_migration.migrate(dataset, actor=user.name, expected=found.changes)
-    except MigrationRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    applied = schema_migration.migrate(dataset, actor=user.name, expected=found.changes)
     print(f"migrated {dataset.name}: {len(applied.changes)} change(s), recorded in audit.migrations by {user.name}")
     return 0
 
@@ -175,16 +167,21 @@ ACTIONS = {
 }
 
 
-def add_parser(sub) -> None:
-    """The ``datasets`` command and its actions, on the CLI's subparsers."""
-    p = sub.add_parser("datasets", help="see, draft, check and migrate datasets", description=__doc__.splitlines()[0])
+def add_parser(sub, identity, json_output) -> None:
+    """The ``datasets`` command and its actions, on the CLI's subparsers (with the shared parent parsers)."""
+    p = sub.add_parser(
+        "datasets",
+        help="see, draft, check and migrate datasets",
+        description=__doc__.splitlines()[0],
+        parents=[identity],
+    )
     p.set_defaults(fn=lambda args: ACTIONS[args.action](args))
     actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("list", help="every dataset: version, columns, key")
-    a.add_argument("--json", action="store_true")
-    a = actions.add_parser("show", help="a dataset's columns: type, required, checks in words, other names, key")
+    actions.add_parser("list", help="every dataset: version, columns, key", parents=[json_output])
+    a = actions.add_parser(
+        "show", help="a dataset's columns: type, required, checks in words, other names, key", parents=[json_output]
+    )
     a.add_argument("name")
-    a.add_argument("--json", action="store_true")
     a = actions.add_parser("template", help="write a template file: the header (.csv), or header and help (.xlsx)")
     a.add_argument("name")
     a.add_argument("--format", choices=("csv", "xlsx"), default="csv")

@@ -1,28 +1,12 @@
-"""How a file is read: the reading options of `preview` and `submit`, and `bulkimport preview`."""
+"""How a file is read: the reading options as the library takes them, and `bulkimport preview`."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from bulkimport.cli.output import _who
 from bulkimport.errors import BulkImportError
-
-_NAMED_CHARACTERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
-
-
-def _character(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if value.lower() == "none":  # --quote none: the file quotes nothing; --escape none: quotes are doubled
-        return "none"
-    value = _NAMED_CHARACTERS.get(value.lower(), value)
-    if len(value) != 1:
-        raise argparse.ArgumentTypeError(
-            f"expected one character (or tab, comma, semicolon, pipe, space, none), got {value!r}"
-        )
-    return value
 
 
 def _options(args) -> dict:

@@ -47,6 +47,7 @@ def submit(
     mode: str,
     allow_duplicate: bool,
 ) -> None:
+    ui.watch_changes()
     try:
         job = workflow.submit(
             upload,

@@ -1,7 +1,6 @@
 """A brand's product catalogue: one row per SKU."""
 
 import datetime as dt
-import re
 
 import numpy as np
 import pandas as pd
@@ -12,15 +11,6 @@ from bulkimport.datasets import Dataset
 
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "JPY", "CAD", "AUD")
 SKU_PATTERN = r"^[A-Z0-9]{2,8}-[A-Z0-9]{2,12}$"
-
-
-def ean13_is_valid(code: str) -> bool:
-    """True when `code` is 13 digits whose last digit is the GS1 check digit."""
-    if not re.fullmatch(r"[0-9]{13}", code):
-        return False
-    digits = [int(c) for c in code]
-    weighted = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
-    return (10 - weighted % 10) % 10 == digits[12]
 
 
 class Products(pa.DataFrameModel):

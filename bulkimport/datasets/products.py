@@ -27,8 +27,8 @@ class Products(pa.DataFrameModel):
     @pa.check("price", name="at_most_2_decimals", error="price has more than 2 decimals")
     def price_has_two_decimals(cls, price: Series[float]) -> Series[bool]:
         # Compare with the nearest whole number of cents, relative to the size: a double
-        # holds ~15 digits, so (price * 100).round(6) % 1 rejected large prices with 2
-        # decimals, the dataset's own maximum 9999999999.99 among them.
+        # holds ~15 digits, so a fixed tolerance would reject large prices with 2 decimals,
+        # the dataset's own maximum 9999999999.99 among them.
         cents = price * 100
         return (cents - cents.round()).abs() <= 1e-6 + 1e-15 * cents.abs()
 
@@ -36,7 +36,7 @@ class Products(pa.DataFrameModel):
     def ean_is_valid(cls, ean: Series[str]) -> Series[bool]:
         ok = pd.Series(True, index=ean.index)
         present = ean.notna()
-        if present.any():  # vectorised: one Python call per value was a tenth of all validation
+        if present.any():  # vectorised: a Python call per value would cost a tenth of all validation
             codes = ean[present].astype(str)
             well_formed = codes.str.fullmatch(r"[0-9]{13}")
             digits = np.zeros((len(codes), 13), dtype=np.int64)

@@ -87,7 +87,7 @@ def _use_wal(catalog: Path) -> None:
     Only once, and before this process's DuckDB opens the file: SQLite's POSIX
     locks belong to the process, so a second SQLite library (Python's) closing
     its handle on a file DuckDB's SQLite has open drops DuckDB's locks too,
-    which corrupted concurrent catalog writes ('database disk image is malformed').
+    and concurrent catalog writes then corrupt it ('database disk image is malformed').
     """
     key = str(catalog)
     with _WAL_LOCK:
@@ -267,7 +267,7 @@ def warm_session() -> Iterator[duckdb.DuckDBPyConnection]:
 def is_retryable(exc: BaseException) -> bool:
     text = str(exc).lower()
     # Two processes attaching a new PostgreSQL catalog at once: one creates DuckLake's tables, the
-    # other's CREATE TABLE fails; attaching again finds them (seen by tests/e2e/test_multi_host.py).
+    # other's CREATE TABLE fails; attaching again finds them.
     first_attach_race = "failed to initialize ducklake" in text and "already exists" in text
     return isinstance(exc, duckdb.Error) and (first_attach_race or any(marker in text for marker in _RETRYABLE))
 

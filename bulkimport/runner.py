@@ -90,8 +90,8 @@ class _EveryoneAlive:
 
 def _live_workers():
     """Workers with a fresh heartbeat. With Redis unreachable (an outage, a restart) a message
-    already delivered still runs: an unclaimed job is claimed, a claimed one is left alone;
-    raising here instead lost the message in the outage test."""
+    already delivered still runs: an unclaimed job is claimed, a claimed one is left alone.
+    Raising instead would drop a message that was already delivered."""
     try:
         return {w["id"] for w in progress.live_workers()}
     except redis.RedisError as exc:

@@ -157,6 +157,7 @@ def approval_outdated(job: registry.Job) -> bool:
 
 def live_status(job_id: str, seen: tuple[str, str]) -> None:
     """Status, counts, error and progress; a change of state reruns the whole page."""
+    ui.follow_changes(seen[0] in registry.IN_FLIGHT)
     job = registry.get(job_id)
     if (job.status, job.updated_at) != seen:
         st.rerun()

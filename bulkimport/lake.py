@@ -34,6 +34,7 @@ import duckdb
 
 from bulkimport.config import Settings, is_postgres, is_s3, settings
 from bulkimport.errors import BulkImportError, LakeBusy
+from bulkimport.sql import ident
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -329,16 +330,19 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, dataset, evolve: bool = True) 
         from bulkimport import schema_evolution  # it builds on this module
 
         schema_evolution.keep_current(dataset)
-    cols = ", ".join(f'"{c}" {t}' for c, t in dataset.sql_types.items())
+    cols = ", ".join(f"{ident(c)} {t}" for c, t in dataset.sql_types.items())
 
     def create(c):
         c.execute("CREATE SCHEMA IF NOT EXISTS staging")
         c.execute("CREATE SCHEMA IF NOT EXISTS production")
         c.execute("CREATE SCHEMA IF NOT EXISTS audit")
         c.execute(
-            f'CREATE TABLE IF NOT EXISTS staging."{dataset.name}" (job_id VARCHAR, line BIGINT, brand VARCHAR, {cols})'
+            f"CREATE TABLE IF NOT EXISTS staging.{ident(dataset.name)} "
+            f"(job_id VARCHAR, line BIGINT, brand VARCHAR, {cols})"
         )
-        c.execute(f'CREATE TABLE IF NOT EXISTS production."{dataset.name}" (brand VARCHAR, {cols}, job_id VARCHAR)')
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS production.{ident(dataset.name)} (brand VARCHAR, {cols}, job_id VARCHAR)"
+        )
         c.execute(
             "CREATE TABLE IF NOT EXISTS staging.rejected_rows (job_id VARCHAR, line BIGINT, "
             '"column" VARCHAR, reason VARCHAR, "check" VARCHAR, value VARCHAR, detail VARCHAR, raw VARCHAR)'

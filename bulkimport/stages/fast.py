@@ -41,7 +41,8 @@ import pyarrow as pa
 
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset
-from bulkimport.stages.compile import WHITESPACE, CompiledDataset, ident, sql_literal, text_column, trimmed
+from bulkimport.sql import ident, literal
+from bulkimport.stages.compile import WHITESPACE, CompiledDataset, text_column, trimmed
 from bulkimport.stages.compile import typed_column as typed_name
 from bulkimport.stages.read import Dialect, Record, RowShape, Source, stray_quote, text_records
 from bulkimport.stages.read import records as careful_records
@@ -349,9 +350,9 @@ def _load(con: duckdb.DuckDBPyConnection, scan: LineScan, dialect: Dialect, shap
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     try:
         con.execute(
-            f"CREATE TEMP TABLE {cells} AS SELECT * FROM read_csv({sql_literal(str(scan.path))}, "
+            f"CREATE TEMP TABLE {cells} AS SELECT * FROM read_csv({literal(str(scan.path))}, "
             f"columns = {columns}, header = false, skip = {data_line - 1}, auto_detect = false, "
-            f"delim = {sql_literal(dialect.delimiter)}, quote = '', escape = '', strict_mode = true, "
+            f"delim = {literal(dialect.delimiter)}, quote = '', escape = '', strict_mode = true, "
             f"null_padding = true, store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}', "
             f"max_line_size = {careful_records.MAX_LINE_CHARS + 64}, encoding = 'utf-8')"
         )

@@ -14,13 +14,9 @@ import sys
 from pathlib import Path
 
 from bulkimport import throttle, users
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import NotLoggedIn
 
 TOKEN_ENV = "BULKIMPORT_TOKEN"
-
-
-class NotLoggedIn(BulkImportError):
-    """Nobody proved who acts: no token, and no terminal to ask for a password on."""
 
 
 def how_to_log_in(api: bool = False) -> str:

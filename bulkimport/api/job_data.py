@@ -9,9 +9,10 @@ import duckdb
 import pandas as pd
 
 from bulkimport import exports, registry, schema_evolution, workflow
-from bulkimport.api.session import _ensure, _lake, _lit, _who
+from bulkimport.api.session import _ensure, _lake, _who
 from bulkimport.api.snapshots import _entry_snapshot, _previous_snapshot
 from bulkimport.datasets import Dataset, get_dataset
+from bulkimport.sql import ident, idents, literal
 from bulkimport.stages import review
 
 # ---------------------------------------------------------------- jobs
@@ -72,9 +73,9 @@ def staged(job_id: str) -> duckdb.DuckDBPyRelation:
     >>> bi.staged("3f2a9c1b7d4e").filter("price > 10").pl()
     """
     con, job_, dataset = _ready(job_id)
-    columns = ", ".join(f'"{c}"' for c in dataset.columns)
     return con.sql(
-        f'SELECT line, brand, {columns} FROM staging."{dataset.name}" WHERE job_id = {_lit(job_.id)} ORDER BY line'
+        f"SELECT line, brand, {idents(dataset.columns)} FROM staging.{ident(dataset.name)} "
+        f"WHERE job_id = {literal(job_.id)} ORDER BY line"
     )
 
 
@@ -89,7 +90,7 @@ def rejected(job_id: str) -> duckdb.DuckDBPyRelation:
     con, job_, _ = _ready(job_id)
     return con.sql(
         'SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows'
-        f' WHERE job_id = {_lit(job_.id)} ORDER BY line, "column"'
+        f' WHERE job_id = {literal(job_.id)} ORDER BY line, "column"'
     )
 
 
@@ -132,21 +133,21 @@ def changes(job_id: str) -> duckdb.DuckDBPyRelation:
     """
     con, job_, dataset = _ready(job_id)
     committed_in = _entry_snapshot(con, "ledger", job_.id)
-    production_at = f'production."{dataset.name}" p'
+    production_at = f"production.{ident(dataset.name)} p"
     if committed_in is not None:  # in today's columns: a migration may have changed them since
         production_at = schema_evolution.as_of(con, dataset, "production", _previous_snapshot(con, committed_in)) + " p"
     others = [c for c in dataset.columns if c not in dataset.key]
     differs = ", ".join(f"""CASE WHEN p."{c}" IS DISTINCT FROM s."{c}" THEN '{c}' END""" for c in others)
     changed_list = f"list_filter([{differs}], x -> x IS NOT NULL)" if others else "[]::VARCHAR[]"
-    staged_columns = ", ".join(f's."{c}"' for c in dataset.columns)
-    before_columns = "".join(f', p."{c}" AS "{c}_before"' for c in others)
+    staged_columns = ", ".join(f"s.{ident(c)}" for c in dataset.columns)
+    before_columns = "".join(f", p.{ident(c)} AS {ident(c + '_before')}" for c in others)
     return con.sql(
         "SELECT CASE WHEN p.brand IS NULL THEN 'insert'"
         f" WHEN ({review.changed_condition(dataset)}) THEN 'update' ELSE 'unchanged' END AS change,"
         f" CASE WHEN p.brand IS NOT NULL THEN {changed_list} END AS changed_columns,"
         f" s.line, s.brand, {staged_columns}{before_columns}"
-        f' FROM staging."{dataset.name}" s LEFT JOIN {production_at} ON {review._key_join(dataset)}'
-        f" WHERE s.job_id = {_lit(job_.id)} ORDER BY s.line"
+        f" FROM staging.{ident(dataset.name)} s LEFT JOIN {production_at} ON {review._key_join(dataset)}"
+        f" WHERE s.job_id = {literal(job_.id)} ORDER BY s.line"
     )
 
 

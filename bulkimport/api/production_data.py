@@ -7,10 +7,11 @@ from typing import Any
 import duckdb
 
 from bulkimport import users
-from bulkimport.api.session import _any_dataset, _ensure, _lake, _lit, _who
-from bulkimport.api.snapshots import AsOf, _current_snapshot, _entry_snapshots, snapshot
+from bulkimport.api.session import _any_dataset, _ensure, _lake, _who
+from bulkimport.api.snapshots import AsOf, _entry_snapshots, snapshot
 from bulkimport.datasets import Dataset, get_dataset
 from bulkimport.errors import BulkImportError
+from bulkimport.sql import current_snapshot, ident, literal
 
 # ---------------------------------------------------------------- production and history
 
@@ -39,9 +40,9 @@ def production(
     ds = get_dataset(dataset)
     _ensure(ds)
     con = _lake()
-    table = f'production."{ds.name}"'
+    table = f"production.{ident(ds.name)}"
     where = " WHERE " + _brands_sql(brand, "brand")
-    order = " ORDER BY " + ", ".join(["brand", *(f'"{c}"' for c in ds.key)])
+    order = " ORDER BY " + ", ".join(["brand", *(ident(c) for c in ds.key)])
     if as_of is None and before_job is None:
         return con.sql(f"SELECT * FROM {table}{where}{order}")
     at = snapshot(as_of, before_job=before_job)
@@ -58,11 +59,11 @@ def _brands_sql(brand: str | None, column: str) -> str:
     user = _who()
     if brand is not None:
         users.require_view(user, brand)
-        return f"{column} = {_lit(brand)}"
+        return f"{column} = {literal(brand)}"
     allowed = users.brand_filter(user)
     if allowed is None:
         return "true"
-    return f"{column} IN ({', '.join(_lit(b) for b in allowed)})" if allowed else "false"
+    return f"{column} IN ({', '.join(literal(b) for b in allowed)})" if allowed else "false"
 
 
 def _who_when(con: duckdb.DuckDBPyConnection) -> str:
@@ -76,7 +77,7 @@ def _who_when(con: duckdb.DuckDBPyConnection) -> str:
         snapshots = _entry_snapshots(con, table)
         if snapshots:
             actors = dict(con.execute(f"SELECT job_id, {actor} FROM audit.{table}").fetchall())
-            rows += [f"({n}, {_lit(j)}, '{action}', {_lit(actors.get(j))})" for j, n in snapshots.items()]
+            rows += [f"({n}, {literal(j)}, '{action}', {literal(actors.get(j))})" for j, n in snapshots.items()]
     migrations = (
         "SELECT snapshot_id, NULL::VARCHAR AS job_id, 'migrate' AS action, author AS actor"
         " FROM ducklake_snapshots('lake') WHERE commit_message LIKE 'migration %'"
@@ -100,7 +101,7 @@ def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.Duck
     """
     _ensure(get_dataset(dataset) if dataset else _any_dataset())
     con = _lake()
-    filters = [_brands_sql(brand, "l.brand")] + ([f"l.dataset = {_lit(dataset)}"] if dataset is not None else [])
+    filters = [_brands_sql(brand, "l.brand")] + ([f"l.dataset = {literal(dataset)}"] if dataset is not None else [])
     where = " WHERE " + " AND ".join(filters)
     return con.sql(
         f"WITH m AS ({_who_when(con)}),"
@@ -148,17 +149,17 @@ def history(dataset: str, key: Any, brand: str | None = None) -> duckdb.DuckDBPy
     _ensure(ds)
     con = _lake()
     values = _key_values(ds, key)
-    filters = [f'"{c}" = {_lit(v)}' for c, v in values.items()]
+    filters = [f"{ident(c)} = {literal(v)}" for c, v in values.items()]
     filters.append(_brands_sql(brand, "brand"))
     same_row = " AND ".join(
-        ["x.snapshot_id = y.snapshot_id", "x.brand = y.brand", *(f'x."{c}" = y."{c}"' for c in ds.key)]
+        ["x.snapshot_id = y.snapshot_id", "x.brand = y.brand", *(f"x.{ident(c)} = y.{ident(c)}" for c in ds.key)]
     )
-    columns = ", ".join(f'n."{c}"' for c in ds.columns)
+    columns = ", ".join(f"n.{ident(c)}" for c in ds.columns)
     # Per snapshot and row: what exists after it (insert, update_postimage) wins over what went (delete);
     # a delete and an insert of the same row in one snapshot (a revert restoring it) is an update.
     return con.sql(
-        f"WITH ch AS (SELECT * FROM ducklake_table_changes('lake', 'production', {_lit(ds.name)},"
-        f" 0, {_current_snapshot(con)}) WHERE {' AND '.join(filters)}),"
+        f"WITH ch AS (SELECT * FROM ducklake_table_changes('lake', 'production', {literal(ds.name)},"
+        f" 0, {current_snapshot(con)}) WHERE {' AND '.join(filters)}),"
         " after AS (SELECT * FROM ch WHERE change_type IN ('insert', 'update_postimage')),"
         " gone AS (SELECT * FROM ch WHERE change_type = 'delete'),"
         " net AS ("

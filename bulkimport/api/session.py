@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import duckdb
 
 from bulkimport import auth, lake, private, schema_evolution, users
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import BulkImportError, NotLoggedIn
 
 # One connection per lake location, so a changed BULKIMPORT_HOME is honoured.
 _connections: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
@@ -28,12 +27,6 @@ warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.drop
 def _where() -> tuple[str, str]:
     s = settings()
     return str(s.lake_catalog), str(s.lake_data)
-
-
-def _lit(value: Any) -> str:
-    """``value`` as a SQL literal. Relations are built from SQL text, not parameters:
-    ``con.sql(query, params=...)`` runs the query at once and keeps the whole result."""
-    return str(duckdb.ConstantExpression(value))
 
 
 # ---------------------------------------------------------------- who acts
@@ -74,7 +67,7 @@ def whoami() -> users.User:
 def _who() -> users.User:
     token = _login["token"] or auth.found_token()
     if token is None:
-        raise auth.NotLoggedIn(auth.how_to_log_in(api=True))
+        raise NotLoggedIn(auth.how_to_log_in(api=True))
     user = auth.user_of_token(token)
     private.secure_process()
     return user

@@ -9,17 +9,14 @@ import duckdb
 import pandas as pd
 
 from bulkimport import workflow
-from bulkimport.api.session import _any_dataset, _ensure, _lake, _lit, _snapshot_cache, _tables, _where, _who
+from bulkimport.api.session import _any_dataset, _ensure, _lake, _snapshot_cache, _tables, _where, _who
 from bulkimport.errors import BulkImportError, JobNotFound
+from bulkimport.sql import current_snapshot, literal
 
 AsOf = int | str | dt.datetime | dt.date | pd.Timestamp
 
 
 # ---------------------------------------------------------------- snapshots
-
-
-def _current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0])
 
 
 def _previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> int:
@@ -45,11 +42,11 @@ def _entry_snapshots(con: duckdb.DuckDBPyConnection, table: str, job_id: str | N
     where, found, current = _where(), {}, None
     sql = f"SELECT job_id, snapshot_id FROM audit.{table}"
     if job_id is not None:
-        sql += f" WHERE job_id = {_lit(job_id)}"
+        sql += f" WHERE job_id = {literal(job_id)}"
     for job_, started in con.execute(sql).fetchall():
         key = (where, table, job_)
         if key not in _snapshot_cache:
-            current = current if current is not None else _current_snapshot(con)
+            current = current if current is not None else current_snapshot(con)
             _snapshot_cache[key] = _first_snapshot_with(con, table, job_, int(started or 0) + 1, current)
         found[job_] = _snapshot_cache[key]
     return found
@@ -110,11 +107,11 @@ def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int
     if before_job is not None:
         return _previous_snapshot(con, _job_snapshot(con, before_job))
     if as_of is None:
-        return _current_snapshot(con)
+        return current_snapshot(con)
     if isinstance(as_of, bool):
         raise TypeError("as_of must be a job id, a snapshot id or a time, not a bool")
     if isinstance(as_of, numbers.Integral):
-        current = _current_snapshot(con)
+        current = current_snapshot(con)
         if not 0 <= int(as_of) <= current:
             raise BulkImportError(f"there is no lake snapshot {as_of}; snapshots run from 0 to {current}")
         return int(as_of)

@@ -29,7 +29,7 @@ from bulkimport.cli.jobs import (
 from bulkimport.cli.operations import cmd_doctor, cmd_reap, cmd_up, cmd_worker
 from bulkimport.cli.options import identity, json_output, reading, waiting
 from bulkimport.cli.reading import cmd_preview
-from bulkimport.errors import BulkImportError, DispatchError, MigrationRefused
+from bulkimport.errors import BulkImportError, MigrationRefused, TransientError
 
 __all__ = ["build_parser", "main"]
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.fn(args) or 0
-    except DispatchError as exc:  # the broker is down: try again later
+    except TransientError as exc:  # the broker or lake is away or busy: the same command may work later
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except MigrationRefused as exc:  # the lake's rows do not fit the dataset: nothing was changed

@@ -7,7 +7,8 @@ import numpy as np
 import pyarrow as pa
 
 from bulkimport.datasets import Dataset
-from bulkimport.stages.compile import CompiledDataset, ident, text_column, trimmed
+from bulkimport.sql import ident
+from bulkimport.stages.compile import CompiledDataset, text_column, trimmed
 from bulkimport.stages.compile import typed_column as typed_name
 from bulkimport.stages.fast.load import FastRead
 from bulkimport.stages.fast.scan import NotFast

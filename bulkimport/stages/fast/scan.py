@@ -126,7 +126,9 @@ def _byte_kinds(dialect: Dialect) -> np.ndarray:
 def _line_facts(array: np.ndarray, starts: np.ndarray, kinds: np.ndarray):
     """Per line: cells (delimiters + 1), holds a quote or escape, may have whitespace at a cell's edge."""
     flags = kinds[array]
-    cells = np.add.reduceat(flags & _DELIMITER, starts, dtype=np.int64) + 1
+    # Delimiters per line by binary search over their positions: np.add.reduceat with a wider dtype is 8x slower.
+    delimiters = np.flatnonzero(flags & _DELIMITER)
+    cells = np.diff(np.searchsorted(delimiters, np.append(starts, len(array)))) + 1
     any_flag = np.bitwise_or.reduceat(flags, starts)
     boundary = (flags & _BOUNDARY) != 0
     edge = np.zeros(len(array), dtype=bool)  # next to a cell's start or end

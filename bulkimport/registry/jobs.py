@@ -1,34 +1,18 @@
-"""Jobs and the job registry (the control plane).
-
-A job moves through::
-
-    pending -> validating -> staged -> approved -> committing -> committed
-    staged -> fixing -> staged (fixed rejected rows checked again)
-    and failed, rejected (operator said no), cancelled, reverted
-
-Every change is a compare-and-set from an expected state that appends an
-event (who, when, from, to), in one transaction.
-
-The registry is a SQLite file in WAL mode by default, or PostgreSQL when
-``BULKIMPORT_DB_URL`` is a ``postgresql://`` URL (workers on several hosts).
-The differences (placeholders, locking, identity columns, the added-columns
-migration) live in the two small backends below; the functions are the same.
-"""
+"""Jobs and their events: the states, creating a job, compare-and-set transitions, claims, queries."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
-from bulkimport.config import is_postgres, masked, settings
+from bulkimport.config import masked
 from bulkimport.errors import InvalidTransition, JobNotFound
+from bulkimport.registry.backends import connect, for_update, transaction
 
 PENDING, VALIDATING, STAGED, APPROVED = "pending", "validating", "staged", "approved"
 COMMITTING, COMMITTED, FAILED, REJECTED = "committing", "committed", "failed", "rejected"
@@ -56,101 +40,6 @@ RUNNING = (VALIDATING, FIXING, COMMITTING, REVERTING)
 # How a job writes to production (see bulkimport.stages.modes).
 UPSERT, APPEND, REPLACE = "upsert", "append", "replace"
 MODES = (UPSERT, APPEND, REPLACE)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    dataset TEXT NOT NULL,
-    brand TEXT NOT NULL,
-    status TEXT NOT NULL,
-    file_name TEXT NOT NULL,
-    file_path TEXT NOT NULL,
-    file_sha256 TEXT NOT NULL,
-    file_bytes INTEGER NOT NULL DEFAULT 0,
-    rows_total INTEGER,
-    rows_valid INTEGER,
-    rows_rejected INTEGER,
-    rows_inserted INTEGER,
-    rows_updated INTEGER,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_by TEXT NOT NULL,
-    approved_by TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    options TEXT,
-    mapping TEXT,
-    dialect TEXT,
-    approval TEXT,
-    claimed_by TEXT,
-    mode TEXT,
-    rows_deleted INTEGER,
-    dataset_version TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
-CREATE INDEX IF NOT EXISTS jobs_file ON jobs(file_sha256);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    from_status TEXT,
-    to_status TEXT NOT NULL,
-    note TEXT
-);
-CREATE INDEX IF NOT EXISTS events_job ON events(job_id);
-CREATE TABLE IF NOT EXISTS header_mappings (
-    dataset TEXT NOT NULL,
-    header TEXT NOT NULL,
-    mapping TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (dataset, header)
-);
-CREATE TABLE IF NOT EXISTS fixes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    requested_by TEXT NOT NULL,
-    requested_at TEXT NOT NULL,
-    rows TEXT NOT NULL,
-    status TEXT NOT NULL,
-    result TEXT
-);
-CREATE INDEX IF NOT EXISTS fixes_job ON fixes(job_id);
-CREATE TABLE IF NOT EXISTS brand_mappings (
-    dataset TEXT NOT NULL,
-    brand TEXT NOT NULL,
-    header TEXT NOT NULL,
-    mapping TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (dataset, brand, header)
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id_sha256 TEXT PRIMARY KEY,
-    user_name TEXT NOT NULL,
-    client TEXT,
-    created_at TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    ended_at TEXT
-);
-CREATE TABLE IF NOT EXISTS login_failures (
-    subject TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    last_failure TEXT NOT NULL,
-    locked_until TEXT
-);
-"""
-# Columns added after the first release: (name, SQL type). Added on open when missing.
-_ADDED_COLUMNS = (
-    ("options", "TEXT"),
-    ("mapping", "TEXT"),
-    ("dialect", "TEXT"),
-    ("approval", "TEXT"),
-    ("claimed_by", "TEXT"),
-    ("mode", "TEXT"),
-    ("rows_deleted", "INTEGER"),
-    ("message_id", "TEXT"),
-    ("dataset_version", "TEXT"),
-)
 
 
 @dataclass(frozen=True)
@@ -225,145 +114,6 @@ _JSON_FIELDS = ("options", "mapping", "dialect", "approval")
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-class _SQLite:
-    """A SQLite file in WAL mode with a busy timeout; ``BEGIN IMMEDIATE`` serialises writers."""
-
-    begin = "BEGIN IMMEDIATE"
-    for_update = ""  # the whole database is locked by BEGIN IMMEDIATE already
-    _ready: set[tuple[str, int]] = set()  # (path, inode) of files whose schema this process has checked
-    _lock = threading.Lock()
-
-    def connect(self, path) -> sqlite3.Connection:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA busy_timeout=30000")
-        con.execute("PRAGMA synchronous=NORMAL")
-        # The inode too: a registry file deleted and made again at the same path needs its tables again.
-        key = (str(path.resolve()), path.stat().st_ino)
-        if key not in self._ready:
-            with self._lock:
-                try:
-                    self._create_schema(con)
-                except BaseException:
-                    con.close()
-                    raise
-                self._ready.add(key)
-        return con
-
-    @staticmethod
-    def _create_schema(con: sqlite3.Connection) -> None:
-        con.executescript(_SCHEMA)
-        present = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
-        for name, sql_type in _ADDED_COLUMNS:
-            if name not in present:
-                try:
-                    con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
-                except sqlite3.OperationalError as exc:  # another process added it first
-                    if "duplicate column" not in str(exc):
-                        raise
-
-
-class _PgConnection:
-    """A psycopg connection that takes the registry's ``?`` placeholders (the SQL has no ``%``)."""
-
-    def __init__(self, con):
-        self._con = con
-
-    def execute(self, sql: str, params=()):
-        return self._con.execute(sql.replace("?", "%s"), params or None)
-
-    def close(self) -> None:
-        self._con.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class _Postgres:
-    """PostgreSQL (psycopg 3): ``BEGIN`` and ``SELECT ... FOR UPDATE`` lock the one job row."""
-
-    begin = "BEGIN"
-    for_update = " FOR UPDATE"
-    _ready: set[str] = set()  # URLs whose schema this process has checked
-    _lock = threading.Lock()
-
-    def connect(self, url: str) -> _PgConnection:
-        import psycopg  # only needed at scale
-        from psycopg.rows import dict_row
-
-        con = _PgConnection(psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10))
-        if url not in self._ready:
-            with self._lock:
-                try:
-                    self._create_schema(con)
-                except BaseException:
-                    con.close()
-                    raise
-                self._ready.add(url)
-        return con
-
-    @staticmethod
-    def _create_schema(con: _PgConnection) -> None:
-        # CREATE ... IF NOT EXISTS races between processes in PostgreSQL: one at a time.
-        con.execute("BEGIN")
-        try:
-            con.execute("SELECT pg_advisory_xact_lock(7240431)")
-            for statement in _SCHEMA.split(";"):
-                statement = statement.strip().replace(
-                    "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
-                )
-                if statement:
-                    con.execute(statement)
-            present = {
-                r["column_name"]
-                for r in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                    "AND table_name = 'jobs'"
-                )
-            }
-            for name, sql_type in _ADDED_COLUMNS:
-                if name not in present:
-                    con.execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {sql_type}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-
-
-def _backend() -> _SQLite | _Postgres:
-    return _Postgres() if is_postgres(settings().registry_path) else _SQLite()
-
-
-def connect():
-    """An open registry connection (sqlite3, or psycopg behind the same ``execute``); close it when done."""
-    return _backend().connect(settings().registry_path)
-
-
-@contextmanager
-def transaction() -> Iterator:
-    """One registry transaction (writers serialised); sessions and login throttling use it too."""
-    backend = _backend()
-    with closing(backend.connect(settings().registry_path)) as con:
-        con.execute(backend.begin)
-        try:
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-
-
-def for_update() -> str:
-    """`` FOR UPDATE`` on PostgreSQL (lock the row read), nothing on SQLite (BEGIN IMMEDIATE locked it all)."""
-    return _backend().for_update
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -621,68 +371,3 @@ def jobs_with_file(sha256: str, dataset: str, brand: str, statuses: Iterable[str
             (sha256, dataset, brand, *statuses),
         ).fetchall()
     return [_job(r) for r in rows]
-
-
-# ---------------------------------------------------------------- fixes of rejected rows
-
-FIX_PENDING, FIX_DONE, FIX_FAILED = "pending", "done", "failed"
-
-
-@dataclass(frozen=True)
-class Fix:
-    """Rejected rows a user changed, waiting for (or checked by) a worker.
-
-    ``rows``: one entry per line: ``{"line", "cells": {column: text}, "changes": {column:
-    [before, after]}, "suggestion": bool}``. ``result`` says which lines were staged.
-    """
-
-    id: int
-    job_id: str
-    requested_by: str
-    requested_at: str
-    rows: list[dict]
-    status: str
-    result: dict | None
-
-
-def _fix(row) -> Fix:
-    values = dict(row)
-    values["rows"] = json.loads(values["rows"])
-    values["result"] = json.loads(values["result"]) if values["result"] else None
-    return Fix(**values)
-
-
-def request_fix(job_id: str, rows: list[dict], *, requested_by: str, note: str) -> Job:
-    """Record fixed rows and move the staged job to ``fixing``, in one transaction."""
-
-    def record(con) -> None:
-        con.execute(
-            "INSERT INTO fixes (job_id, requested_by, requested_at, rows, status) VALUES (?,?,?,?,?)",
-            (job_id, requested_by, now(), json.dumps(rows), FIX_PENDING),
-        )
-
-    return transition(job_id, STAGED, FIXING, actor=requested_by, note=note, also=record)
-
-
-def pending_fix(job_id: str) -> Fix | None:
-    """The oldest fix of the job a worker has not finished yet."""
-    with closing(connect()) as con:
-        row = con.execute(
-            "SELECT * FROM fixes WHERE job_id = ? AND status = ? ORDER BY id LIMIT 1", (job_id, FIX_PENDING)
-        ).fetchone()
-    return _fix(row) if row else None
-
-
-def fixes(job_id: str) -> list[Fix]:
-    with closing(connect()) as con:
-        rows = con.execute("SELECT * FROM fixes WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
-    return [_fix(r) for r in rows]
-
-
-def finish_fix(fix_id: int, job_id: str, status: str, result: dict, *, actor: str, note: str, **updates) -> Job:
-    """Close a fix and return its job from ``fixing`` to ``staged``, in one transaction."""
-
-    def close(con) -> None:
-        con.execute("UPDATE fixes SET status = ?, result = ? WHERE id = ?", (status, json.dumps(result), fix_id))
-
-    return transition(job_id, FIXING, STAGED, actor=actor, note=note, also=close, **updates)

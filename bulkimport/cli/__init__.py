@@ -12,7 +12,15 @@ import sys
 
 from bulkimport import registry, users
 from bulkimport.cli import datasets as cli_datasets
-from bulkimport.cli.accounts import cmd_login, cmd_logout, cmd_users, cmd_whoami
+from bulkimport.cli.accounts import (
+    cmd_login,
+    cmd_logout,
+    cmd_user_add,
+    cmd_user_list,
+    cmd_user_remove,
+    cmd_user_token,
+    cmd_whoami,
+)
 from bulkimport.cli.jobs import (
     cmd_approve,
     cmd_cancel,
@@ -156,19 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("logout", cmd_logout, "remove the token `bulkimport login` saved")
     add("whoami", cmd_whoami, "who the commands act as (name, role, brands)")
 
-    p = add("users", cmd_users, "manage who may use the dashboard and CLI")
+    p = add("users", None, "manage who may use the dashboard and CLI")  # each action names its own fn
     user_actions = p.add_subparsers(dest="action", required=True)
     u = user_actions.add_parser("add", help="add a user or change their role, brands and password")
+    u.set_defaults(fn=cmd_user_add)
     u.add_argument("name")
     u.add_argument("--role", required=True, choices=users.ROLES)
     u.add_argument("--brands", required=True, help="comma-separated brands, or '*' for all")
     u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     u = user_actions.add_parser("remove", help="remove a user")
+    u.set_defaults(fn=cmd_user_remove)
     u.add_argument("name")
     u = user_actions.add_parser("token", help="create a personal API token for the CLI and the Python API")
+    u.set_defaults(fn=cmd_user_token)
     u.add_argument("name")
     u.add_argument("--revoke", action="store_true", help="remove every token of NAME instead")
-    user_actions.add_parser("list", help="list users, roles and brands")
+    user_actions.add_parser("list", help="list users, roles and brands").set_defaults(fn=cmd_user_list)
 
     cli_datasets.add_parser(sub, identity(), json_)
 

@@ -10,28 +10,42 @@ from bulkimport.cli.output import _who
 from bulkimport.errors import BulkImportError
 
 
-def cmd_users(args) -> int:
-    if args.action == "token":
-        if args.revoke:
-            print(f"revoked {users.revoke_tokens(args.name)} token(s) of {args.name}")
-            return 0
-        token = users.create_token(args.name)
-        print(
-            f"a personal token for {args.name}; it is shown only this once. They use it with `bulkimport login`\n"
-            "(or BULKIMPORT_TOKEN=..., or bi.login(...) in a notebook). "
-            "Revoke: `bulkimport users token NAME --revoke`.",
-            file=sys.stderr,
-        )
-        print(token)
+def cmd_user_token(args) -> int:
+    if args.revoke:
+        print(f"revoked {users.revoke_tokens(args.name)} token(s) of {args.name}")
         return 0
-    if args.action == "list":
-        for user in users.list_users():
-            print(f"{user.name}\t{user.role}\t{','.join(user.brands)}")
-        return 0
-    if args.action == "remove":
-        users.remove(args.name)
-        print(f"removed {args.name}")
-        return 0
+    token = users.create_token(args.name)
+    print(
+        f"a personal token for {args.name}; it is shown only this once. They use it with `bulkimport login`\n"
+        "(or BULKIMPORT_TOKEN=..., or bi.login(...) in a notebook). "
+        "Revoke: `bulkimport users token NAME --revoke`.",
+        file=sys.stderr,
+    )
+    print(token)
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    for user in users.list_users():
+        print(f"{user.name}\t{user.role}\t{','.join(user.brands)}")
+    return 0
+
+
+def cmd_user_remove(args) -> int:
+    users.remove(args.name)
+    print(f"removed {args.name}")
+    return 0
+
+
+def cmd_user_add(args) -> int:
+    brands = [b.strip() for b in args.brands.split(",") if b.strip()]
+    user = users.add(args.name, args.role, brands, _password(args))
+    print(f"{user.name}: {user.role} of {', '.join(user.brands)}")
+    return 0
+
+
+def _password(args) -> str:
+    """The new user's password: from standard input (--password-stdin, or no terminal), else asked for."""
     if args.password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
@@ -39,15 +53,11 @@ def cmd_users(args) -> int:
                 f"no password for {args.name}: without a terminal to ask on, give it on standard input "
                 f"(echo PASSWORD | bulkimport users add {args.name} ... --password-stdin)"
             )
-    else:
-        try:
-            password = getpass.getpass(f"password for {args.name}: ")
-        except EOFError:
-            raise BulkImportError("no password given; use --password-stdin to read it from standard input") from None
-    brands = [b.strip() for b in args.brands.split(",") if b.strip()]
-    user = users.add(args.name, args.role, brands, password)
-    print(f"{user.name}: {user.role} of {', '.join(user.brands)}")
-    return 0
+        return password
+    try:
+        return getpass.getpass(f"password for {args.name}: ")
+    except EOFError:
+        raise BulkImportError("no password given; use --password-stdin to read it from standard input") from None
 
 
 def cmd_login(args) -> int:

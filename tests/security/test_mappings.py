@@ -29,7 +29,9 @@ def test_one_brands_mapping_is_never_applied_to_another_brands_file(worker, tmp_
     assert globex["mapping"]["ean"] == "ean" and globex["mapping"]["launch_date"] == "launch_date"
     assert (
         "mapping: by header names and aliases"
-        in run_cli("submit", str(path), "--dataset", "products", "--brand", "globex", user="ana").stderr
+        in run_cli(
+            "submit", str(path), "--dataset", "products", "--brand", "globex", "--allow-duplicate", user="ana"
+        ).stderr
     ), "the CLI says which mapping it used"
 
     bi.login(TOKENS["olga"])
@@ -51,9 +53,13 @@ def test_a_remembered_mapping_is_proposed_at_preview_to_its_own_brand_only(worke
     assert "chose last time" not in other.stdout and other.returncode == 2, "globex gets header matching"
     refused = run_cli("preview", str(path), "--dataset", "products", "--brand", "acme", check=False, user="otto")
     assert refused.returncode == 2 and "may not import data for brand 'acme'" in refused.stderr
+    jobs_before = len(bi.jobs())
     done = run_cli(
-        "submit", str(path), "--dataset", "products", "--brand", "acme", "--wait", "--json", check=False, user="ana"
+        "submit",
+        *(str(path), "--dataset", "products", "--brand", "acme", "--allow-duplicate", "--wait", "--json"),
+        check=False,
+        user="ana",
     )
-    plain = json.loads(done.stdout)
-    assert done.returncode == 1 and plain["status"] == "failed", "a submit without --map applies nothing remembered"
-    assert "sku" in plain["error"]
+    # Without --map nothing remembered is applied: header matching finds no sku, refused before a job exists.
+    assert done.returncode == 2 and "lacks required column(s) sku" in done.stderr, done.stderr
+    assert len(bi.jobs()) == jobs_before

@@ -64,3 +64,7 @@ class MigrationRefused(BulkImportError):
 
 class DatasetChanged(BulkImportError):
     """The dataset's definition changed since the job was validated: it must be checked again."""
+
+
+class ConfigError(BulkImportError):
+    """A setting (an environment variable) has a value it does not accept; the message names each one."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -189,15 +189,17 @@ class Settings(BaseSettings):
         None, description="Your personal API token for the CLI and `bi.*` (instead of `bulkimport login`)."
     )
 
-    @field_validator("home", "datasets_dir", "xdg_config_home", "users_file", mode="after")
+    @field_validator("home", "datasets_dir", "xdg_config_home", mode="after")
     @classmethod
-    def _expanded(cls, path: Path | None, info) -> Path | None:
-        if path is None:
-            return None
-        path = path.expanduser()
-        if info.field_name != "users_file" and path.is_file():
+    def _folder(cls, path: Path | None) -> Path | None:
+        if path is not None and path.expanduser().is_file():
             raise ValueError("a file, not a folder")
-        return path.resolve() if info.field_name == "home" else path
+        return path.expanduser() if path else None
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.resolve()  # children started in another working folder must find the same home
 
     @field_validator("db_url", "lake_catalog_url", mode="after")
     @classmethod
@@ -320,14 +322,14 @@ def accepts(field: FieldInfo) -> str:
     return "any text"
 
 
+_KINDS = {bool: "boolean", int: "integer", Path: "path", SecretStr: "secret", str: "text"}
+
+
 def kind(field: FieldInfo) -> str:
     if "kind" in _extra(field):
         return _extra(field)["kind"]
-    text = str(field.annotation)
-    for python, shown in (("bool", "boolean"), ("int", "integer"), ("Path", "path"), ("SecretStr", "secret")):
-        if python in text:
-            return shown
-    return "text"
+    types = get_args(field.annotation) or (field.annotation,)  # X | None: X
+    return next(_KINDS[t] for t in types if t in _KINDS)
 
 
 def default(field: FieldInfo) -> str:

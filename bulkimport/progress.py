@@ -49,6 +49,9 @@ def publish(job_id: str, values: dict) -> None:
 
 
 _STATUS_CHANNEL = "bulkimport:status:"
+# Every job's changes on one channel, for pages that follow several jobs (only the job id travels:
+# a page re-reads the registry, which keeps to the reader's brands).
+_ANY_STATUS_CHANNEL = "bulkimport:status"
 
 
 def notify_status(job_id: str, status: str) -> None:
@@ -58,36 +61,44 @@ def notify_status(job_id: str, status: str) -> None:
     fails the transition if Redis is away (waiters then fall back to reading the registry).
     """
     try:
-        client().publish(_STATUS_CHANNEL + job_id, status)
+        pipe = client().pipeline(transaction=False)
+        pipe.publish(_STATUS_CHANNEL + job_id, status)
+        pipe.publish(_ANY_STATUS_CHANNEL, job_id)
+        pipe.execute()
     except redis.RedisError:
         pass
 
 
 class StatusWatch:
-    """Wake-ups for one job's status changes; ``wait(timeout)`` returns early when one arrives.
+    """Wake-ups for one job's status changes (or any job's, without a ``job_id``); ``wait(timeout)``
+    returns early when one arrives.
 
-    Subscribe before reading the registry, so a change between the read and the wait is not missed.
-    With Redis away it simply sleeps the timeout.
+    Subscribe before reading the registry, so a change between the read and the wait is not missed:
+    it waits in the subscription until the next ``wait``. With Redis away it simply sleeps the timeout.
     """
 
-    def __init__(self, job_id: str):
+    def __init__(self, job_id: str | None = None):
         self._pubsub = None
         try:
             self._pubsub = client().pubsub(ignore_subscribe_messages=True)
-            self._pubsub.subscribe(_STATUS_CHANNEL + job_id)
+            self._pubsub.subscribe(_STATUS_CHANNEL + job_id if job_id else _ANY_STATUS_CHANNEL)
         except redis.RedisError:
             self.close()
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> bool:
+        """True when woken by a change (all changes waiting so far are taken), False after the timeout."""
         deadline = time.monotonic() + timeout
         while self._pubsub is not None and (left := deadline - time.monotonic()) > 0:
             try:
                 if self._pubsub.get_message(timeout=left):
-                    return
+                    while self._pubsub.get_message(timeout=0):  # a burst of changes is one wake-up
+                        pass
+                    return True
             except redis.RedisError:
                 self.close()
         if (left := deadline - time.monotonic()) > 0:
             time.sleep(left)
+        return False
 
     def close(self) -> None:
         if self._pubsub is not None:

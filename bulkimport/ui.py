@@ -38,8 +38,11 @@ from bulkimport.registry import (
 
 # How often self-refreshing parts of a page re-read the registry (seconds): often while a job moves,
 # seldom while none does (other people's uploads still show up within IDLE_REFRESH_S).
-REFRESH_S = 2
+REFRESH_S = 0.5
 IDLE_REFRESH_S = 10
+# While a job moves, each refresh first waits up to this long for a status change from Redis, so a page
+# shows "staged" the moment the worker says so rather than on its next tick (kept below REFRESH_S).
+CHANGE_WAIT_S = 0.35
 # The health banner re-checks Redis and workers on its own, a little less often.
 HEALTH_REFRESH_S = 5
 # Query parameter that names the job on the review page (?job=<id>).
@@ -47,6 +50,7 @@ QUERY_JOB = "job"
 DEFAULT_DATASET = "products"
 
 # Session-state keys. Widgets that keep their value across pages use persist_state="session".
+STATUS_WATCH = "bi_status_watch"  # this session's progress.StatusWatch while a job it shows moves
 USER = "bi_user"  # the logged-in bulkimport.users.User, as of this run
 SESSION = "bi_session"  # id of the login session (bulkimport.sessions) this browser's cookie names
 LOGIN_SUBMIT = "bi_login_submit"
@@ -343,6 +347,27 @@ def job_table(jobs: list[registry.Job], *, key: str | None = None, links: bool =
         config["review"] = st.column_config.LinkColumn("review", display_text="open")
     styled = frame.style.map(_status_style, subset=["status"])
     st.dataframe(styled, hide_index=True, column_config=config, key=key)
+
+
+def watch_changes() -> None:
+    """Subscribe this session to job status changes from now on. Call before sending work to a
+    worker, so that its first change (a quick worker's "staged") waits for the page, not the next tick."""
+    if STATUS_WATCH not in st.session_state:
+        st.session_state[STATUS_WATCH] = progress.StatusWatch()
+
+
+def follow_changes(busy: bool) -> None:
+    """Call first in a self-refreshing part of a page. While a job moves (``busy``), wait for the next
+    status change (or CHANGE_WAIT_S); while none does, hold no Redis subscription at all."""
+    watch = st.session_state.get(STATUS_WATCH)
+    if not busy:
+        if watch is not None:
+            watch.close()
+            del st.session_state[STATUS_WATCH]
+    elif watch is None:  # a job someone else sent: follow it from the next refresh on
+        watch_changes()
+    else:
+        watch.wait(CHANGE_WAIT_S)
 
 
 def any_in_flight(jobs: list[registry.Job]) -> bool:

@@ -22,6 +22,7 @@ else:
 
 
 def job_list(status: str | None, dataset: str | None, brand: str | None, busy: bool) -> None:
+    ui.follow_changes(busy)
     jobs = workflow.visible_jobs(user, status=status, dataset=dataset, brand=brand)
     if ui.any_in_flight(jobs) != busy:  # refresh at the other pace from now on
         st.rerun()

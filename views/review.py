@@ -36,6 +36,7 @@ def on_pick() -> None:
 
 
 def on_approve(job_id: str) -> None:
+    ui.watch_changes()
     try:
         workflow.approve(job_id, user=user, confirm_deletes=bool(st.session_state.get(ui.REVIEW_CONFIRM_DELETES)))
     except DispatchError as exc:
@@ -65,6 +66,7 @@ def on_reject(job_id: str) -> None:
 
 
 def on_revert(job_id: str) -> None:
+    ui.watch_changes()
     try:
         workflow.revert(job_id, user=user)
     except BulkImportError as exc:
@@ -78,6 +80,7 @@ def on_revert(job_id: str) -> None:
 
 
 def on_recheck(job_id: str) -> None:
+    ui.watch_changes()
     try:
         workflow.recheck(job_id, user=user)
     except BulkImportError as exc:
@@ -87,6 +90,7 @@ def on_recheck(job_id: str) -> None:
 
 
 def on_cancel(job_id: str) -> None:
+    ui.watch_changes()
     try:
         workflow.cancel(job_id, user=user)
     except BulkImportError as exc:
@@ -98,6 +102,7 @@ def on_cancel(job_id: str) -> None:
 
 
 def on_retry(job_id: str) -> None:
+    ui.watch_changes()
     try:
         workflow.retry(job_id, user=user)
     except BulkImportError as exc:
@@ -116,6 +121,7 @@ def send_fix(job_id: str, edits: dict, accepted) -> None:
     if not edits and not accepted:
         ui.flash("warning", "Nothing changed yet: edit cells in the grid or tick a suggestion, then check again.")
         return
+    ui.watch_changes()
     try:
         job = fixing.fix(job_id, edits, user=user, accept_suggestions=accepted)
     except BulkImportError as exc:
@@ -158,6 +164,7 @@ def approval_outdated(job: registry.Job) -> bool:
 
 def live_status(job_id: str, seen: tuple[str, str]) -> None:
     """Status, counts, error and progress; a change of state reruns the whole page."""
+    ui.follow_changes(seen[0] in registry.IN_FLIGHT)
     job = registry.get(job_id)
     if (job.status, job.updated_at) != seen:
         st.rerun()

@@ -47,6 +47,7 @@ def submit(
     mode: str,
     allow_duplicate: bool,
 ) -> None:
+    ui.watch_changes()
     try:
         job = workflow.submit(
             upload,
@@ -419,6 +420,7 @@ if upload is not None:
 
 
 def recent_jobs(busy: bool) -> None:
+    ui.follow_changes(busy)
     recent = workflow.visible_jobs(user)[:20]
     if ui.any_in_flight(recent) != busy:  # refresh at the other pace from now on
         st.rerun()

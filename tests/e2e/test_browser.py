@@ -71,7 +71,15 @@ def test_upload_in_the_browser_watch_it_stage_then_another_user_approves_it(brow
         raise
 
 
+def warm_up_the_worker() -> None:
+    """One job of a brand the test's users do not see, so the timed upload meets a warm worker
+    (its lake connection open, the schema compiled), as `python -m bench --latency` times the CLI."""
+    warm = api.submit(EXAMPLE, dataset="products", brand="warmup")
+    assert workflow.wait(warm.id, timeout=120).status == "staged"
+
+
 def upload_stage_approve(browser, dashboard: str) -> None:
+    warm_up_the_worker()
     ana = log_in(browser, dashboard, "ana")
     ana.get_by_role("heading", name="Upload a CSV").wait_for()
     shot(ana, "1-logged-in")
@@ -85,7 +93,7 @@ def upload_stage_approve(browser, dashboard: str) -> None:
     start_submit_clock(ana)
     ana.get_by_role("button", name="Submit for validation").click()
     ana.get_by_text("is queued for validation").wait_for()
-    [job] = registry.list_jobs()
+    [job] = [j for j in registry.list_jobs() if j.brand != "warmup"]
     assert (job.created_by, job.brand, job.file_name) == ("ana", "acme", "products.csv")
     shot(ana, "3-submitted")
 
@@ -292,6 +300,7 @@ def replace_and_revert(browser, dashboard: str, tmp_path) -> None:
 SUBMIT_TO_STAGED_CLOCK = """() => {
   window.__submitted_at = null;
   window.__staged_at = null;
+  window.__queued_at = null;
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     if (window.__submitted_at === null && button && button.innerText.includes("Submit for validation")) {
@@ -301,6 +310,10 @@ SUBMIT_TO_STAGED_CLOCK = """() => {
   const staged = () => [...document.querySelectorAll(".stMarkdownBadge")]
     .some((badge) => /\\bstaged$/.test(badge.innerText.trim()));
   new MutationObserver(() => {
+    if (window.__submitted_at !== null && window.__queued_at === null
+        && document.body.innerText.includes("is queued for validation")) {
+      window.__queued_at = performance.now();
+    }
     if (window.__submitted_at !== null && window.__staged_at === null && staged()) {
       window.__staged_at = performance.now();
     }
@@ -321,13 +334,15 @@ def record_submit_to_staged(page) -> float:
 
     page.wait_for_function("window.__staged_at !== null && window.__submitted_at !== null")
     seconds = page.evaluate("(window.__staged_at - window.__submitted_at) / 1000")
+    queued = page.evaluate("window.__queued_at === null ? null : (window.__queued_at - window.__submitted_at) / 1000")
     ARTIFACTS.mkdir(exist_ok=True)
     figure = {
         "submit_to_staged_s": round(seconds, 3),
+        "submit_to_queued_on_screen_s": None if queued is None else round(queued, 3),
         "measured_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "file": "examples/products.csv",
         "rows": 16,
-        "worker": "a worker started for the test; this is its first job",
+        "worker": "a worker started for the test, warmed by one job of another brand",
         "how": "the browser's clock, from the click on Submit to the first 'staged' badge on the page",
     }
     (ARTIFACTS / "dashboard-latency.json").write_text(json.dumps(figure, indent=1) + "\n")

@@ -59,8 +59,8 @@ def forget_token() -> bool:
 
 def found_token() -> str | None:
     """The token from BULKIMPORT_TOKEN, else the saved one, else None."""
-    if settings().token:
-        return settings().token.get_secret_value()
+    if token := settings().token:
+        return token.get_secret_value()
     try:
         return token_file().read_text().strip() or None
     except OSError:
@@ -71,8 +71,8 @@ def user_of_token(token: str) -> users.User:
     """The user the token proves; NotLoggedIn (saying what to do) for a wrong or revoked one."""
     user = users.authenticate_token(token)
     if user is None:
-        from_env = settings().token and settings().token.get_secret_value() == token.strip()
-        where = TOKEN_ENV if from_env else "the token given"
+        from_env = settings().token
+        where = TOKEN_ENV if from_env and from_env.get_secret_value() == token.strip() else "the token given"
         if token.strip() == _saved():
             where = f"the token saved in {token_file()}"
         raise NotLoggedIn(

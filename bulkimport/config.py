@@ -75,7 +75,7 @@ def _read(environment: tuple[str | None, ...]) -> Settings:
 
 
 def reload() -> Settings:
-    """Read the environment again even if no variable changed (a folder's ~ moved, say)."""
+    """Build the settings again though no variable changed: a relative BULKIMPORT_HOME after a change of folder."""
     _read.cache_clear()
     return settings()
 

@@ -166,25 +166,29 @@ def test_every_setting_is_documented():
 
 
 def test_other_docs_name_only_real_settings_with_their_real_defaults():
-    # Table rows like "| `BULKIMPORT_X` | `default` | ..." in the README and docs must agree with the model;
-    # the default is checked in tables whose second column is headed "default".
-    defaults = {
-        part: default(field)
-        for name, field in Settings.model_fields.items()
-        for part in variable(name, field).split(" or ")
+    # Rows like "| `BULKIMPORT_X` | `default` | ..." in the README and docs must agree with the model, in tables
+    # whose second column is headed "default": a value in backticks is the model's, "unset" is no default.
+    fields = {
+        part: field for name, field in Settings.model_fields.items() for part in variable(name, field).split(" or ")
     }
     row = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \| ([^|]+) \|")
     pages = [REPO / "README.md", *(p for p in (REPO / "docs").glob("*.md") if p.name != "configuration.md")]
+    checked = 0
     for page in pages:
         header = ""
         for line in page.read_text().splitlines():
-            if line.startswith("| variable |"):
-                header = line
-            if match := row.match(line):
-                name, shown = match.groups()
-                assert name in defaults, f"{page.name} documents {name}, which is no setting"
-                if header.startswith("| variable | default |"):
-                    assert shown.strip().strip("`") == defaults[name], f"{page.name}: {name}'s default"
+            header = line if line.startswith("| variable |") else header
+            if not (match := row.match(line)):
+                continue
+            name, shown = match[1], match[2].strip()
+            assert name in fields, f"{page.name} documents {name}, which is no setting"
+            if header.startswith("| variable | default |"):
+                checked += 1
+                if shown.startswith("`"):
+                    assert shown.strip("`") == default(fields[name]), f"{page.name}: {name}'s default"
+                elif shown.startswith("unset"):
+                    assert fields[name].default is None, f"{page.name}: {name} has a default"
+    assert checked, "no table of settings and defaults found outside docs/configuration.md"
 
 
 def test_no_module_reads_the_environment_but_the_settings():

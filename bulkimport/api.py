@@ -41,8 +41,9 @@ import pandas as pd
 from bulkimport import auth, exports, fixing, lake, private, registry, schema_evolution, users, workflow
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets, get_dataset
-from bulkimport.errors import BulkImportError, JobNotFound
+from bulkimport.errors import BulkImportError, JobNotFound, NotLoggedIn
 from bulkimport.registry import FINAL, STAGED
+from bulkimport.sql import current_snapshot, ident, idents, literal
 from bulkimport.stages import review
 
 # One connection per lake location, so a changed BULKIMPORT_HOME is honoured.
@@ -63,12 +64,6 @@ AsOf = int | str | dt.datetime | dt.date | pd.Timestamp
 def _where() -> tuple[str, str]:
     s = settings()
     return str(s.lake_catalog), str(s.lake_data)
-
-
-def _lit(value: Any) -> str:
-    """``value`` as a SQL literal. Relations are built from SQL text, not parameters:
-    ``con.sql(query, params=...)`` runs the query at once and keeps the whole result."""
-    return str(duckdb.ConstantExpression(value))
 
 
 # ---------------------------------------------------------------- who acts
@@ -109,7 +104,7 @@ def whoami() -> users.User:
 def _who() -> users.User:
     token = _login["token"] or auth.found_token()
     if token is None:
-        raise auth.NotLoggedIn(auth.how_to_log_in(api=True))
+        raise NotLoggedIn(auth.how_to_log_in(api=True))
     user = auth.user_of_token(token)
     private.secure_process()
     return user
@@ -237,9 +232,9 @@ def staged(job_id: str) -> duckdb.DuckDBPyRelation:
     >>> bi.staged("3f2a9c1b7d4e").filter("price > 10").pl()
     """
     con, job_, dataset = _ready(job_id)
-    columns = ", ".join(f'"{c}"' for c in dataset.columns)
     return con.sql(
-        f'SELECT line, brand, {columns} FROM staging."{dataset.name}" WHERE job_id = {_lit(job_.id)} ORDER BY line'
+        f"SELECT line, brand, {idents(dataset.columns)} FROM staging.{ident(dataset.name)} "
+        f"WHERE job_id = {literal(job_.id)} ORDER BY line"
     )
 
 
@@ -254,7 +249,7 @@ def rejected(job_id: str) -> duckdb.DuckDBPyRelation:
     con, job_, _ = _ready(job_id)
     return con.sql(
         'SELECT line, "column", reason, value, detail, "check", raw FROM staging.rejected_rows'
-        f' WHERE job_id = {_lit(job_.id)} ORDER BY line, "column"'
+        f' WHERE job_id = {literal(job_.id)} ORDER BY line, "column"'
     )
 
 
@@ -297,29 +292,25 @@ def changes(job_id: str) -> duckdb.DuckDBPyRelation:
     """
     con, job_, dataset = _ready(job_id)
     committed_in = _entry_snapshot(con, "ledger", job_.id)
-    production_at = f'production."{dataset.name}" p'
+    production_at = f"production.{ident(dataset.name)} p"
     if committed_in is not None:  # in today's columns: a migration may have changed them since
         production_at = schema_evolution.as_of(con, dataset, "production", _previous_snapshot(con, committed_in)) + " p"
     others = [c for c in dataset.columns if c not in dataset.key]
     differs = ", ".join(f"""CASE WHEN p."{c}" IS DISTINCT FROM s."{c}" THEN '{c}' END""" for c in others)
     changed_list = f"list_filter([{differs}], x -> x IS NOT NULL)" if others else "[]::VARCHAR[]"
-    staged_columns = ", ".join(f's."{c}"' for c in dataset.columns)
-    before_columns = "".join(f', p."{c}" AS "{c}_before"' for c in others)
+    staged_columns = ", ".join(f"s.{ident(c)}" for c in dataset.columns)
+    before_columns = "".join(f", p.{ident(c)} AS {ident(c + '_before')}" for c in others)
     return con.sql(
         "SELECT CASE WHEN p.brand IS NULL THEN 'insert'"
         f" WHEN ({review.changed_condition(dataset)}) THEN 'update' ELSE 'unchanged' END AS change,"
         f" CASE WHEN p.brand IS NOT NULL THEN {changed_list} END AS changed_columns,"
         f" s.line, s.brand, {staged_columns}{before_columns}"
-        f' FROM staging."{dataset.name}" s LEFT JOIN {production_at} ON {review._key_join(dataset)}'
-        f" WHERE s.job_id = {_lit(job_.id)} ORDER BY s.line"
+        f" FROM staging.{ident(dataset.name)} s LEFT JOIN {production_at} ON {review._key_join(dataset)}"
+        f" WHERE s.job_id = {literal(job_.id)} ORDER BY s.line"
     )
 
 
 # ---------------------------------------------------------------- snapshots
-
-
-def _current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0])
 
 
 def _previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> int:
@@ -345,11 +336,11 @@ def _entry_snapshots(con: duckdb.DuckDBPyConnection, table: str, job_id: str | N
     where, found, current = _where(), {}, None
     sql = f"SELECT job_id, snapshot_id FROM audit.{table}"
     if job_id is not None:
-        sql += f" WHERE job_id = {_lit(job_id)}"
+        sql += f" WHERE job_id = {literal(job_id)}"
     for job_, started in con.execute(sql).fetchall():
         key = (where, table, job_)
         if key not in _snapshot_cache:
-            current = current if current is not None else _current_snapshot(con)
+            current = current if current is not None else current_snapshot(con)
             _snapshot_cache[key] = _first_snapshot_with(con, table, job_, int(started or 0) + 1, current)
         found[job_] = _snapshot_cache[key]
     return found
@@ -410,11 +401,11 @@ def snapshot(as_of: AsOf | None = None, *, before_job: str | None = None) -> int
     if before_job is not None:
         return _previous_snapshot(con, _job_snapshot(con, before_job))
     if as_of is None:
-        return _current_snapshot(con)
+        return current_snapshot(con)
     if isinstance(as_of, bool):
         raise TypeError("as_of must be a job id, a snapshot id or a time, not a bool")
     if isinstance(as_of, numbers.Integral):
-        current = _current_snapshot(con)
+        current = current_snapshot(con)
         if not 0 <= int(as_of) <= current:
             raise BulkImportError(f"there is no lake snapshot {as_of}; snapshots run from 0 to {current}")
         return int(as_of)
@@ -465,9 +456,9 @@ def production(
     ds = get_dataset(dataset)
     _ensure(ds)
     con = _lake()
-    table = f'production."{ds.name}"'
+    table = f"production.{ident(ds.name)}"
     where = " WHERE " + _brands_sql(brand, "brand")
-    order = " ORDER BY " + ", ".join(["brand", *(f'"{c}"' for c in ds.key)])
+    order = " ORDER BY " + ", ".join(["brand", *(ident(c) for c in ds.key)])
     if as_of is None and before_job is None:
         return con.sql(f"SELECT * FROM {table}{where}{order}")
     at = snapshot(as_of, before_job=before_job)
@@ -484,11 +475,11 @@ def _brands_sql(brand: str | None, column: str) -> str:
     user = _who()
     if brand is not None:
         users.require_view(user, brand)
-        return f"{column} = {_lit(brand)}"
+        return f"{column} = {literal(brand)}"
     allowed = users.brand_filter(user)
     if allowed is None:
         return "true"
-    return f"{column} IN ({', '.join(_lit(b) for b in allowed)})" if allowed else "false"
+    return f"{column} IN ({', '.join(literal(b) for b in allowed)})" if allowed else "false"
 
 
 def _who_when(con: duckdb.DuckDBPyConnection) -> str:
@@ -502,7 +493,7 @@ def _who_when(con: duckdb.DuckDBPyConnection) -> str:
         snapshots = _entry_snapshots(con, table)
         if snapshots:
             actors = dict(con.execute(f"SELECT job_id, {actor} FROM audit.{table}").fetchall())
-            rows += [f"({n}, {_lit(j)}, '{action}', {_lit(actors.get(j))})" for j, n in snapshots.items()]
+            rows += [f"({n}, {literal(j)}, '{action}', {literal(actors.get(j))})" for j, n in snapshots.items()]
     migrations = (
         "SELECT snapshot_id, NULL::VARCHAR AS job_id, 'migrate' AS action, author AS actor"
         " FROM ducklake_snapshots('lake') WHERE commit_message LIKE 'migration %'"
@@ -526,7 +517,7 @@ def imports(dataset: str | None = None, brand: str | None = None) -> duckdb.Duck
     """
     _ensure(get_dataset(dataset) if dataset else _any_dataset())
     con = _lake()
-    filters = [_brands_sql(brand, "l.brand")] + ([f"l.dataset = {_lit(dataset)}"] if dataset is not None else [])
+    filters = [_brands_sql(brand, "l.brand")] + ([f"l.dataset = {literal(dataset)}"] if dataset is not None else [])
     where = " WHERE " + " AND ".join(filters)
     return con.sql(
         f"WITH m AS ({_who_when(con)}),"
@@ -574,17 +565,17 @@ def history(dataset: str, key: Any, brand: str | None = None) -> duckdb.DuckDBPy
     _ensure(ds)
     con = _lake()
     values = _key_values(ds, key)
-    filters = [f'"{c}" = {_lit(v)}' for c, v in values.items()]
+    filters = [f"{ident(c)} = {literal(v)}" for c, v in values.items()]
     filters.append(_brands_sql(brand, "brand"))
     same_row = " AND ".join(
-        ["x.snapshot_id = y.snapshot_id", "x.brand = y.brand", *(f'x."{c}" = y."{c}"' for c in ds.key)]
+        ["x.snapshot_id = y.snapshot_id", "x.brand = y.brand", *(f"x.{ident(c)} = y.{ident(c)}" for c in ds.key)]
     )
-    columns = ", ".join(f'n."{c}"' for c in ds.columns)
+    columns = ", ".join(f"n.{ident(c)}" for c in ds.columns)
     # Per snapshot and row: what exists after it (insert, update_postimage) wins over what went (delete);
     # a delete and an insert of the same row in one snapshot (a revert restoring it) is an update.
     return con.sql(
-        f"WITH ch AS (SELECT * FROM ducklake_table_changes('lake', 'production', {_lit(ds.name)},"
-        f" 0, {_current_snapshot(con)}) WHERE {' AND '.join(filters)}),"
+        f"WITH ch AS (SELECT * FROM ducklake_table_changes('lake', 'production', {literal(ds.name)},"
+        f" 0, {current_snapshot(con)}) WHERE {' AND '.join(filters)}),"
         " after AS (SELECT * FROM ch WHERE change_type IN ('insert', 'update_postimage')),"
         " gone AS (SELECT * FROM ch WHERE change_type = 'delete'),"
         " net AS ("

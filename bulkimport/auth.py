@@ -15,13 +15,9 @@ from pathlib import Path
 
 from bulkimport import throttle, users
 from bulkimport.config import settings
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import NotLoggedIn
 
 TOKEN_ENV = "BULKIMPORT_TOKEN"
-
-
-class NotLoggedIn(BulkImportError):
-    """Nobody proved who acts: no token, and no terminal to ask for a password on."""
 
 
 def how_to_log_in(api: bool = False) -> str:

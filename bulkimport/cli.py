@@ -11,7 +11,7 @@ import sys
 
 from bulkimport import cli_datasets, registry, users
 from bulkimport.config import settings
-from bulkimport.errors import BulkImportError, ConfigError, DispatchError
+from bulkimport.errors import BulkImportError, ConfigError, TransientError
 from bulkimport.registry import FINAL, STAGED
 
 JOB_COLUMNS = (
@@ -666,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.fn(args) or 0
-    except DispatchError as exc:
+    except TransientError as exc:  # the broker or lake is away or busy: the same command may work later
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except (BulkImportError, TimeoutError, ValueError) as exc:

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bulkimport.errors import BulkImportError, MigrationRefused
+from bulkimport.errors import BulkImportError, MigrationRefused, NotAllowed
 
 
 def _dataset(name: str):
@@ -133,11 +133,11 @@ def cmd_check(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from bulkimport import auth, schema_migration, users
+    from bulkimport import auth, schema_migration
 
     user = auth.who_acts()  # the audit names whoever proved it (a token, or a password on this terminal)
     if user.role != "admin":
-        raise users.NotAllowed(f"{user.name} is an {user.role}; only an admin may migrate a dataset's tables")
+        raise NotAllowed(f"{user.name} is an {user.role}; only an admin may migrate a dataset's tables")
     dataset = _dataset(args.name)
     try:
         found = schema_migration.preview(dataset)

@@ -23,6 +23,15 @@ COMMIT_TO_PRODUCTION = "commit_to_production"
 REVERT_COMMIT = "revert_commit"
 CHECK_FIXES = "check_fixes"
 ACTOR_NAMES = (VALIDATE_AND_STAGE, COMMIT_TO_PRODUCTION, REVERT_COMMIT, CHECK_FIXES)
+# Which message moves a job on from each state that waits for a worker.
+ACTOR_FOR = {
+    registry.PENDING: VALIDATE_AND_STAGE,
+    registry.VALIDATING: VALIDATE_AND_STAGE,
+    registry.APPROVED: COMMIT_TO_PRODUCTION,
+    registry.COMMITTING: COMMIT_TO_PRODUCTION,
+    registry.REVERTING: REVERT_COMMIT,
+    registry.FIXING: CHECK_FIXES,
+}
 
 
 def send(actor_name: str, job_id: str, *, broker: Broker | None = None) -> Message:
@@ -36,7 +45,8 @@ def send(actor_name: str, job_id: str, *, broker: Broker | None = None) -> Messa
     except redis.RedisError as exc:
         raise DispatchError(
             f"could not queue {actor_name} for job {job_id}: the broker at {masked(settings().redis_url)} "
-            f"is unreachable ({masked(exc)}). Start Redis (`bulkimport up` starts one) or set REDIS_URL."
+            f"is unreachable ({masked(exc)}). Start Redis (`bulkimport up` starts one) or set REDIS_URL.",
+            job_id,
         ) from exc
     log.info("sent %s for job %s as message %s", actor_name, job_id, sent.message_id)
     registry.set_message_id(job_id, sent.message_id)

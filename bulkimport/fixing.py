@@ -20,7 +20,7 @@ from bulkimport import dispatch, lake, registry, users
 from bulkimport.access import acting, visible_job
 from bulkimport.cells import restore
 from bulkimport.datasets import Dataset, get_dataset
-from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition
+from bulkimport.errors import BulkImportError, DispatchError, InvalidTransition, NotAllowed
 from bulkimport.registry import FIX_DONE, FIX_FAILED, STAGED
 from bulkimport.stages import fix as fix_stage
 from bulkimport.stages import repair
@@ -34,7 +34,7 @@ FIXES_IN_NOTE = 8  # changed cells named in the timeline's note (the audit has t
 def require_fixer(user: users.User, job: registry.Job) -> None:
     """Anyone who may import for the job's brand may fix its rejected rows."""
     if not user.sees(job.brand):
-        raise users.NotAllowed(f"{user.name} may not fix jobs of brand {job.brand!r}")
+        raise NotAllowed(f"{user.name} may not fix jobs of brand {job.brand!r}")
 
 
 def last_request(job_id: str) -> str:

@@ -18,21 +18,12 @@ from dramatiq import Message
 
 from bulkimport import dispatch, progress, registry
 from bulkimport.config import settings
+from bulkimport.dispatch import ACTOR_FOR
 from bulkimport.errors import DispatchError, InvalidTransition
-from bulkimport.registry import APPROVED, COMMITTING, FAILED, FIXING, PENDING, REVERTING, VALIDATING
+from bulkimport.registry import APPROVED, FAILED, PENDING, RUNNING
 
 log = logging.getLogger("bulkimport.healing")
 
-# Which message moves a job on from each state that waits for a worker.
-RESEND = {
-    PENDING: dispatch.VALIDATE_AND_STAGE,
-    VALIDATING: dispatch.VALIDATE_AND_STAGE,
-    APPROVED: dispatch.COMMIT_TO_PRODUCTION,
-    COMMITTING: dispatch.COMMIT_TO_PRODUCTION,
-    REVERTING: dispatch.REVERT_COMMIT,
-    FIXING: dispatch.CHECK_FIXES,
-}
-RUNNING = (VALIDATING, COMMITTING, REVERTING, FIXING)
 LOCK_KEY = "bulkimport:reaper"
 
 
@@ -77,12 +68,14 @@ def reap(waiting_after_s: float = 300) -> ReapReport:
     report = ReapReport()
     for job in stuck_jobs(waiting_after_s):
         try:
-            dispatch.send(RESEND[job.status], job.id)
+            dispatch.send(ACTOR_FOR[job.status], job.id)
         except DispatchError as exc:
             log.warning("could not re-send job %s: %s", job.id, exc)
             continue
         report.resent.append(job.id)
-        log.info("job=%s status=%s re-sent %s (worker gone or never picked up)", job.id, job.status, RESEND[job.status])
+        log.info(
+            "job=%s status=%s re-sent %s (worker gone or never picked up)", job.id, job.status, ACTOR_FOR[job.status]
+        )
     for message_id, message in dead_letters():
         job_id = message.args[0] if message.args else None
         try:
@@ -91,7 +84,7 @@ def reap(waiting_after_s: float = 300) -> ReapReport:
             continue
         # Only the message last sent for the job speaks for it: an older one, or one written into Redis
         # by hand, is dropped without touching the job.
-        if job.status in RESEND and message.message_id == job.message_id:
+        if job.status in ACTOR_FOR and message.message_id == job.message_id:
             trace = (message.options.get("traceback") or "").strip().splitlines()
             reason = f"gave up: the broker dead-lettered {message.actor_name}: {trace[-1] if trace else 'no error'}"
             try:

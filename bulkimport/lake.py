@@ -33,6 +33,7 @@ import duckdb
 
 from bulkimport.config import is_postgres, is_s3, settings
 from bulkimport.errors import BulkImportError, LakeBusy
+from bulkimport.sql import ident
 
 if TYPE_CHECKING:
     from bulkimport.settings_model import Settings
@@ -89,7 +90,7 @@ def _use_wal(catalog: Path) -> None:
     Only once, and before this process's DuckDB opens the file: SQLite's POSIX
     locks belong to the process, so a second SQLite library (Python's) closing
     its handle on a file DuckDB's SQLite has open drops DuckDB's locks too,
-    which corrupted concurrent catalog writes ('database disk image is malformed').
+    and concurrent catalog writes then corrupt it ('database disk image is malformed').
     """
     key = str(catalog)
     with _WAL_LOCK:
@@ -269,7 +270,7 @@ def warm_session() -> Iterator[duckdb.DuckDBPyConnection]:
 def is_retryable(exc: BaseException) -> bool:
     text = str(exc).lower()
     # Two processes attaching a new PostgreSQL catalog at once: one creates DuckLake's tables, the
-    # other's CREATE TABLE fails; attaching again finds them (seen by tests/e2e/test_multi_host.py).
+    # other's CREATE TABLE fails; attaching again finds them.
     first_attach_race = "failed to initialize ducklake" in text and "already exists" in text
     return isinstance(exc, duckdb.Error) and (first_attach_race or any(marker in text for marker in _RETRYABLE))
 
@@ -331,16 +332,19 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, dataset, evolve: bool = True) 
         from bulkimport import schema_evolution  # it builds on this module
 
         schema_evolution.keep_current(dataset)
-    cols = ", ".join(f'"{c}" {t}' for c, t in dataset.sql_types.items())
+    cols = ", ".join(f"{ident(c)} {t}" for c, t in dataset.sql_types.items())
 
     def create(c):
         c.execute("CREATE SCHEMA IF NOT EXISTS staging")
         c.execute("CREATE SCHEMA IF NOT EXISTS production")
         c.execute("CREATE SCHEMA IF NOT EXISTS audit")
         c.execute(
-            f'CREATE TABLE IF NOT EXISTS staging."{dataset.name}" (job_id VARCHAR, line BIGINT, brand VARCHAR, {cols})'
+            f"CREATE TABLE IF NOT EXISTS staging.{ident(dataset.name)} "
+            f"(job_id VARCHAR, line BIGINT, brand VARCHAR, {cols})"
         )
-        c.execute(f'CREATE TABLE IF NOT EXISTS production."{dataset.name}" (brand VARCHAR, {cols}, job_id VARCHAR)')
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS production.{ident(dataset.name)} (brand VARCHAR, {cols}, job_id VARCHAR)"
+        )
         c.execute(
             "CREATE TABLE IF NOT EXISTS staging.rejected_rows (job_id VARCHAR, line BIGINT, "
             '"column" VARCHAR, reason VARCHAR, "check" VARCHAR, value VARCHAR, detail VARCHAR, raw VARCHAR)'

@@ -129,7 +129,7 @@ def dashboard_command(port: int) -> list[str]:
         "--client.toolbarMode",
         "minimal",
         # No full garbage collection after every run: the pages refresh parts of themselves every few
-        # seconds, and a full collection of a heap holding pandas and DuckDB was half of the idle CPU.
+        # seconds, and a full collection of a heap holding pandas and DuckDB costs half of the idle CPU.
         "--runner.postScriptGC",
         "false",
         "--server.address",

@@ -51,6 +51,8 @@ STATUSES = (
 FINAL = (COMMITTED, FAILED, REJECTED, CANCELLED, REVERTED)
 # Jobs a worker still has to move: what the dashboard watches and a reaper re-sends.
 IN_FLIGHT = (PENDING, VALIDATING, FIXING, APPROVED, COMMITTING, REVERTING)
+# Jobs a worker holds right now (claimed, attempts counted).
+RUNNING = (VALIDATING, FIXING, COMMITTING, REVERTING)
 # How a job writes to production (see bulkimport.stages.modes).
 UPSERT, APPEND, REPLACE = "upsert", "append", "replace"
 MODES = (UPSERT, APPEND, REPLACE)
@@ -230,6 +232,8 @@ class _SQLite:
 
     begin = "BEGIN IMMEDIATE"
     for_update = ""  # the whole database is locked by BEGIN IMMEDIATE already
+    _ready: set[tuple[str, int]] = set()  # (path, inode) of files whose schema this process has checked
+    _lock = threading.Lock()
 
     def connect(self, path) -> sqlite3.Connection:
         path = Path(path)
@@ -239,6 +243,20 @@ class _SQLite:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA busy_timeout=30000")
         con.execute("PRAGMA synchronous=NORMAL")
+        # The inode too: a registry file deleted and made again at the same path needs its tables again.
+        key = (str(path.resolve()), path.stat().st_ino)
+        if key not in self._ready:
+            with self._lock:
+                try:
+                    self._create_schema(con)
+                except BaseException:
+                    con.close()
+                    raise
+                self._ready.add(key)
+        return con
+
+    @staticmethod
+    def _create_schema(con: sqlite3.Connection) -> None:
         con.executescript(_SCHEMA)
         present = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
         for name, sql_type in _ADDED_COLUMNS:
@@ -248,7 +266,6 @@ class _SQLite:
                 except sqlite3.OperationalError as exc:  # another process added it first
                     if "duplicate column" not in str(exc):
                         raise
-        return con
 
 
 class _PgConnection:

@@ -12,24 +12,6 @@ from bulkimport.exports import rejected_for_fixing
 from bulkimport.stages import review
 
 
-def updates(job_id: str, limit: int = 50) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A sample of production rows the job would change: (before, after), aligned row by row."""
-    job = registry.get(job_id)
-    dataset = get_dataset(job.dataset)
-    with lake.session() as con:
-        lake.ensure_tables(con, dataset)
-        return review.updates(con, job, dataset, limit)
-
-
-def diff(job_id: str) -> review.Diff:
-    """Rows to insert / update / leave unchanged, and how many rows change per column."""
-    job = registry.get(job_id)
-    dataset = get_dataset(job.dataset)
-    with lake.session() as con:
-        lake.ensure_tables(con, dataset)
-        return review.diff(con, job, dataset)
-
-
 @dataclass(frozen=True)
 class ReviewData:
     """Everything the review screen shows of a job's rows, read in one lake session."""
@@ -82,4 +64,4 @@ def download(job_id: str, what: str, fmt: str, user: users.User) -> bytes:
     return cells.frame_bytes(frame, fmt, title=f"{job_id} {what}")
 
 
-__all__ = ["ReviewData", "diff", "download", "for_review", "rejected_for_fixing", "updates"]
+__all__ = ["ReviewData", "download", "for_review", "rejected_for_fixing"]

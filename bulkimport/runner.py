@@ -14,11 +14,18 @@ import time
 from dataclasses import replace
 
 import redis
+from dramatiq import Retry
 
 from bulkimport import lake, progress, registry, schema_evolution
 from bulkimport.config import masked, settings
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import BulkImportError, DatasetChanged, LakeBusy
+from bulkimport.errors import (
+    ApprovalOutdated,
+    BulkImportError,
+    DatasetChanged,
+    RevertRefused,
+    TransientError,
+)
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -36,7 +43,7 @@ from bulkimport.registry import (
     VALIDATING,
 )
 from bulkimport.stages import fix, modes, repair
-from bulkimport.stages.commit import ApprovalOutdated, RevertRefused, commit_job, revert_job
+from bulkimport.stages.commit import commit_job, revert_job
 from bulkimport.stages.stage import drop_job_rows, stage_file
 
 log = logging.getLogger("bulkimport.worker")
@@ -55,10 +62,6 @@ def _progress_or_stop(job_id: str):
             raise Cancelled(job_id)
 
     return report
-
-
-class RetryLater(Exception):
-    """An unexpected failure with attempts left: dramatiq retries the message."""
 
 
 def _log(job: registry.Job, started: float, **extra) -> None:
@@ -90,8 +93,8 @@ class _EveryoneAlive:
 
 def _live_workers():
     """Workers with a fresh heartbeat. With Redis unreachable (an outage, a restart) a message
-    already delivered still runs: an unclaimed job is claimed, a claimed one is left alone;
-    raising here instead lost the message in the outage test."""
+    already delivered still runs: an unclaimed job is claimed, a claimed one is left alone.
+    Raising instead would drop a message that was already delivered."""
     try:
         return {w["id"] for w in progress.live_workers()}
     except redis.RedisError as exc:
@@ -128,19 +131,40 @@ def _attempts(n: int) -> str:
     return f"{n} attempt" if n == 1 else f"{n} attempts"
 
 
+def _terminal(exc: Exception) -> bool:
+    """Bad input fails the job at once; a busy lake and the unexpected (a crash, a lost connection) retry."""
+    return isinstance(exc, BulkImportError) and not isinstance(exc, TransientError)
+
+
+def _reason(exc: Exception) -> str:
+    """The error as recorded on its own job: without the job's id."""
+    return exc.reason if isinstance(exc, BulkImportError) else str(exc)
+
+
+def _retry(job: registry.Job, exc: Exception) -> Retry:
+    """Ask dramatiq for a retry (its backoff, its retry count): one log line, no traceback."""
+    message = masked(f"job={job.id} attempt {job.attempts} failed, will retry: {_reason(exc)}")
+    log.warning(message)
+    return Retry(message)
+
+
 def _handle_failure(job: registry.Job, running: str, exc: Exception, started: float) -> None:
     """Fail the job for good (bad input, or no attempts left) or let dramatiq retry."""
-    final = not isinstance(exc, LakeBusy) and isinstance(exc, BulkImportError)
-    limit = settings().max_attempts
-    if final or job.attempts >= limit:
-        reason = str(exc) if final else f"gave up after {_attempts(job.attempts)}: {exc}"
+    final = _terminal(exc)
+    if final or job.attempts >= settings().max_attempts:
+        reason = _reason(exc) if final else f"gave up after {_attempts(job.attempts)}: {_reason(exc)}"
         failed = registry.transition(job.id, running, FAILED, actor=_worker(), error=reason)
         _log(failed, started, error=repr(reason))
         return
     registry.transition(
-        job.id, running, running, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}", note="will retry"
+        job.id,
+        running,
+        running,
+        actor=_worker(),
+        error=f"attempt {job.attempts} failed: {_reason(exc)}",
+        note="will retry",
     )
-    raise RetryLater(masked(f"job {job.id}: attempt {job.attempts} failed: {exc}")) from exc
+    raise _retry(job, exc) from exc
 
 
 def validate_and_stage(job_id: str) -> None:
@@ -149,9 +173,9 @@ def validate_and_stage(job_id: str) -> None:
         return
     started = time.monotonic()
     _log(job, started)
-    dataset = get_dataset(job.dataset)
     progress.publish(job.id, {"phase": "validating", "rows_read": 0, "bytes_total": job.file_bytes})
     try:
+        dataset = get_dataset(job.dataset)  # in the try: a broken dataset module fails the job, saying why
         # A dataset whose tables wait for a person's migration fails its jobs at once, saying so.
         schema_evolution.require_current(dataset, _worker())
         # An upload in object storage (workers on several hosts) is read from a local download.
@@ -227,14 +251,14 @@ def commit_to_production(job_id: str) -> None:
             COMMITTING,
             STAGED,
             actor=_worker(),
-            error=str(exc),
+            error=_reason(exc),
             approved_by=None,
             approval={**(job.approval or {}), "outdated": True},
             attempts=0,
             note="dataset changed" if isinstance(exc, DatasetChanged) else "approval outdated",
         )
         progress.publish(job.id, {"phase": "staged"})
-        _log(job, started, error=repr(str(exc)))
+        _log(job, started, error=repr(_reason(exc)))
         return
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, COMMITTING, exc, started)
@@ -267,9 +291,9 @@ def revert_commit(job_id: str) -> None:
             result = revert_job(con, job, dataset, _reverted_by(job))
     except RevertRefused as exc:
         job = registry.transition(
-            job.id, REVERTING, COMMITTED, actor=_worker(), error=str(exc), attempts=0, note="revert refused"
+            job.id, REVERTING, COMMITTED, actor=_worker(), error=_reason(exc), attempts=0, note="revert refused"
         )
-        _log(job, started, error=repr(str(exc)))
+        _log(job, started, error=repr(_reason(exc)))
         return
     except Exception as exc:  # noqa: BLE001
         _handle_failure(job, REVERTING, exc, started)
@@ -301,19 +325,21 @@ def check_fixes(job_id: str) -> None:
         registry.transition(job.id, FIXING, STAGED, actor=_worker(), attempts=0, note="no fix waiting")
         return
     progress.publish(job.id, {"phase": "fixing", "rows_read": 0})
-    dataset = get_dataset(job.dataset)
     try:
+        dataset = get_dataset(job.dataset)
         with lake.warm_session() as con:
             outcome = fix.apply_fix(con, job, dataset, pending)
     except Exception as exc:  # noqa: BLE001
-        if isinstance(exc, BulkImportError) and not isinstance(exc, LakeBusy):
-            _fix_gave_up(job, f"the fixed rows could not be checked: {exc}", pending)
+        if _terminal(exc):
+            _fix_gave_up(job, f"the fixed rows could not be checked: {_reason(exc)}", pending)
             return
         if job.attempts >= settings().max_attempts:
-            _fix_gave_up(job, f"gave up after {_attempts(job.attempts)}: {exc}", pending)
+            _fix_gave_up(job, f"gave up after {_attempts(job.attempts)}: {_reason(exc)}", pending)
             return
-        registry.transition(job.id, FIXING, FIXING, actor=_worker(), error=f"attempt {job.attempts} failed: {exc}")
-        raise RetryLater(f"job {job.id}: attempt {job.attempts} failed: {exc}") from exc
+        registry.transition(
+            job.id, FIXING, FIXING, actor=_worker(), error=f"attempt {job.attempts} failed: {_reason(exc)}"
+        )
+        raise _retry(job, exc) from exc
     note = f"{len(outcome.staged)} fixed row(s) staged" + (
         f", {len(outcome.rejected)} still rejected (line {', '.join(map(str, outcome.rejected[:20]))})"
         if outcome.rejected

@@ -35,6 +35,7 @@ from bulkimport import lake
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset, all_datasets
 from bulkimport.errors import BulkImportError, MigrationRefused, SchemaChangePending
+from bulkimport.sql import current_snapshot, ident
 from bulkimport.stages.read.header import normalise
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def widens(old: str, new: str) -> bool:
 
 def table_name(schema: str, dataset: Dataset | str) -> str:
     name = dataset if isinstance(dataset, str) else dataset.name
-    return f'{schema}."{name}"'
+    return f"{schema}.{ident(name)}"
 
 
 def lake_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> dict[str, str] | None:
@@ -258,18 +259,18 @@ def _alter(con: duckdb.DuckDBPyConnection, dataset: Dataset, change: Change) -> 
     for schema in ("staging", "production"):
         table = table_name(schema, dataset)
         columns = lake_columns(con, schema, dataset.name) or {}
-        column = f'"{change.column}"'
+        column = ident(change.column)
         if change.kind == "added" and change.column not in columns:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {change.new}")
         elif change.kind == "renamed" and change.old in columns:
-            con.execute(f'ALTER TABLE {table} RENAME COLUMN "{change.old}" TO {column}')
+            con.execute(f"ALTER TABLE {table} RENAME COLUMN {ident(change.old)} TO {column}")
         elif change.kind == "removed" and change.column in columns:
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         elif change.kind == "widened" and columns.get(change.column) not in (None, change.new):
             con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET TYPE {change.new}")
         elif change.kind == "retyped" and columns.get(change.column) not in (None, change.new):
             # DuckLake changes a type in place only when it widens: copy the column instead.
-            temporary = f'"{change.column}__migrating"'
+            temporary = ident(f"{change.column}__migrating")
             con.execute(f"ALTER TABLE {table} ADD COLUMN {temporary} {change.new}")
             con.execute(f"UPDATE {table} SET {temporary} = CAST({column} AS {change.new})")
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
@@ -299,7 +300,7 @@ def _record(
     connections that had read the column's statistics failing with an internal error; with a row
     written in the same commit they reload them.
     """
-    snapshot = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
+    snapshot = current_snapshot(con)
     con.execute(
         f"INSERT INTO {MIGRATIONS} VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?)",
         [
@@ -479,6 +480,8 @@ def as_of(con: duckdb.DuckDBPyConnection, dataset: Dataset, schema: str, snapsho
                 if change["kind"] == "renamed":
                     names = {c: (change["old"] if n == change["column"] else n) for c, n in names.items()}
     fixed = ("brand", "job_id", "line")
-    columns = [f'"{c}"' for c in fixed if c in then]
-    columns += [f'"{names[c]}" AS "{c}"' if names[c] in then else f'NULL AS "{c}"' for c in dataset.columns]
+    columns = [ident(c) for c in fixed if c in then]
+    columns += [
+        f"{ident(names[c])} AS {ident(c)}" if names[c] in then else f"NULL AS {ident(c)}" for c in dataset.columns
+    ]
     return f"(SELECT {', '.join(columns)} FROM {table} AT (VERSION => {int(snapshot)}))"

@@ -24,6 +24,7 @@ from bulkimport.schema_evolution import (
     plan,
     table_name,
 )
+from bulkimport.sql import ident
 
 
 def _renamed(found: Plan) -> dict[str, str]:
@@ -38,7 +39,7 @@ def _fit_problems(con: duckdb.DuckDBPyConnection, dataset: Dataset, found: Plan)
     for change in found.changes:
         if change.kind != "retyped":
             continue
-        column = f'"{renamed.get(change.column, change.column)}"'
+        column = ident(renamed.get(change.column, change.column))
         # A value fits when it comes back unchanged from the new type ("007" as a number does not).
         round_trip = f"TRY_CAST(TRY_CAST({column} AS {change.new}) AS {change.old})"
         for schema in ("production", "staging"):
@@ -52,7 +53,7 @@ def _fit_problems(con: duckdb.DuckDBPyConnection, dataset: Dataset, found: Plan)
                     f"{schema}.{dataset.name}.{change.column} holds values that would change as {change.new}: {shown}"
                 )
     if any(c.kind == "key" for c in found.changes):
-        key = ", ".join(["brand", *(f'"{renamed.get(c, c)}"' for c in dataset.key)])
+        key = ", ".join(["brand", *(ident(renamed.get(c, c)) for c in dataset.key)])
         duplicates = con.execute(
             f"SELECT count(*) FROM (SELECT {key} FROM {table_name('production', dataset)} GROUP BY {key} "
             "HAVING count(*) > 1)"
@@ -81,7 +82,7 @@ def _consequences(con: duckdb.DuckDBPyConnection, dataset: Dataset, found: Plan)
     renamed = _renamed(found)
     said = []
     for change in found.changes:
-        column = f'"{renamed.get(change.column, change.column)}"'
+        column = ident(renamed.get(change.column, change.column))
         if change.kind == "removed":
             kept = con.execute(f"SELECT count({column}) FROM {table}").fetchone()[0]
             said.append(

@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, TimestampSigner
 
 from bulkimport import private, registry, users
 from bulkimport.config import settings
+from bulkimport.errors import NotAllowed
 
 COOKIE = "bulkimport_session"
 TOUCH_EVERY_S = 30  # last_seen is written at most this often per session
@@ -89,7 +90,7 @@ def user_of(session_id: str | None, touch: bool = True) -> users.User | None:
             con.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now.isoformat(), _hash(session_id)))
     try:
         return users.get(row["user_name"])
-    except users.NotAllowed:  # removed from the users file since
+    except NotAllowed:  # removed from the users file since
         end(session_id)
         return None
 

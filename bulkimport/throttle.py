@@ -15,7 +15,7 @@ import threading
 
 from bulkimport import registry, users
 from bulkimport.config import settings
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import LoginsBusy, Throttled
 
 FREE_FAILURES = 5
 FIRST_WAIT_S = 30
@@ -25,22 +25,6 @@ BUSY_WAIT_S = 10
 
 _checks: dict[int, threading.BoundedSemaphore] = {}
 _checks_lock = threading.Lock()
-
-
-class Throttled(BulkImportError):
-    """Too many failed logins: no password is checked until ``retry_at``."""
-
-    def __init__(self, retry_at: dt.datetime):
-        self.retry_at = retry_at
-        self.seconds = max(1, round((retry_at - _now()).total_seconds()))
-        super().__init__(
-            f"Too many failed logins for this user or from this address. Try again in {self.seconds} s "
-            f"(at {retry_at:%H:%M:%S} UTC)."
-        )
-
-
-class Busy(BulkImportError):
-    """Too many password checks at once in this process."""
 
 
 def _now() -> dt.datetime:
@@ -97,7 +81,7 @@ def _semaphore() -> threading.BoundedSemaphore:
 
 
 def check_password(name: str, password: str, client: str) -> users.User | None:
-    """The user if the password is right, None if not; Throttled while locked out, Busy when overloaded.
+    """The user if the password is right, None if not; Throttled while locked out, LoginsBusy when overloaded.
 
     A right password clears the user name's failures; the client's count on (an
     attacker who owns one account must not reset their address by logging in to it).
@@ -108,7 +92,7 @@ def check_password(name: str, password: str, client: str) -> users.User | None:
         raise Throttled(until)
     checks = _semaphore()
     if not checks.acquire(timeout=BUSY_WAIT_S):
-        raise Busy("The server is busy checking other logins; try again in a few seconds.")
+        raise LoginsBusy("The server is busy checking other logins; try again in a few seconds.")
     try:
         user = users.authenticate(name, password)
     finally:

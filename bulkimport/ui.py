@@ -21,7 +21,7 @@ import streamlit as st
 from bulkimport import progress, registry, sessions, users, web, workflow
 from bulkimport.config import masked, settings
 from bulkimport.datasets import all_datasets
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import BulkImportError, NotAllowed
 from bulkimport.registry import (
     APPROVED,
     CANCELLED,
@@ -486,7 +486,7 @@ def _oidc_user() -> users.User | None:
         names = {}
     try:
         user = users.get(names.get(email, email))
-    except users.NotAllowed:
+    except NotAllowed:
         _forget_session()
         return None
     if getattr(st.session_state.get(USER), "name", None) != user.name:

@@ -23,16 +23,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from bulkimport import private
 from bulkimport.config import settings
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import BulkImportError, NotAllowed
 
 ROLES = ("analyst", "operator", "admin")
 ALL_BRANDS = "*"
 TOKEN_PREFIX = "bi_"
 _hasher = PasswordHasher()
-
-
-class NotAllowed(BulkImportError):
-    """The user may not do this (role, brand or the four-eyes rule)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +48,6 @@ class User:
     @property
     def reviews(self) -> bool:
         return self.role in ("operator", "admin")
-
-    def visible_brands(self, brands: list[str]) -> list[str]:
-        return [b for b in brands if self.sees(b)]
 
 
 def users_file() -> Path:

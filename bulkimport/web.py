@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from bulkimport import sessions, throttle
+from bulkimport.errors import LoginsBusy, Throttled
 
 CSRF_COOKIE = "bulkimport_login_form"
 # Paths that answer without a session: the login itself, and what its page and a health check load.
@@ -213,10 +214,10 @@ async def login(request: Request) -> Response:
         return _page(request, 400, "This form expired; please log in again.", name=name)
     try:
         user = await run_in_threadpool(throttle.check_password, name, str(form.get("password") or ""), _client(request))
-    except (throttle.Throttled, throttle.Busy) as exc:
-        status = 429 if isinstance(exc, throttle.Throttled) else 503
+    except (Throttled, LoginsBusy) as exc:
+        status = 429 if isinstance(exc, Throttled) else 503
         response = _page(request, status, str(exc), name=name)
-        if isinstance(exc, throttle.Throttled):
+        if isinstance(exc, Throttled):
             response.headers["Retry-After"] = str(exc.seconds)
         return response
     if user is None:

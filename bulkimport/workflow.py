@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from bulkimport import dispatch, fixing, lake, progress, registry, users
+from bulkimport import dispatch, fixing, lake, progress, registry, sql, users
 from bulkimport.access import acting, visible_events, visible_job, visible_jobs  # noqa: F401 - part of this API
 from bulkimport.config import settings
 from bulkimport.datasets import get_dataset
@@ -32,6 +32,7 @@ from bulkimport.errors import (
     DuplicateFile,
     InvalidTransition,
     JobNotFound,
+    NotAllowed,
     UploadTooLarge,
 )
 from bulkimport.registry import (
@@ -372,7 +373,7 @@ def review_state(job: registry.Job) -> dict:
         counts = review.diff(con, job, dataset)
         return {
             "diff": counts.to_dict(),
-            "snapshot": review.current_snapshot(con),
+            "snapshot": sql.current_snapshot(con),
             "fingerprint": review.fingerprint(con, job, dataset),
         }
 
@@ -395,7 +396,7 @@ def approve(job_id: str, *, user: users.User, confirm_deletes: bool = False) -> 
     if job.status != STAGED:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a staged job can be approved")
     if approved_by in fixing.fixers(job_id):
-        raise users.NotAllowed(
+        raise NotAllowed(
             f"{approved_by} fixed rows of this job and so may not approve it: a second person must (four eyes)"
         )
     dataset = get_dataset(job.dataset)
@@ -490,9 +491,7 @@ def retry(job_id: str, *, user: users.User) -> registry.Job:
         raise InvalidTransition(f"job {job_id} is {job.status}; only a failed job can be retried")
     before = [e.from_status for e in registry.events(job_id) if e.to_status == FAILED][-1]
     resume = {COMMITTING: APPROVED, APPROVED: APPROVED, REVERTING: REVERTING}.get(before, PENDING)
-    actor = {APPROVED: dispatch.COMMIT_TO_PRODUCTION, REVERTING: dispatch.REVERT_COMMIT}.get(
-        resume, dispatch.VALIDATE_AND_STAGE
-    )
+    actor = dispatch.ACTOR_FOR[resume]
     job = registry.transition(job_id, FAILED, resume, actor=retried_by, error=None, attempts=0, note="retry")
     try:
         dispatch.send(actor, job.id)

@@ -344,7 +344,6 @@ def test_reads_in_a_loop_never_block_or_fail_while_a_worker_commits(worker, tmp_
     assert production_totals() == after
 
 
-@pytest.mark.skipif(not hasattr(commit_stage, "revert_job"), reason="this version cannot revert a commit")
 def test_history_and_imports_show_a_revert(con, imp, three_imports):
     commit_stage.revert_job(con, registry.get("second"), PRODUCTS, "root")
     assert prices(bi.production("products")) == AFTER_FIRST

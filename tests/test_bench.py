@@ -37,6 +37,7 @@ def test_benchmark_on_both_files_times_every_contender_and_they_agree_on_the_bad
     for name, file in result["files"].items():
         contenders = file["contenders"]
         # Every contender ran: none may be skipped, frictionless included (it is pinned in requirements.txt).
+        assert "frictionless" in contenders
         assert list(contenders) == list(CONTENDERS)
         for contender, entry in contenders.items():
             assert entry["status"] == "ok", f"{name} file: {contender} {entry['status']}: {entry.get('reason')}"

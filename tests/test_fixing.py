@@ -7,9 +7,10 @@ import pytest
 
 from bulkimport import fixing, lake, registry
 from bulkimport.datasets import get_dataset
+from bulkimport.errors import RevertRefused
 from bulkimport.exports import rejected_for_fixing
 from bulkimport.stages import fix, modes, repair
-from bulkimport.stages.commit import RevertRefused, commit_job, revert_job
+from bulkimport.stages.commit import commit_job, revert_job
 from bulkimport.stages.review import diff, fingerprint, staged_rows
 from bulkimport.stages.stage import stage_file
 from tests.conftest import EXAMPLE, who

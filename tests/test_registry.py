@@ -120,3 +120,30 @@ def test_mappings_are_remembered_per_brand_and_an_empty_brand_list_sees_nothing(
     assert registry.remembered_mapping("products", "acme", ["other"]) is None
     assert registry.list_jobs(brands=[]) == []
     assert [j.id for j in registry.list_jobs(brands=["acme"])] == ["j1"]
+
+
+def _count_schema_runs(monkeypatch) -> list[int]:
+    """Forget which registries this process has set up, and count each set-up from now on."""
+    backend = type(registry._backend())
+    monkeypatch.setattr(backend, "_ready", set())
+    runs, create = [], backend._create_schema
+    monkeypatch.setattr(backend, "_create_schema", staticmethod(lambda con: (runs.append(1), create(con))))
+    return runs
+
+
+def test_the_schema_is_set_up_once_per_process_not_on_every_connection(home, monkeypatch):
+    runs = _count_schema_runs(monkeypatch)
+    for n in range(5):
+        _job(f"j{n}")
+        registry.get(f"j{n}")
+    assert len(runs) == 1
+
+
+def test_a_registry_from_before_a_new_column_gains_it(home, monkeypatch):
+    _job()
+    with registry.transaction() as con:  # as if written by a version without dataset_version
+        con.execute("ALTER TABLE jobs DROP COLUMN dataset_version")
+    runs = _count_schema_runs(monkeypatch)  # a new process
+    assert registry.get("j1").dataset_version is None
+    registry.transition("j1", registry.PENDING, registry.VALIDATING, actor="w", dataset_version="v2")
+    assert registry.get("j1").dataset_version == "v2" and len(runs) == 1

@@ -8,9 +8,10 @@ import pytest
 
 from bulkimport import lake, registry
 from bulkimport.datasets import get_dataset
-from bulkimport.errors import FileRefused
-from bulkimport.stages.commit import ApprovalOutdated, RevertRefused, commit_job, revert_job
-from bulkimport.stages.review import current_snapshot, diff, fingerprint, rejected_rows, staged_rows
+from bulkimport.errors import ApprovalOutdated, FileRefused, RevertRefused
+from bulkimport.sql import current_snapshot
+from bulkimport.stages.commit import commit_job, revert_job
+from bulkimport.stages.review import diff, fingerprint, rejected_rows, staged_rows
 from bulkimport.stages.stage import stage_file
 from tests.conftest import EXAMPLE
 

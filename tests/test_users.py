@@ -5,8 +5,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from bulkimport import dispatch, registry, users, workflow
 from bulkimport.config import settings
-from bulkimport.errors import JobNotFound
-from bulkimport.users import NotAllowed
+from bulkimport.errors import JobNotFound, NotAllowed
 from tests.conftest import EXAMPLE, PASSWORD, TOKENS, run_cli, who
 
 

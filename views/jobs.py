@@ -5,8 +5,6 @@ import streamlit as st
 from bulkimport import registry, ui, workflow
 from bulkimport.datasets import all_datasets
 
-RUNNING = (registry.VALIDATING, registry.FIXING, registry.COMMITTING, registry.REVERTING)
-
 user = ui.require_user()
 st.title("Jobs")
 
@@ -29,7 +27,7 @@ def job_list(status: str | None, dataset: str | None, brand: str | None, busy: b
     counts = {s: sum(j.status == s for j in jobs) for s in registry.STATUSES}
     if jobs:
         st.caption(" · ".join(f"{counts[s]} {s}" for s in registry.STATUSES if counts.get(s)))
-    running = [j for j in jobs if j.status in RUNNING]
+    running = [j for j in jobs if j.status in registry.RUNNING]
     if running:
         st.subheader("In progress")
         for job in running:

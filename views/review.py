@@ -25,7 +25,6 @@ REVIEWABLE = (
 )
 # States in which the diff against production now is what an approval would do.
 DIFFABLE = (registry.STAGED, registry.APPROVED)
-RUNNING = (registry.VALIDATING, registry.FIXING, registry.COMMITTING, registry.REVERTING)
 
 user = ui.require_user()
 
@@ -184,7 +183,7 @@ def live_status(job_id: str, seen: tuple[str, str]) -> None:
         ui.error_with_details(job.error, failed=job.status == registry.FAILED)
     if job.status == registry.FIXING:
         st.caption("A worker is checking the fixed rows again with the dataset's schema.")
-    elif job.status in RUNNING:
+    elif job.status in registry.RUNNING:
         ui.job_progress(job)
     elif job.status == registry.PENDING:
         st.caption("Waiting for a worker to start validating.")

@@ -1,7 +1,6 @@
 """A brand's product catalogue: one row per SKU."""
 
 import datetime as dt
-import re
 
 import numpy as np
 import pandas as pd
@@ -12,15 +11,6 @@ from bulkimport.datasets import Dataset
 
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "JPY", "CAD", "AUD")
 SKU_PATTERN = r"^[A-Z0-9]{2,8}-[A-Z0-9]{2,12}$"
-
-
-def ean13_is_valid(code: str) -> bool:
-    """True when `code` is 13 digits whose last digit is the GS1 check digit."""
-    if not re.fullmatch(r"[0-9]{13}", code):
-        return False
-    digits = [int(c) for c in code]
-    weighted = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
-    return (10 - weighted % 10) % 10 == digits[12]
 
 
 class Products(pa.DataFrameModel):
@@ -37,8 +27,8 @@ class Products(pa.DataFrameModel):
     @pa.check("price", name="at_most_2_decimals", error="price has more than 2 decimals")
     def price_has_two_decimals(cls, price: Series[float]) -> Series[bool]:
         # Compare with the nearest whole number of cents, relative to the size: a double
-        # holds ~15 digits, so (price * 100).round(6) % 1 rejected large prices with 2
-        # decimals, the dataset's own maximum 9999999999.99 among them.
+        # holds ~15 digits, so a fixed tolerance would reject large prices with 2 decimals,
+        # the dataset's own maximum 9999999999.99 among them.
         cents = price * 100
         return (cents - cents.round()).abs() <= 1e-6 + 1e-15 * cents.abs()
 
@@ -46,7 +36,7 @@ class Products(pa.DataFrameModel):
     def ean_is_valid(cls, ean: Series[str]) -> Series[bool]:
         ok = pd.Series(True, index=ean.index)
         present = ean.notna()
-        if present.any():  # vectorised: one Python call per value was a tenth of all validation
+        if present.any():  # vectorised: a Python call per value would cost a tenth of all validation
             codes = ean[present].astype(str)
             well_formed = codes.str.fullmatch(r"[0-9]{13}")
             digits = np.zeros((len(codes), 13), dtype=np.int64)

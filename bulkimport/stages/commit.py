@@ -13,25 +13,17 @@ import duckdb
 
 from bulkimport import lake, schema_evolution
 from bulkimport.datasets import Dataset
-from bulkimport.errors import BulkImportError
+from bulkimport.errors import ApprovalOutdated, BulkImportError, RevertRefused
 from bulkimport.registry import APPEND, REPLACE, Job
+from bulkimport.sql import current_snapshot, ident, idents
 from bulkimport.stages.review import (
     Diff,
     _key_join,
     changed_condition,
-    current_snapshot,
     diff,
     fingerprint,
     not_in_file,
 )
-
-
-class ApprovalOutdated(BulkImportError):
-    """What was approved is not what would be committed: review the new diff and approve again."""
-
-
-class RevertRefused(BulkImportError):
-    """A later import changed rows this job wrote; reverting would overwrite its work."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,7 @@ def _touched_since(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, sna
         for schema, column, value in (("staging", "job_id", job.id), ("production", "brand", job.brand)):
             found = c.execute(
                 f"SELECT 1 FROM ducklake_table_changes('lake', '{schema}', {name}, {int(snapshot) + 1}, {current}) "
-                f'WHERE "{column}" = ? LIMIT 1',
+                f"WHERE {ident(column)} = ? LIMIT 1",
                 [value],
             ).fetchone()
             if found:
@@ -99,10 +91,10 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
     """
     lake.ensure_tables(con, dataset)
     columns = dataset.columns
-    updates = ", ".join(f'"{c}" = s."{c}"' for c in columns if c not in dataset.key)
-    insert_cols = ", ".join(["brand", *(f'"{c}"' for c in columns), "job_id"])
-    insert_vals = ", ".join(["s.brand", *(f's."{c}"' for c in columns), "s.job_id"])
-    source = ", ".join(["brand", *(f'"{c}"' for c in columns), "job_id"])
+    updates = ", ".join(f"{ident(c)} = s.{ident(c)}" for c in columns if c not in dataset.key)
+    insert_cols = ", ".join(["brand", *(ident(c) for c in columns), "job_id"])
+    insert_vals = ", ".join(["s.brand", *(f"s.{ident(c)}" for c in columns), "s.job_id"])
+    source = ", ".join(["brand", *(ident(c) for c in columns), "job_id"])
     # Append writes new keys only; the others may also update rows that changed.
     when_matched = (
         "" if job.mode == APPEND else f"WHEN MATCHED AND ({changed_condition(dataset)}) THEN UPDATE SET {updates}, "
@@ -121,7 +113,8 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
             raise ApprovalOutdated(
                 "production changed since this job was approved"
                 + (f" (job {', '.join(since)} committed since)" if since else "")
-                + "; review the new diff and approve again"
+                + "; review the new diff and approve again",
+                job.id,
             )
         reviewed = approval.get("diff")
         # Same fingerprint, same rows on both sides: the reviewed counts still hold.
@@ -129,12 +122,13 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
         if counts.rows_conflicting:
             raise ApprovalOutdated(
                 f"{counts.rows_conflicting} staged row(s) have keys already in production, and an append "
-                "never updates; reject the job, or import the file again in upsert mode"
+                "never updates; reject the job, or import the file again in upsert mode",
+                job.id,
             )
         snapshot = current_snapshot(c)
         c.execute(
-            f'MERGE INTO production."{dataset.name}" AS p '
-            f'USING (SELECT {source} FROM staging."{dataset.name}" WHERE job_id = ?) AS s '
+            f"MERGE INTO production.{ident(dataset.name)} AS p "
+            f"USING (SELECT {source} FROM staging.{ident(dataset.name)} WHERE job_id = ?) AS s "
             f"ON {_key_join(dataset)} "
             f"{when_matched}"
             f"WHEN NOT MATCHED THEN INSERT ({insert_cols}) VALUES ({insert_vals})",
@@ -142,7 +136,7 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
         )
         if job.mode == REPLACE:
             c.execute(
-                f'DELETE FROM production."{dataset.name}" p WHERE p.brand = $brand AND {not_in_file(dataset)}',
+                f"DELETE FROM production.{ident(dataset.name)} p WHERE p.brand = $brand AND {not_in_file(dataset)}",
                 {"job": job.id, "brand": job.brand},
             )
         c.execute(
@@ -169,10 +163,6 @@ def commit_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, appro
     return lake.write(con, work)
 
 
-def _quoted(columns: list[str]) -> str:
-    return ", ".join(f'"{c}"' for c in columns)
-
-
 @dataclass(frozen=True)
 class RevertResult:
     rows_deleted: int
@@ -188,9 +178,9 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
     changed any row this job wrote.
     """
     lake.ensure_tables(con, dataset)
-    table = f'production."{dataset.name}"'
+    table = f"production.{ident(dataset.name)}"
     key = ["brand", *dataset.key]
-    key_match = " AND ".join(f'p."{c}" = o."{c}"' for c in key)
+    key_match = " AND ".join(f"p.{ident(c)} = o.{ident(c)}" for c in key)
     all_columns = ["brand", *dataset.columns, "job_id"]
 
     def work(c: duckdb.DuckDBPyConnection) -> RevertResult:
@@ -199,11 +189,11 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
             return RevertResult(*done, already_reverted=True)
         entry = c.execute("SELECT snapshot_id FROM audit.ledger WHERE job_id = ?", [job.id]).fetchone()
         if entry is None:
-            raise BulkImportError(f"job {job.id} has no commit in the ledger; nothing to revert")
+            raise BulkImportError("it has no commit in the ledger; nothing to revert", job.id)
         before = int(entry[0])
         # Keys this job staged whose production row now belongs to a job committed after it.
         later = c.execute(
-            f'SELECT DISTINCT p.job_id FROM {table} p JOIN staging."{dataset.name}" s ON {_key_join(dataset)}'
+            f"SELECT DISTINCT p.job_id FROM {table} p JOIN staging.{ident(dataset.name)} s ON {_key_join(dataset)}"
             " JOIN audit.ledger l ON l.job_id = p.job_id"
             " WHERE s.job_id = ? AND p.job_id <> ? AND l.snapshot_id > ?",
             [job.id, job.id, before],
@@ -226,9 +216,10 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
         if later:
             raise RevertRefused(
                 f"job {', '.join(sorted(later))} committed later and changed rows "
-                f"that job {job.id} wrote; revert that job first"
+                f"that job {job.id} wrote; revert that job first",
+                job.id,
             )
-        written = f"(SELECT {_quoted(key)} FROM {table} WHERE job_id = $job)"
+        written = f"(SELECT {idents(key)} FROM {table} WHERE job_id = $job)"
         restored = c.sql(
             f"SELECT count(*) FROM {written} p WHERE EXISTS (SELECT 1 FROM {old} o WHERE {key_match})",
             params={"job": job.id},
@@ -240,12 +231,12 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
             [job.id],
         )
         c.execute(f"DELETE FROM {table} WHERE job_id = ?", [job.id])
-        c.execute(f"INSERT INTO {table} ({_quoted(all_columns)}) SELECT {_quoted(all_columns)} FROM revert_previous")
+        c.execute(f"INSERT INTO {table} ({idents(all_columns)}) SELECT {idents(all_columns)} FROM revert_previous")
         c.execute("DROP TABLE revert_previous")
         brought_back = 0
         if job.mode == REPLACE:
             brought_back = c.execute(
-                f"INSERT INTO {table} ({_quoted(all_columns)}) SELECT {_quoted(all_columns)} FROM {deleted}",
+                f"INSERT INTO {table} ({idents(all_columns)}) SELECT {idents(all_columns)} FROM {deleted}",
                 {"job": job.id, "brand": job.brand},
             ).fetchone()[0]
         c.execute(
@@ -267,9 +258,9 @@ def revert_job(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, rever
 
 def _later_replacements(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, before: int) -> set[str]:
     """Replace imports of the brand, committed after ``job`` and not reverted, that deleted rows it wrote."""
-    table = f'production."{dataset.name}"'
+    table = f"production.{ident(dataset.name)}"
     gone = c.execute(
-        f'SELECT count(*) FROM staging."{dataset.name}" s WHERE s.job_id = ? AND NOT EXISTS '
+        f"SELECT count(*) FROM staging.{ident(dataset.name)} s WHERE s.job_id = ? AND NOT EXISTS "
         f"(SELECT 1 FROM {table} p WHERE {_key_join(dataset)})",
         [job.id],
     ).fetchone()[0]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from bulkimport.datasets import Dataset
+from bulkimport.sql import ident, literal
 
 # What the careful reader trims from cells (bulkimport.stages.read.records.PADDING): spaces and tabs.
 WHITESPACE = " \t"
@@ -40,14 +41,6 @@ _DECIMAL_COMMA = r"[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+),[0-9]+"
 _DATE_BOUNDS = ("1678-01-01", "2261-12-31")
 # strptime directives: (what DuckDB is trusted to read, what pandas might accept)
 _DATE_PARTS = {"%Y": ("[0-9]{4}", "[0-9]{4}"), "%m": ("[0-9]{2}", "[0-9]{1,2}"), "%d": ("[0-9]{2}", "[0-9]{1,2}")}
-
-
-def sql_literal(value) -> str:
-    return str(duckdb.ConstantExpression(value))
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -103,7 +96,7 @@ def typed_column(name: str) -> str:
 
 def trimmed(cell_sql: str) -> str:
     """A cell as the careful reader keeps it: stripped of whitespace, None when empty."""
-    return f"nullif(trim({cell_sql}, {sql_literal(WHITESPACE)}), '')"
+    return f"nullif(trim({cell_sql}, {literal(WHITESPACE)}), '')"
 
 
 class _NotCompiled(Exception):
@@ -166,7 +159,7 @@ def _regex_is_safe(pattern: str) -> bool:
     if not walk(parsed):
         return False
     try:
-        duckdb.sql(f"SELECT regexp_matches('', {sql_literal(pattern)})").fetchall()
+        duckdb.sql(f"SELECT regexp_matches('', {literal(pattern)})").fetchall()
     except duckdb.Error:
         return False
     return True
@@ -192,12 +185,12 @@ def _compile_check(check, x: str, dataset: Dataset, kind: str) -> str:
         value = stats.get("min_value", stats.get("max_value", stats.get("value")))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _NotCompiled(name)
-        return f"{x} {comparisons[name]} {sql_literal(value)}"
+        return f"{x} {comparisons[name]} {literal(value)}"
     if name == "in_range" and numeric:
         low, high = stats["min_value"], stats["max_value"]
         lower = ">=" if stats.get("include_min", True) else ">"
         upper = "<=" if stats.get("include_max", True) else "<"
-        return f"({x} {lower} {sql_literal(low)} AND {x} {upper} {sql_literal(high)})"
+        return f"({x} {lower} {literal(low)} AND {x} {upper} {literal(high)})"
     if name in ("isin", "notin"):
         values = list(stats.get("allowed_values", stats.get("forbidden_values", ())))
         wanted = str if kind == "str" else (int, float)
@@ -207,17 +200,17 @@ def _compile_check(check, x: str, dataset: Dataset, kind: str) -> str:
             or not all(isinstance(v, wanted) and not isinstance(v, bool) for v in values)
         ):
             raise _NotCompiled(name)
-        listed = ", ".join(sql_literal(v) for v in values)
+        listed = ", ".join(literal(v) for v in values)
         return f"{x} {'IN' if name == 'isin' else 'NOT IN'} ({listed})"
     if kind == "str":
         if name == "str_matches" and _regex_is_safe(str(stats["pattern"])):
-            return f"regexp_matches({x}, {sql_literal('^(?:' + str(stats['pattern']) + ')')})"
+            return f"regexp_matches({x}, {literal('^(?:' + str(stats['pattern']) + ')')})"
         if name == "str_contains" and _regex_is_safe(str(stats["pattern"])):
-            return f"regexp_matches({x}, {sql_literal(str(stats['pattern']))})"
+            return f"regexp_matches({x}, {literal(str(stats['pattern']))})"
         if name == "str_startswith":
-            return f"starts_with({x}, {sql_literal(str(stats['string']))})"
+            return f"starts_with({x}, {literal(str(stats['string']))})"
         if name == "str_endswith":
-            return f"ends_with({x}, {sql_literal(str(stats['string']))})"
+            return f"ends_with({x}, {literal(str(stats['string']))})"
         if name == "str_length":
             if stats.get("exact_value") is not None:
                 return f"length({x}) = {int(stats['exact_value'])}"
@@ -250,30 +243,30 @@ def _typed(kind: str, dataset: Dataset, v: str, y: str) -> tuple[str, str]:
     if kind == "str":
         return v, "true"
     if kind == "int":
-        shape = f"regexp_full_match({v}, {sql_literal(_INTEGER_SHAPE)})"
+        shape = f"regexp_full_match({v}, {literal(_INTEGER_SHAPE)})"
         return f"CASE WHEN {shape} THEN CAST({v} AS BIGINT) END", f"{y} IS NOT NULL"
     if kind == "float":
         text = v
         if dataset.decimal_comma:
             text = (
-                f"CASE WHEN contains({v}, ',') AND regexp_full_match({v}, {sql_literal(_DECIMAL_COMMA)}) "
+                f"CASE WHEN contains({v}, ',') AND regexp_full_match({v}, {literal(_DECIMAL_COMMA)}) "
                 f"THEN replace(replace({v}, '.', ''), ',', '.') ELSE {v} END"
             )
-        shape = f"regexp_full_match({text}, {sql_literal(_FLOAT_SHAPE)})"
+        shape = f"regexp_full_match({text}, {literal(_FLOAT_SHAPE)})"
         return f"CASE WHEN {shape} THEN CAST({text} AS DOUBLE) END", f"{y} IS NOT NULL"
     # a date: the first of the dataset's formats that reads it, as the careful path tries them
     branches, earlier = [], []
     for fmt in dataset.date_formats:
         tight, loose = _date_shapes(fmt)
-        unclaimed = "".join(f" AND NOT regexp_full_match({v}, {sql_literal(e)})" for e in earlier)
+        unclaimed = "".join(f" AND NOT regexp_full_match({v}, {literal(e)})" for e in earlier)
         branches.append(
-            f"WHEN regexp_full_match({v}, {sql_literal(tight)}){unclaimed} THEN try_strptime({v}, {sql_literal(fmt)})"
+            f"WHEN regexp_full_match({v}, {literal(tight)}){unclaimed} THEN try_strptime({v}, {literal(fmt)})"
         )
         earlier.append(loose)
     low, high = _DATE_BOUNDS
     return (
         f"CASE {' '.join(branches)} END",
-        f"{y} BETWEEN {sql_literal(low)}::TIMESTAMP AND {sql_literal(high)}::TIMESTAMP",
+        f"{y} BETWEEN {literal(low)}::TIMESTAMP AND {literal(high)}::TIMESTAMP",
     )
 
 

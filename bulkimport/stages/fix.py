@@ -23,6 +23,7 @@ import pyarrow as pa
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import APPEND, Fix, Job
+from bulkimport.sql import ident
 from bulkimport.stages.read import Reject
 from bulkimport.stages.review import staged_row
 from bulkimport.stages.validate import validate_chunk
@@ -221,10 +222,10 @@ def _insert_valid(c: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job, vali
         return
     c.register("fixed_valid", pa.Table.from_pandas(valid.reset_index(), preserve_index=False))
     try:
-        casts = ", ".join(f'CAST(v."{col}" AS {t})' for col, t in dataset.sql_types.items())
-        columns = ", ".join(f'"{col}"' for col in dataset.columns)
+        casts = ", ".join(f"CAST(v.{ident(col)} AS {t})" for col, t in dataset.sql_types.items())
+        columns = ", ".join(ident(col) for col in dataset.columns)
         c.execute(
-            f'INSERT INTO staging."{dataset.name}" (job_id, line, brand, {columns}) '
+            f"INSERT INTO staging.{ident(dataset.name)} (job_id, line, brand, {columns}) "
             f"SELECT ?, v.line, ?, {casts} FROM fixed_valid v",
             [job.id, job.brand],
         )
@@ -279,17 +280,17 @@ def _clashes(
     c.register("fixed_keys", pa.Table.from_pandas(keys, preserve_index=False))
     try:
         casts = " AND ".join(
-            f'x."{k}" = CAST(v."{k}" AS {dataset.sql_types[k]})' for k in dataset.key
+            f"x.{ident(k)} = CAST(v.{ident(k)} AS {dataset.sql_types[k]})" for k in dataset.key
         )  # x: a staged or production row
         staged = c.execute(
-            f'SELECT v.line, min(x.line) FROM fixed_keys v JOIN staging."{dataset.name}" x '
+            f"SELECT v.line, min(x.line) FROM fixed_keys v JOIN staging.{ident(dataset.name)} x "
             f"ON x.job_id = ? AND {casts} GROUP BY v.line",
             [job.id],
         ).fetchall()
         written = []
         if job.mode == APPEND:
             written = c.execute(
-                f'SELECT v.line, any_value(x.job_id) FROM fixed_keys v JOIN production."{dataset.name}" x '
+                f"SELECT v.line, any_value(x.job_id) FROM fixed_keys v JOIN production.{ident(dataset.name)} x "
                 f"ON x.brand = ? AND {casts} GROUP BY v.line",
                 [job.brand],
             ).fetchall()
@@ -333,7 +334,7 @@ def _clashes(
 
 def counts(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> tuple[int, int]:
     """(staged rows, rejected lines) of the job."""
-    staged = c.execute(f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', [job.id]).fetchone()[0]
+    staged = c.execute(f"SELECT count(*) FROM staging.{ident(dataset.name)} WHERE job_id = ?", [job.id]).fetchone()[0]
     rejected = c.execute(
         "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", [job.id]
     ).fetchone()[0]
@@ -410,7 +411,7 @@ def history(con: duckdb.DuckDBPyConnection, job: Job) -> pd.DataFrame:
     columns = ["fixed_at", "fixed_by", "line", "column", "before", "after", "suggestion", "outcome", "fix_id"]
     if not has_table(con, "audit", "fixes"):
         return pd.DataFrame(columns=columns)
-    quoted = ", ".join(f'"{c}"' for c in columns)
+    quoted = ", ".join(ident(c) for c in columns)
     return con.execute(
         f'SELECT {quoted} FROM audit.fixes WHERE job_id = ? ORDER BY fix_id, line, "column"', [job.id]
     ).df()

@@ -15,6 +15,7 @@ import duckdb
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import APPEND, MODES, REPLACE, UPSERT, Job
+from bulkimport.sql import ident, literal
 from bulkimport.stages.review import Diff, _key_join
 
 DESCRIPTIONS = {
@@ -33,10 +34,10 @@ def reject_conflicts(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset)
     """
     if job.mode != APPEND:
         return 0
-    table = f'staging."{dataset.name}"'
-    key_text = " || '/' || ".join(f'CAST(s."{c}" AS VARCHAR)' for c in dataset.key)
+    table = f"staging.{ident(dataset.name)}"
+    key_text = " || '/' || ".join(f"CAST(s.{ident(c)} AS VARCHAR)" for c in dataset.key)
     # The row as staged, for the grid and the "fix and re-upload" download (its raw line is not kept).
-    cells = "CAST(json_object(" + ", ".join(f"'{c}', s.\"{c}\"" for c in dataset.columns) + ") AS VARCHAR)"
+    cells = "CAST(json_object(" + ", ".join(f"{literal(c)}, s.{ident(c)}" for c in dataset.columns) + ") AS VARCHAR)"
 
     def work(c: duckdb.DuckDBPyConnection) -> int:
         moved = c.execute(
@@ -44,7 +45,7 @@ def reject_conflicts(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset)
             f"SELECT s.job_id, s.line, $key_name, '{CONFLICT}', 'append_new_keys', {key_text}, "
             f"'{'/'.join(dataset.key)} ' || {key_text} || ' is already in production (written by job ' || p.job_id "
             f"|| '); an append only adds new keys', {cells} "
-            f'FROM {table} s JOIN production."{dataset.name}" p ON {_key_join(dataset)} WHERE s.job_id = $job',
+            f"FROM {table} s JOIN production.{ident(dataset.name)} p ON {_key_join(dataset)} WHERE s.job_id = $job",
             {"job": job.id, "key_name": "/".join(dataset.key)},
         ).fetchone()[0]
         if moved:

@@ -23,6 +23,7 @@ import pyarrow as pa
 from bulkimport import lake
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
+from bulkimport.sql import ident
 from bulkimport.stages.fix import cells_by_column, ensure_tables, file_layout, has_table, split_line
 from bulkimport.stages.read import RowShape
 from bulkimport.stages.validate import validate_chunk
@@ -99,10 +100,10 @@ def _staged_keys(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, valid
         return set()
     c.register("suggested_keys", pa.Table.from_pandas(keys, preserve_index=False))
     try:
-        join = " AND ".join(f's."{k}" = CAST(v."{k}" AS {dataset.sql_types[k]})' for k in dataset.key)
-        columns = ", ".join(f'CAST(s."{k}" AS VARCHAR)' for k in dataset.key)
+        join = " AND ".join(f"s.{ident(k)} = CAST(v.{ident(k)} AS {dataset.sql_types[k]})" for k in dataset.key)
+        columns = ", ".join(f"CAST(s.{ident(k)} AS VARCHAR)" for k in dataset.key)
         rows = c.execute(
-            f'SELECT {columns} FROM staging."{dataset.name}" s JOIN suggested_keys v ON s.job_id = ? AND {join}',
+            f"SELECT {columns} FROM staging.{ident(dataset.name)} s JOIN suggested_keys v ON s.job_id = ? AND {join}",
             [job.id],
         ).fetchall()
     finally:

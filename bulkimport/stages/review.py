@@ -12,6 +12,7 @@ import pandas as pd
 from bulkimport import cells
 from bulkimport.datasets import Dataset
 from bulkimport.registry import APPEND, REPLACE, Job
+from bulkimport.sql import ident, idents, literal
 from bulkimport.stages.read.dialect import Dialect
 
 
@@ -40,13 +41,13 @@ class Diff:
 
 
 def _key_join(dataset: Dataset) -> str:
-    return " AND ".join(["p.brand = s.brand"] + [f'p."{c}" = s."{c}"' for c in dataset.key])
+    return " AND ".join(["p.brand = s.brand"] + [f"p.{ident(c)} = s.{ident(c)}" for c in dataset.key])
 
 
 def changed_condition(dataset: Dataset) -> str:
     """SQL that is true when a staged row `s` differs from production row `p`."""
     others = [c for c in dataset.columns if c not in dataset.key]
-    return " OR ".join(f'p."{c}" IS DISTINCT FROM s."{c}"' for c in others) or "false"
+    return " OR ".join(f"p.{ident(c)} IS DISTINCT FROM s.{ident(c)}" for c in others) or "false"
 
 
 def _others(dataset: Dataset) -> list[str]:
@@ -56,7 +57,7 @@ def _others(dataset: Dataset) -> list[str]:
 def not_in_file(dataset: Dataset) -> str:
     """SQL true for a production row `p` of the job's brand whose key the job (``$job``) did not stage:
     what a replace commit deletes."""
-    return f'NOT EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $job AND {_key_join(dataset)})'
+    return f"NOT EXISTS (SELECT 1 FROM staging.{ident(dataset.name)} s WHERE s.job_id = $job AND {_key_join(dataset)})"
 
 
 def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
@@ -64,14 +65,15 @@ def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
     and by the job's mode, rows an append refuses (conflicting) or a replace deletes."""
     changed = changed_condition(dataset)
     per_column = ", ".join(
-        f'count(*) FILTER (WHERE p.brand IS NOT NULL AND p."{c}" IS DISTINCT FROM s."{c}")' for c in _others(dataset)
+        f"count(*) FILTER (WHERE p.brand IS NOT NULL AND p.{ident(c)} IS DISTINCT FROM s.{ident(c)})"
+        for c in _others(dataset)
     )
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE p.brand IS NULL),"
         f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND ({changed})),"
         f"       count(*) FILTER (WHERE p.brand IS NOT NULL AND NOT ({changed}))"
         + (f", {per_column}" if per_column else "")
-        + f' FROM staging."{dataset.name}" s LEFT JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
+        + f" FROM staging.{ident(dataset.name)} s LEFT JOIN production.{ident(dataset.name)} p ON {_key_join(dataset)}"
         " WHERE s.job_id = ?",
         [job.id],
     ).fetchone()
@@ -81,7 +83,7 @@ def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
     if job.mode == REPLACE:
         deleted, present = con.sql(
             f"SELECT count(*) FILTER (WHERE {not_in_file(dataset)}), count(*) "
-            f'FROM production."{dataset.name}" p WHERE p.brand = $brand',
+            f"FROM production.{ident(dataset.name)} p WHERE p.brand = $brand",
             params={"job": job.id, "brand": job.brand},
         ).fetchone()
         return Diff(row[0], row[1], row[2], columns, rows_to_delete=deleted, production_rows=present)
@@ -90,10 +92,10 @@ def diff(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> Diff:
 
 def deletes(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, limit: int = 50) -> pd.DataFrame:
     """A sample of the production rows a replace commit of ``job`` would delete, by key."""
-    columns = ", ".join(f'p."{c}"' for c in dataset.columns)
-    order = ", ".join(f'p."{c}"' for c in dataset.key)
+    columns = ", ".join(f"p.{ident(c)}" for c in dataset.columns)
+    order = ", ".join(f"p.{ident(c)}" for c in dataset.key)
     return con.sql(
-        f'SELECT {columns}, p.job_id AS written_by FROM production."{dataset.name}" p '
+        f"SELECT {columns}, p.job_id AS written_by FROM production.{ident(dataset.name)} p "
         f"WHERE p.brand = $brand AND {not_in_file(dataset)} ORDER BY {order} LIMIT {int(limit)}",
         params={"job": job.id, "brand": job.brand},
     ).df()
@@ -103,11 +105,11 @@ def updates(
     con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, limit: int = 50
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A sample of rows the commit would change: (before, after), aligned row by row."""
-    key = [f's."{c}"' for c in dataset.key]
-    before = ", ".join(f'p."{c}" AS "{c}"' for c in dataset.columns)
-    after = ", ".join(f's."{c}" AS "{c}"' for c in dataset.columns)
+    key = [f"s.{ident(c)}" for c in dataset.key]
+    before = ", ".join(f"p.{ident(c)} AS {ident(c)}" for c in dataset.columns)
+    after = ", ".join(f"s.{ident(c)} AS {ident(c)}" for c in dataset.columns)
     sql = (
-        f' FROM staging."{dataset.name}" s JOIN production."{dataset.name}" p ON {_key_join(dataset)}'
+        f" FROM staging.{ident(dataset.name)} s JOIN production.{ident(dataset.name)} p ON {_key_join(dataset)}"
         f" WHERE s.job_id = $job AND ({changed_condition(dataset)}) ORDER BY {', '.join(key)} LIMIT {int(limit)}"
     )
     params = {"job": job.id}
@@ -120,38 +122,28 @@ def fingerprint(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> s
     If either changes between approval and commit (a re-stage, another import
     committing the same keys), the fingerprint changes.
     """
-    columns = ", ".join(f's."{c}"' for c in dataset.columns)
-    production = ", ".join(["p.brand", *(f'p."{c}"' for c in dataset.columns), "p.job_id"])
+    columns = ", ".join(f"s.{ident(c)}" for c in dataset.columns)
+    production = ", ".join(["p.brand", *(f"p.{ident(c)}" for c in dataset.columns), "p.job_id"])
     # A replace touches every production row of the brand: those it keeps and those it deletes.
     touches = (
         "p.brand = $brand"
         if job.mode == REPLACE
-        else f'EXISTS (SELECT 1 FROM staging."{dataset.name}" s WHERE s.job_id = $job AND {_key_join(dataset)})'
+        else f"EXISTS (SELECT 1 FROM staging.{ident(dataset.name)} s WHERE s.job_id = $job AND {_key_join(dataset)})"
     )
     params = {"job": job.id, **({"brand": job.brand} if job.mode == REPLACE else {})}
     staged, touched = con.execute(
-        f'SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging."{dataset.name}" s WHERE s.job_id = $job),'
-        f' (SELECT bit_xor(hash({production})) FROM production."{dataset.name}" p WHERE {touches})',
+        f"SELECT (SELECT bit_xor(hash(s.line, {columns})) FROM staging.{ident(dataset.name)} s WHERE s.job_id = $job),"
+        f" (SELECT bit_xor(hash({production})) FROM production.{ident(dataset.name)} p WHERE {touches})",
         params,
     ).fetchone()
     return f"{staged or 0:x}-{touched or 0:x}"
 
 
-def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
-
-
-def literal(value) -> str:
-    """A value as a SQL literal. Lazy relations are built from SQL text: a relation made with
-    ``params=`` runs at once and keeps its whole result, so a later ``.limit()`` saves nothing."""
-    return str(duckdb.ConstantExpression(value))
-
-
 def staged_rows(con: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> duckdb.DuckDBPyRelation:
     """The job's staged rows, lazily: ``.limit(200).df()`` reads 200 rows."""
-    columns = ", ".join(f'"{c}"' for c in dataset.columns)
     return con.sql(
-        f'SELECT line, brand, {columns} FROM staging."{dataset.name}" WHERE job_id = {literal(job.id)} ORDER BY line'
+        f"SELECT line, brand, {idents(dataset.columns)} FROM staging.{ident(dataset.name)} "
+        f"WHERE job_id = {literal(job.id)} ORDER BY line"
     )
 
 

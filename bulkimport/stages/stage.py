@@ -15,6 +15,7 @@ from bulkimport import lake
 from bulkimport.config import settings
 from bulkimport.datasets import Dataset
 from bulkimport.registry import Job
+from bulkimport.sql import ident, literal
 from bulkimport.stages import fast
 from bulkimport.stages.compile import compile_dataset
 from bulkimport.stages.read import Reject, Source, escape_undecodable, open_source, raw_lines, read_chunks
@@ -62,10 +63,10 @@ def _insert_valid(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job, va
     frame = pa.Table.from_pandas(valid.reset_index(), preserve_index=False)
     con.register("valid_chunk", frame)
     try:
-        casts = ", ".join(f'CAST(v."{c}" AS {t})' for c, t in dataset.sql_types.items())
-        columns = ", ".join(f'"{c}"' for c in dataset.columns)
+        casts = ", ".join(f"CAST(v.{ident(c)} AS {t})" for c, t in dataset.sql_types.items())
+        columns = ", ".join(ident(c) for c in dataset.columns)
         con.execute(
-            f'INSERT INTO staging."{dataset.name}" (job_id, line, brand, {columns}) '
+            f"INSERT INTO staging.{ident(dataset.name)} (job_id, line, brand, {columns}) "
             f"SELECT ?, v.line, ?, {casts} FROM valid_chunk v",
             [job.id, job.brand],
         )
@@ -99,14 +100,14 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, job: Job, rejects: list[Reje
 
 def _reject_duplicate_keys(con: duckdb.DuckDBPyConnection, dataset: Dataset, job: Job) -> None:
     """Every copy of a key after its first line is a `duplicate-key` reject."""
-    key = ", ".join(f'"{c}"' for c in dataset.key)
-    key_text = " || '/' || ".join(f'CAST("{c}" AS VARCHAR)' for c in dataset.key)
-    table = f'staging."{dataset.name}"'
+    key = ", ".join(ident(c) for c in dataset.key)
+    key_text = " || '/' || ".join(f"CAST({ident(c)} AS VARCHAR)" for c in dataset.key)
+    table = f"staging.{ident(dataset.name)}"
     repeated = f"SELECT 1 FROM {table} WHERE job_id = ? GROUP BY {key} HAVING count(*) > 1 LIMIT 1"
     if con.execute(repeated, [job.id]).fetchone() is None:
         return  # the usual case, found with one aggregation instead of two windows over every row
     # The row as staged, for the "fix and re-upload" download (its raw line is not kept).
-    cells = "CAST(json_object(" + ", ".join(f"'{c}', \"{c}\"" for c in dataset.columns) + ") AS VARCHAR)"
+    cells = "CAST(json_object(" + ", ".join(f"{literal(c)}, {ident(c)}" for c in dataset.columns) + ") AS VARCHAR)"
     duplicates = (
         f"SELECT line, {key_text} AS key_value, first_line, cells FROM ("
         f"  SELECT line, {key}, min(line) OVER (PARTITION BY {key}) AS first_line, {cells} AS cells,"
@@ -162,7 +163,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, job_id: str) -> int:
 
 
 def _drop_rows(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset) -> None:
-    c.execute(f'DELETE FROM staging."{dataset.name}" WHERE job_id = ?', [job.id])
+    c.execute(f"DELETE FROM staging.{ident(dataset.name)} WHERE job_id = ?", [job.id])
     c.execute("DELETE FROM staging.rejected_rows WHERE job_id = ?", [job.id])
 
 
@@ -208,7 +209,7 @@ def _report(on_progress: ProgressFn | None, total: int, valid: int, bytes_read: 
 def _finish(c: duckdb.DuckDBPyConnection, job: Job, dataset: Dataset, total: int, found: dict, source: Source):
     """Reject duplicate keys and check that every record is staged or rejected, once."""
     _reject_duplicate_keys(c, dataset, job)
-    staged = _count(c, f'SELECT count(*) FROM staging."{dataset.name}" WHERE job_id = ?', job.id)
+    staged = _count(c, f"SELECT count(*) FROM staging.{ident(dataset.name)} WHERE job_id = ?", job.id)
     rejected = _count(c, "SELECT count(DISTINCT line) FROM staging.rejected_rows WHERE job_id = ?", job.id)
     if staged + rejected != total:
         raise AssertionError(f"row accounting broke for job {job.id}: {staged} + {rejected} != {total}")

@@ -151,7 +151,7 @@ def _unreadable_numbers(
     """Type errors in numeric columns, found vectorised.
 
     pandera finds them too, but once a column fails coercion it tries every
-    value one by one, which made a chunk with one bad number many times slower.
+    value one by one: a chunk with one bad number becomes many times slower.
     Whatever this lets through (e.g. "3.0" for a whole number) pandera still judges.
     """
     rejects, bad = [], set()
@@ -195,8 +195,8 @@ def validate_chunk(dataset: Dataset, frame: pd.DataFrame, raws: dict[int, str]) 
         frame = frame.drop(index=list(unreadable))
     schema = dataset.schema
     # Nulls are checked in the second pass: a column where one cell fails coercion
-    # reports its not-null failures without a row ("nan" in one price and "n/a" in
-    # another crashed the whole file), while on coerced values they carry the row.
+    # reports its not-null failures without a row, which would fail the whole file;
+    # on coerced values they carry the row, so only those rows are rejected.
     coerce_only = schema.update_columns({name: {"checks": [], "nullable": True} for name in schema.columns})
     coerce_only.checks = []
     rejects: list[Reject] = early

@@ -354,7 +354,7 @@ class Cluster:
         reasons = collections.Counter()
         for host in self.hosts:
             if host.log and host.log.exists():
-                for reason in re.findall(r"RetryLater: job \w+: attempt \d+ failed: (.*)", host.log.read_text()):
+                for reason in re.findall(r"job=\w+ attempt \d+ failed, will retry: (.*)", host.log.read_text()):
                     reasons[reason[:100]] += 1
         return reasons
 

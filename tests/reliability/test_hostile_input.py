@@ -728,7 +728,8 @@ def test_a_single_line_of_many_megabytes_is_rejected_alone(tmp_path):
 def test_a_header_line_of_many_megabytes_refuses_the_file(staging):
     data = b"sku," + b"h" * (5 << 20) + b"\n" + _file(_products(5))
     outcome = staging.stage(data, "long-header.csv")
-    expect_handled(outcome)
+    assert outcome.kind == "refused", (outcome.kind, outcome.detail)
+    assert "no header row found; expected sku, name, price" in outcome.detail, outcome.detail
 
 
 def _zip_bomb(path: Path, megabytes: int) -> None:
@@ -779,7 +780,8 @@ def test_a_zip_bomb_disguised_as_xlsx_is_refused_within_bounded_memory(tmp_path)
         jobs_completed=int(result["outcome"] in ("staged", "refused")),
         extra={"file_mb": round(path.stat().st_size / 2**20, 1), "inflates_mb": 1024, **result},
     ).show()
-    assert result["outcome"] in ("staged", "refused"), result
+    assert result["outcome"] == "refused", result
+    assert "would inflate to 1,024 MB" in result["error"], result
     assert result["maxrss_mb"] < RSS_BOUND_MB, result
 
 

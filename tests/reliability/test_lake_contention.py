@@ -100,7 +100,7 @@ def _attempt_errors(home: Path) -> list[str]:
     found = []
     for log in home.glob("worker-*.log"):
         text = log.read_text(errors="replace")  # an error's message may run over several lines
-        found += re.findall(r"RetryLater: job \w+: attempt \d+ failed: (.*?)(?=\n\[\d{4}-|\Z)", text, re.S)
+        found += re.findall(r"job=\w+ attempt \d+ failed, will retry: (.*?)(?=\n\[\d{4}-|\Z)", text, re.S)
     return found
 
 

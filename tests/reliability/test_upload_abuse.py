@@ -73,6 +73,8 @@ def test_a_dashboard_upload_over_the_cap_is_refused_and_nothing_is_kept(monkeypa
         failures_injected=1,
         extra={"bytes": size, "cap_mb": 1, "kept_files": len(_kept_files()), "jobs": len(registry.list_jobs())},
     ).show()
+    assert not at.exception, at.exception[0].message
+    assert "upload limit" in "\n".join(e.value for e in at.error)
     assert _kept_files() == []
     assert registry.list_jobs() == []
 

@@ -13,8 +13,7 @@ import pytest
 
 import bulkimport as bi
 from bulkimport import registry, users
-from bulkimport.errors import JobNotFound
-from bulkimport.users import NotAllowed
+from bulkimport.errors import JobNotFound, NotAllowed
 from tests.conftest import EXAMPLE, PASSWORD, TOKENS, run_cli
 from tests.security.support import staged
 

@@ -11,6 +11,7 @@ import urllib.parse
 import pytest
 
 from bulkimport import sessions, throttle, users, workflow
+from bulkimport.errors import LoginsBusy, Throttled
 from tests.conftest import EXAMPLE, PASSWORD, who
 from tests.security.support import Browserless
 
@@ -74,7 +75,7 @@ def test_after_five_failures_the_user_and_the_client_wait_even_with_the_right_pa
 def test_the_lock_follows_the_user_name_across_clients_and_a_right_password_clears_it(home):
     for client in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"):
         assert throttle.check_password("olga", "guess", client=client) is None
-    with pytest.raises(throttle.Throttled):
+    with pytest.raises(Throttled):
         throttle.check_password("olga", PASSWORD, client="10.0.0.6")
     assert throttle.check_password("ana", PASSWORD, client="10.0.0.6").name == "ana", "other users are not locked"
 
@@ -85,7 +86,7 @@ def test_password_checks_at_once_are_bounded(home, monkeypatch):
     held = throttle._semaphore()
     assert held.acquire(timeout=1)  # one check runs (64 MiB) ...
     try:
-        with pytest.raises(throttle.Busy, match="busy checking other logins"):
+        with pytest.raises(LoginsBusy, match="busy checking other logins"):
             throttle.check_password("ana", PASSWORD, client="x")  # ... so a second waits, then is told
     finally:
         held.release()

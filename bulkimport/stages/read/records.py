@@ -324,8 +324,8 @@ def _records(
         sizes_before = list(tap.sizes)
         line, lines, offset = tap.take()
         raw = "".join(lines).rstrip("\r\n")
-        # Judged as read_chunks judges rows: a header or rows ending in a delimiter
-        # (one nameless cell more or less) used to count as broken here.
+        # Judged as read_chunks judges rows, so a row ending in a delimiter (one nameless
+        # cell more or less) is not broken here when read_chunks would accept it.
         broken = error is not None or (shape is not None and shape.problem(cells) is not None)
         # A line cut at the size limit may have been cut inside a quoted value, which
         # then swallows the lines after it: reject that line alone, as too long.

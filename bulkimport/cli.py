@@ -11,7 +11,7 @@ import sys
 
 from bulkimport import cli_datasets, registry, users
 from bulkimport.config import settings
-from bulkimport.errors import BulkImportError, TransientError
+from bulkimport.errors import BulkImportError, ConfigError, TransientError
 from bulkimport.registry import FINAL, STAGED
 
 JOB_COLUMNS = (
@@ -649,6 +649,11 @@ def main(argv: list[str] | None = None) -> int:
 
     mask_secrets_in_logs()
     args = build_parser().parse_args(argv)
+    try:
+        settings()  # every setting is checked before any command starts
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from bulkimport import private
 
     private.secure_process()

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bulkimport import throttle, users
+from bulkimport.config import settings
 from bulkimport.errors import NotLoggedIn
 
 TOKEN_ENV = "BULKIMPORT_TOKEN"
@@ -29,8 +30,7 @@ def how_to_log_in(api: bool = False) -> str:
 
 def token_file() -> Path:
     """Where `bulkimport login` keeps the token: $XDG_CONFIG_HOME/bulkimport/token (~/.config by default)."""
-    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config) / "bulkimport" / "token"
+    return settings().xdg_config_home / "bulkimport" / "token"
 
 
 def save_token(token: str) -> Path:
@@ -55,8 +55,8 @@ def forget_token() -> bool:
 
 def found_token() -> str | None:
     """The token from BULKIMPORT_TOKEN, else the saved one, else None."""
-    if os.environ.get(TOKEN_ENV, "").strip():
-        return os.environ[TOKEN_ENV].strip()
+    if token := settings().token:
+        return token.get_secret_value()
     try:
         return token_file().read_text().strip() or None
     except OSError:
@@ -67,7 +67,8 @@ def user_of_token(token: str) -> users.User:
     """The user the token proves; NotLoggedIn (saying what to do) for a wrong or revoked one."""
     user = users.authenticate_token(token)
     if user is None:
-        where = TOKEN_ENV if os.environ.get(TOKEN_ENV, "").strip() == token.strip() else "the token given"
+        from_env = settings().token
+        where = TOKEN_ENV if from_env and from_env.get_secret_value() == token.strip() else "the token given"
         if token.strip() == _saved():
             where = f"the token saved in {token_file()}"
         raise NotLoggedIn(

@@ -121,3 +121,7 @@ class Throttled(TransientError):
 
 class LoginsBusy(TransientError):
     """Too many password checks at once in this process."""
+
+
+class ConfigError(TerminalError):
+    """A setting (an environment variable) has a value it does not accept; the message names each one."""

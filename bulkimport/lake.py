@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import random
 import re
 import shutil
@@ -28,13 +27,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
-from bulkimport.config import Settings, is_postgres, is_s3, settings
+from bulkimport.config import is_postgres, is_s3, settings
 from bulkimport.errors import BulkImportError, LakeBusy
 from bulkimport.sql import ident
+
+if TYPE_CHECKING:
+    from bulkimport.settings_model import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,13 +160,13 @@ def _object_storage(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
         return
     load_extensions(con, ("httpfs",))
     options = {"REGION": _sql_text(s.s3_region)}
-    for option, variable in (
-        ("KEY_ID", "AWS_ACCESS_KEY_ID"),
-        ("SECRET", "AWS_SECRET_ACCESS_KEY"),
-        ("SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+    for option, secret in (
+        ("KEY_ID", s.aws_access_key_id),
+        ("SECRET", s.aws_secret_access_key),
+        ("SESSION_TOKEN", s.aws_session_token),
     ):
-        if os.environ.get(variable):
-            options[option] = _sql_text(os.environ[variable])
+        if secret:
+            options[option] = _sql_text(secret.get_secret_value())
     if s.s3_endpoint:
         options["ENDPOINT"] = _sql_text(re.sub(r"^https?://", "", s.s3_endpoint).rstrip("/"))
         options["URL_STYLE"] = "'path'"

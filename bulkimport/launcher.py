@@ -117,7 +117,7 @@ def dashboard_command(port: int) -> list[str]:
         "false",
         # Naming the address people use keeps Streamlit from looking up an external IP online.
         "--browser.serverAddress",
-        os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost"),
+        settings().dashboard_host,
         "--server.maxUploadSize",
         str(settings().upload_max_mb),
         # Quiet when idle (as .streamlit/config.toml, which `streamlit run` reads only from its working folder):
@@ -213,9 +213,9 @@ def up(processes: int | None = None, threads: int | None = None, port: int | Non
         )
         print("worker: started (dramatiq bulkimport.actors)")
         started.append(subprocess.Popen(dashboard_command(port), env=env, stdout=subprocess.DEVNULL))
-        host = os.environ.get("BULKIMPORT_DASHBOARD_HOST", "localhost")
         print(
-            f"dashboard: http://{host}:{port}   (listening on {s.dashboard_address}; Ctrl-C stops everything)",
+            f"dashboard: http://{s.dashboard_host}:{port}   "
+            f"(listening on {s.dashboard_address}; Ctrl-C stops everything)",
             flush=True,
         )
         while all(p.poll() is None for p in started):

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,8 @@ class User:
 
 
 def users_file() -> Path:
-    return Path(os.environ.get("BULKIMPORT_USERS_FILE") or settings().home / "users.json")
+    s = settings()
+    return s.users_file or s.home / "users.json"
 
 
 def _load() -> dict:

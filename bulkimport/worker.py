@@ -14,5 +14,13 @@ os.environ.setdefault("dramatiq_worker_timeout", "100")
 from dramatiq.cli import main  # noqa: E402 - after the setting above
 
 if __name__ == "__main__":
+    from bulkimport.config import settings
+    from bulkimport.errors import ConfigError
+
+    try:
+        settings()  # a bad setting stops here with one clear line, not in every process's import of the actors
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     sys.argv = ["dramatiq", "bulkimport.actors", *sys.argv[1:]]
     sys.exit(main())

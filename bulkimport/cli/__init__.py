@@ -37,7 +37,8 @@ from bulkimport.cli.jobs import (
 from bulkimport.cli.operations import cmd_doctor, cmd_reap, cmd_up, cmd_worker
 from bulkimport.cli.options import identity, json_output, reading, waiting
 from bulkimport.cli.reading import cmd_preview
-from bulkimport.errors import BulkImportError, MigrationRefused, TransientError
+from bulkimport.config import settings
+from bulkimport.errors import BulkImportError, ConfigError, MigrationRefused, TransientError
 
 __all__ = ["build_parser", "main"]
 
@@ -198,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
 
     mask_secrets_in_logs()
     args = build_parser().parse_args(argv)
+    try:
+        settings()  # every setting is checked before any command starts
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from bulkimport import private
 
     private.secure_process()

@@ -68,7 +68,7 @@ def detect_encoding(path: Path) -> tuple[str, int]:
             text = decoder.decode(block)
             bad = len(_UNDECODABLE.findall(text))
             invalid += bad
-            multibyte += sum(1 for ch in text if ord(ch) > 127) - bad
+            multibyte += len(text) - len(text.encode("ascii", "ignore")) - bad  # non-ASCII characters, counted in C
             cp1252_undefined |= any(b in block for b in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
     if invalid == 0 or multibyte > invalid:
         return "utf-8", 0

@@ -28,6 +28,7 @@ import importlib
 _WHERE = {
     **dict.fromkeys(
         (
+            "AsOf",
             "approve",
             "cancel",
             "changes",

@@ -64,50 +64,44 @@ def on_reject(job_id: str) -> None:
         ui.flash("success", f"Rejected by {ui.escape(user.name)}: nothing from job {job_id} reaches production.")
 
 
-def on_revert(job_id: str) -> None:
+def send(action, job_id: str, success: str) -> None:
+    """Ask a worker for ``action`` on the job as this user; the page follows the job from now on."""
     ui.watch_changes()
     try:
-        workflow.revert(job_id, user=user)
+        action(job_id, user=user)
     except BulkImportError as exc:
         ui.flash_error(exc)
     else:
-        ui.flash(
-            "success",
-            f"Revert of job {job_id} queued by {ui.escape(user.name)}: a worker removes the rows it inserted "
-            "and restores the rows it updated.",
-        )
+        ui.flash("success", success)
+
+
+def on_revert(job_id: str) -> None:
+    send(
+        workflow.revert,
+        job_id,
+        f"Revert of job {job_id} queued by {ui.escape(user.name)}: a worker removes the rows it inserted "
+        "and restores the rows it updated.",
+    )
 
 
 def on_recheck(job_id: str) -> None:
-    ui.watch_changes()
-    try:
-        workflow.recheck(job_id, user=user)
-    except BulkImportError as exc:
-        ui.flash("error", str(exc))
-    else:
-        ui.flash("success", f"Job {job_id} sent to be checked again against the dataset as it is now.")
+    send(workflow.recheck, job_id, f"Job {job_id} sent to be checked again against the dataset as it is now.")
 
 
 def on_cancel(job_id: str) -> None:
-    ui.watch_changes()
-    try:
-        workflow.cancel(job_id, user=user)
-    except BulkImportError as exc:
-        ui.flash_error(exc)
-    else:
-        ui.flash(
-            "success", f"Job {job_id} cancelled by {ui.escape(user.name)}; a worker on it stops at its next chunk."
-        )
+    send(
+        workflow.cancel,
+        job_id,
+        f"Job {job_id} cancelled by {ui.escape(user.name)}; a worker on it stops at its next chunk.",
+    )
 
 
 def on_retry(job_id: str) -> None:
-    ui.watch_changes()
-    try:
-        workflow.retry(job_id, user=user)
-    except BulkImportError as exc:
-        ui.flash_error(exc)
-    else:
-        ui.flash("success", f"Job {job_id} sent again by {ui.escape(user.name)} (same file, same options and mapping).")
+    send(
+        workflow.retry,
+        job_id,
+        f"Job {job_id} sent again by {ui.escape(user.name)} (same file, same options and mapping).",
+    )
 
 
 def on_check_again(job_id: str, key: str, frame, columns: list[str]) -> None:

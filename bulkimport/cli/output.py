@@ -7,18 +7,7 @@ import sys
 
 from bulkimport import registry
 
-JOB_COLUMNS = (
-    "id",
-    "dataset",
-    "brand",
-    "mode",
-    "status",
-    "rows_total",
-    "rows_valid",
-    "rows_rejected",
-    "created_by",
-    "created_at",
-)
+JOB_COLUMNS = registry.JOB_COLUMNS
 
 
 def _who():

@@ -47,6 +47,7 @@ from bulkimport.registry.jobs import (
     FINAL,
     FIXING,
     IN_FLIGHT,
+    JOB_COLUMNS,
     MODES,
     PENDING,
     REJECTED,
@@ -77,6 +78,7 @@ from bulkimport.registry.jobs import (
 )
 
 __all__ = [
+    "JOB_COLUMNS",
     "APPEND",
     "APPROVED",
     "CANCELLED",

@@ -106,7 +106,25 @@ _ADDED_COLUMNS = (
 )
 
 
-class _SQLite:
+class _SchemaOnce:
+    """Runs a backend's ``_create_schema`` once per process per database (``key``), not on every connect."""
+
+    _ready: set
+    _lock: threading.Lock
+
+    def _with_schema(self, con, key):
+        if key not in self._ready:
+            with self._lock:
+                try:
+                    self._create_schema(con)
+                except BaseException:
+                    con.close()
+                    raise
+                self._ready.add(key)
+        return con
+
+
+class _SQLite(_SchemaOnce):
     """A SQLite file in WAL mode with a busy timeout; ``BEGIN IMMEDIATE`` serialises writers."""
 
     begin = "BEGIN IMMEDIATE"
@@ -123,16 +141,7 @@ class _SQLite:
         con.execute("PRAGMA busy_timeout=30000")
         con.execute("PRAGMA synchronous=NORMAL")
         # The inode too: a registry file deleted and made again at the same path needs its tables again.
-        key = (str(path.resolve()), path.stat().st_ino)
-        if key not in self._ready:
-            with self._lock:
-                try:
-                    self._create_schema(con)
-                except BaseException:
-                    con.close()
-                    raise
-                self._ready.add(key)
-        return con
+        return self._with_schema(con, (str(path.resolve()), path.stat().st_ino))
 
     @staticmethod
     def _create_schema(con: sqlite3.Connection) -> None:
@@ -166,7 +175,7 @@ class _PgConnection:
         self.close()
 
 
-class _Postgres:
+class _Postgres(_SchemaOnce):
     """PostgreSQL (psycopg 3): ``BEGIN`` and ``SELECT ... FOR UPDATE`` lock the one job row."""
 
     begin = "BEGIN"
@@ -179,15 +188,7 @@ class _Postgres:
         from psycopg.rows import dict_row
 
         con = _PgConnection(psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10))
-        if url not in self._ready:
-            with self._lock:
-                try:
-                    self._create_schema(con)
-                except BaseException:
-                    con.close()
-                    raise
-                self._ready.add(url)
-        return con
+        return self._with_schema(con, url)
 
     @staticmethod
     def _create_schema(con: _PgConnection) -> None:

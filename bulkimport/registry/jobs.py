@@ -42,6 +42,21 @@ UPSERT, APPEND, REPLACE = "upsert", "append", "replace"
 MODES = (UPSERT, APPEND, REPLACE)
 
 
+# The columns a list of jobs shows (the CLI's `jobs`, the dashboard's tables).
+JOB_COLUMNS = (
+    "id",
+    "dataset",
+    "brand",
+    "mode",
+    "status",
+    "rows_total",
+    "rows_valid",
+    "rows_rejected",
+    "created_by",
+    "created_at",
+)
+
+
 @dataclass(frozen=True)
 class Job:
     id: str

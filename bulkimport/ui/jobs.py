@@ -57,19 +57,7 @@ _CELL_STYLES = {
     "red": "background-color: #ffd9d9; color: #8a1111",
     "gray": "background-color: #e6e8eb; color: #3a3f45",
 }
-JOB_COLUMNS = (
-    "id",
-    "dataset",
-    "brand",
-    "mode",
-    "status",
-    "rows_total",
-    "rows_valid",
-    "rows_rejected",
-    "created_by",
-    "created_at",
-    "error",
-)
+JOB_COLUMNS = (*registry.JOB_COLUMNS, "error")
 
 
 def status_badge(status: str) -> None:

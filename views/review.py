@@ -64,7 +64,7 @@ def on_reject(job_id: str) -> None:
         ui.flash("success", f"Rejected by {ui.escape(user.name)}: nothing from job {job_id} reaches production.")
 
 
-def send(action, job_id: str, success: str) -> None:
+def ask_worker(action, job_id: str, success: str) -> None:
     """Ask a worker for ``action`` on the job as this user; the page follows the job from now on."""
     ui.watch_changes()
     try:
@@ -76,7 +76,7 @@ def send(action, job_id: str, success: str) -> None:
 
 
 def on_revert(job_id: str) -> None:
-    send(
+    ask_worker(
         workflow.revert,
         job_id,
         f"Revert of job {job_id} queued by {ui.escape(user.name)}: a worker removes the rows it inserted "
@@ -85,11 +85,11 @@ def on_revert(job_id: str) -> None:
 
 
 def on_recheck(job_id: str) -> None:
-    send(workflow.recheck, job_id, f"Job {job_id} sent to be checked again against the dataset as it is now.")
+    ask_worker(workflow.recheck, job_id, f"Job {job_id} sent to be checked again against the dataset as it is now.")
 
 
 def on_cancel(job_id: str) -> None:
-    send(
+    ask_worker(
         workflow.cancel,
         job_id,
         f"Job {job_id} cancelled by {ui.escape(user.name)}; a worker on it stops at its next chunk.",
@@ -97,7 +97,7 @@ def on_cancel(job_id: str) -> None:
 
 
 def on_retry(job_id: str) -> None:
-    send(
+    ask_worker(
         workflow.retry,
         job_id,
         f"Job {job_id} sent again by {ui.escape(user.name)} (same file, same options and mapping).",
